@@ -1,0 +1,1 @@
+"""Delivery backends: one interface (:class:`~newsletter.delivery.base.Backend`), one module each."""

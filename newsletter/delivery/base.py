@@ -1,0 +1,98 @@
+"""The one interface every backend implements, and the values that cross it.
+
+A batch is one rendered edition (:class:`MessageContent`, the same for everyone)
+plus its recipients (:class:`Recipient`, each with a ledger id and one token).
+Backends personalise by swapping :data:`~newsletter.links.TOKEN_PLACEHOLDER` for
+the recipient's token: locally for outbox and SMTP, via SendGrid substitutions
+for SendGrid. They know nothing of the database or of editions.
+
+Batch-wide failures are raised (see :mod:`newsletter.errors`); per-recipient
+outcomes are returned, one :class:`SendResult` per recipient, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from newsletter.links import TOKEN_PLACEHOLDER, list_unsubscribe_headers
+
+LEDGER_HEADER = "X-Newsletter-Delivery-Id"
+EDITION_HEADER = "X-Newsletter-Edition-Id"
+
+
+@dataclass(frozen=True)
+class MessageContent:
+    """What every recipient of a batch gets, before personalisation."""
+
+    subject: str
+    html: str
+    text: str
+    sender_name: str
+    sender_address: str
+    base_url: str  # for the List-Unsubscribe URL
+    unsubscribe_mailto: str
+    reply_to: str | None = None
+    edition_id: int | None = None
+    region_code: str | None = None
+    campaign: str = "transactional"  # e.g. "dc-2026-11-29": outbox folder, provider category
+    categories: tuple[str, ...] = ()
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    token: str  # fills TOKEN_PLACEHOLDER in this recipient's copy and headers
+    ledger_id: int | None = None  # Delivery.id; None for transactional mail
+
+
+class Outcome(StrEnum):
+    SENT = "sent"  # handed over where acceptance is final for us (SMTP relay, outbox file)
+    QUEUED = "queued"  # accepted by a provider that reports delivery later (SendGrid 202)
+    FAILED = "failed"  # refused for this recipient; retrying will not help
+
+
+@dataclass(frozen=True)
+class SendResult:
+    recipient: Recipient
+    outcome: Outcome
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Personalised:
+    """One recipient's complete message: content with the token filled in, plus headers."""
+
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def personalise(content: MessageContent, recipient: Recipient) -> Personalised:
+    """Fill the recipient's token by plain substitution: no re-rendering."""
+    headers = list_unsubscribe_headers(content.base_url, content.unsubscribe_mailto, recipient.token)
+    if recipient.ledger_id is not None:
+        headers[LEDGER_HEADER] = str(recipient.ledger_id)
+    if content.edition_id is not None:
+        headers[EDITION_HEADER] = str(content.edition_id)
+    return Personalised(
+        subject=content.subject,
+        html=content.html.replace(TOKEN_PLACEHOLDER, recipient.token),
+        text=content.text.replace(TOKEN_PLACEHOLDER, recipient.token),
+        headers=headers,
+    )
+
+
+class Backend(Protocol):
+    name: str
+
+    def send_batch(self, content: MessageContent, recipients: Sequence[Recipient]) -> list[SendResult]:
+        """Hand over one message per recipient; raise for batch-wide failures."""
+        ...
+
+    def close(self) -> None: ...

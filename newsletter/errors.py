@@ -1,0 +1,97 @@
+"""Every error this package raises on purpose, organised by cause.
+
+    NewsletterError
+    ├── ConfigurationError         settings missing or unsafe (names the variable)
+    ├── ContentError               a content file is malformed (names file, field, value)
+    ├── NotFoundError              a region, edition or subscriber that does not exist
+    ├── EditionError               an edition cannot be assembled, approved or sent as asked
+    │   └── EmptyEditionError      no stories to send: reported, never an empty email
+    ├── TokenError                 a signed link is forged, truncated, expired or revoked
+    └── DeliveryError              a backend could not hand a message over
+        ├── TransientDeliveryError     worth retrying later (429, 5xx, refused connection)
+        ├── PermanentDeliveryError     retrying will not help (4xx other than 429)
+        │   └── AuthenticationError    the provider refused our credentials: stop the send
+        └── UnknownOutcomeError        the request may have reached the provider: never retry
+
+A retry decision is an ``except`` clause on these classes, never string matching.
+"""
+
+from __future__ import annotations
+
+
+class NewsletterError(Exception):
+    """Base of every error raised on purpose by this package."""
+
+
+class ConfigurationError(NewsletterError):
+    """A setting is missing, malformed or unsafe for this mode."""
+
+
+class ContentError(NewsletterError):
+    """A content file is malformed. Carries the file, the field and the bad value."""
+
+    def __init__(self, file: str, field: str, value: object, problem: str) -> None:
+        self.file = file
+        self.field = field
+        self.value = value
+        self.problem = problem
+        shown = repr(value)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        super().__init__(f"{file}: field '{field}': {problem} (value: {shown})")
+
+
+class NotFoundError(NewsletterError):
+    """A named thing (region, edition, subscriber) does not exist."""
+
+
+class EditionError(NewsletterError):
+    """An edition cannot be assembled, approved or sent in its current state."""
+
+
+class EmptyEditionError(EditionError):
+    """An edition has no stories: it is reported, never sent as an empty email."""
+
+
+class TokenError(NewsletterError):
+    """A signed link is forged, truncated, expired or revoked."""
+
+
+class DeliveryError(NewsletterError):
+    """A backend could not hand a message over. ``detail`` holds the provider's answer."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+        self.status = status
+        self.detail = detail
+        super().__init__(message)
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying: rate limited, provider error, or a connection that was refused."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        detail: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status=status, detail=detail)
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying the same request will not help."""
+
+
+class AuthenticationError(PermanentDeliveryError):
+    """The provider refused the credentials: the whole send must stop."""
+
+
+class UnknownOutcomeError(DeliveryError):
+    """The request may have reached the provider (timeout, dropped connection).
+
+    Mail send has no idempotency key, so retrying could deliver twice; these
+    recipients are left for an operator to release.
+    """

@@ -1,0 +1,95 @@
+"""Signed, expiring, revocable subscriber tokens (HMAC-SHA256).
+
+A token is ``<payload>.<signature>``, both URL-safe base64 without padding:
+
+* payload: purpose letter, subscriber id, token version, and for expiring tokens
+  the expiry as a Unix time, joined by ``:``;
+* signature: the first 16 bytes of HMAC-SHA256(secret, payload).
+
+Bumping a subscriber's ``token_version`` revokes every token issued before.
+Purposes keep a confirmation token from working as a manage token and vice versa.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from newsletter.errors import TokenError
+
+SIGNATURE_BYTES = 16
+CONFIRM_TTL = timedelta(days=7)
+
+
+class Purpose(StrEnum):
+    MANAGE = "m"  # preferences and unsubscribe links in every email; no expiry
+    CONFIRM = "c"  # double opt-in confirmation; expires
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    purpose: Purpose
+    subscriber_id: int
+    version: int
+    expires_at: int | None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(secret: bytes, payload: bytes) -> bytes:
+    return hmac.new(secret, payload, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+
+
+def make_token(
+    secret: bytes,
+    purpose: Purpose,
+    subscriber_id: int,
+    version: int,
+    *,
+    expires_at: datetime | None = None,
+) -> str:
+    parts = [purpose.value, str(subscriber_id), str(version)]
+    if expires_at is not None:
+        parts.append(str(int(expires_at.timestamp())))
+    payload = ":".join(parts).encode("ascii")
+    return f"{_b64(payload)}.{_b64(_sign(secret, payload))}"
+
+
+def read_token(secret: bytes, token: str, purpose: Purpose, *, now: datetime) -> TokenClaims:
+    """Verify signature, purpose and expiry. The caller still checks the version."""
+    try:
+        payload_text, signature_text = token.split(".")
+        payload = _unb64(payload_text)
+        signature = _unb64(signature_text)
+    except (ValueError, binascii.Error):
+        raise TokenError("this link is malformed or incomplete") from None
+    if not hmac.compare_digest(signature, _sign(secret, payload)):
+        raise TokenError("this link is not valid")
+    fields = payload.decode("ascii").split(":")
+    if fields[0] != purpose.value:
+        raise TokenError("this link is not meant for this page")
+    subscriber_id, version = int(fields[1]), int(fields[2])
+    expires_at = int(fields[3]) if len(fields) > 3 else None
+    if expires_at is not None and now.timestamp() > expires_at:
+        raise TokenError("this link has expired")
+    return TokenClaims(Purpose(fields[0]), subscriber_id, version, expires_at)
+
+
+def manage_token(secret: bytes, subscriber_id: int, version: int) -> str:
+    """The one per-recipient token every edition carries (preferences and unsubscribe)."""
+    return make_token(secret, Purpose.MANAGE, subscriber_id, version)
+
+
+def confirm_token(secret: bytes, subscriber_id: int, version: int, *, now: datetime) -> str:
+    return make_token(secret, Purpose.CONFIRM, subscriber_id, version, expires_at=now + CONFIRM_TTL)

@@ -1,0 +1,154 @@
+"""Shared harness: real databases (SQLite file and PostgreSQL), settings, seeded content.
+
+PostgreSQL tests use the server at NEWSLETTER_TEST_POSTGRES_URL (default: the local
+trust-auth server, database ``test``), each test in a schema of its own so runs never
+collide. Where the server is missing they skip with the reason; with
+NEWSLETTER_TEST_REQUIRE_SERVICES=1 (set by .ci/run) every skip is a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from newsletter.config import Settings, load_settings
+from newsletter.content import load_content_dir
+from newsletter.db import make_engine, migrate, session_scope
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SEEDS = PROJECT_ROOT / "seeds"
+TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+POSTGRES_URL = os.environ.get(
+    "NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_SERVICES = os.environ.get("NEWSLETTER_TEST_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """Skip for a missing service or tool; fail instead when CI demands every service."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required by NEWSLETTER_TEST_REQUIRE_SERVICES=1 but unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but NEWSLETTER_TEST_REQUIRE_SERVICES=1 forbids skips: {report.longrepr}"
+
+
+_postgres_checked: dict[str, str | None] = {}
+
+
+def _postgres_problem() -> str | None:
+    if POSTGRES_URL not in _postgres_checked:
+        try:
+            engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+            with engine.connect() as connection:
+                connection.execute(sa.text("select 1"))
+            engine.dispose()
+            _postgres_checked[POSTGRES_URL] = None
+        except Exception as exc:  # any failure to reach the server means "not here"
+            _postgres_checked[POSTGRES_URL] = f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}"
+    return _postgres_checked[POSTGRES_URL]
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database in a fresh schema, dropped afterwards."""
+    problem = _postgres_problem()
+    if problem:
+        unavailable(problem)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    url_text = url.render_as_string(hide_password=False)
+    engine = make_engine(url_text)
+    migrate(engine)
+    engine.dispose()
+    try:
+        yield url_text
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A migrated SQLite file database."""
+    url = f"sqlite:///{tmp_path / 'newsletter.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """The same test on a SQLite file and on PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[sa.Engine]:
+    engine = make_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: sa.Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "secret_key": TEST_SECRET,
+        "database_url": database_url,
+        "outbox_dir": tmp_path / "outbox",
+        "base_url": "https://news.example.com",
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(sqlite_url: str, tmp_path: Path) -> Settings:
+    return make_settings(sqlite_url, tmp_path)
+
+
+def seed_engine(engine: sa.Engine, root: Path = SEEDS) -> None:
+    with session_scope(engine) as session:
+        load_content_dir(session, root)
+
+
+@pytest.fixture
+def seeds_copy(tmp_path: Path) -> Path:
+    """A private copy of seeds/ that a test may change."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target

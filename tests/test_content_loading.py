@@ -1,0 +1,226 @@
+"""Loading seeds/ and imports: every file loads, re-seeding is a no-op, bad input is named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from sqlmodel import Session, SQLModel, select
+
+from newsletter.content import load_content_dir
+from newsletter.content_files import read_content_dir, read_story_file
+from newsletter.db import session_scope
+from newsletter.errors import ContentError
+from newsletter.models import Ad, Region, Signal, Source, Story, Subscriber, Subscription
+from tests.conftest import PROJECT_ROOT, SEEDS, TEST_SECRET, seed_engine
+
+REGION_CODES = {"dc", "bxl", "lagos", "riyadh", "beijing", "sg"}
+
+
+def table_snapshot(engine: sa.Engine) -> dict[str, list[tuple]]:
+    """Every row of every table, for before/after comparisons."""
+    snapshot = {}
+    with engine.connect() as connection:
+        for name, table in SQLModel.metadata.tables.items():
+            rows = connection.execute(sa.select(table)).all()
+            snapshot[name] = sorted(tuple(str(v) for v in row) for row in rows)
+    return snapshot
+
+
+def front_matter(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8").split("---")[1])
+
+
+def test_seed_content_meets_the_editorial_brief() -> None:
+    content = read_content_dir(SEEDS)
+    assert {region.code for region in content.regions} == REGION_CODES
+    for code in REGION_CODES:
+        stories = [s for s in content.stories if code in s.regions]
+        assert len(stories) >= 3, code
+        assert len([ad for ad in content.ads if code in ad.regions]) >= 2, code
+        assert len([s for s in content.subscribers if code in s.regions]) >= 5, code
+    for story in content.stories:
+        assert story.image and story.image.alt and story.image.credit, story.slug
+        paragraphs = [p for p in story.body.split("\n\n") if p.strip()]
+        assert 2 <= len(paragraphs) <= 4, story.slug
+        assert len(story.signals) == 3, story.slug
+        assert all(2 <= len(signal.sources) <= 4 for signal in story.signals), story.slug
+    assert 50 <= len(content.subscribers) <= 70
+    assert all(s.email.endswith(("@example.com", "@example.org")) for s in content.subscribers)
+    assert any(len(s.regions) > 1 for s in content.subscribers)
+    non_latin = [s for s in content.stories if any(ord(ch) > 0x0590 for ch in s.headline + s.body)]
+    assert non_latin, "at least one story carries Arabic or Chinese text"
+
+
+def test_every_seed_file_loads(engine: sa.Engine) -> None:
+    seed_engine(engine)
+    story_files = list((SEEDS / "stories").rglob("*.md"))
+    with Session(engine) as session:
+        assert {r.code for r in session.exec(select(Region)).all()} == REGION_CODES
+        stories = session.exec(select(Story)).all()
+        assert {s.slug for s in stories} == {front_matter(f)["slug"] for f in story_files}
+        assert all(s.published_at.tzinfo is not None for s in stories)
+        assert len(session.exec(select(Signal)).all()) == 3 * len(story_files)
+        assert len(session.exec(select(Source)).all()) >= 6 * len(story_files)
+        assert len(session.exec(select(Ad)).all()) == len(yaml.safe_load((SEEDS / "ads.yaml").read_text()))
+        subscribers = yaml.safe_load((SEEDS / "subscribers.yaml").read_text())
+        assert len(session.exec(select(Subscriber)).all()) == len(subscribers)
+        assert len(session.exec(select(Subscription)).all()) == sum(len(s["regions"]) for s in subscribers)
+        first = stories[0]
+        signal = session.exec(select(Signal).where(Signal.story_id == first.id).order_by(Signal.position)).first()
+        sources = session.exec(select(Source).where(Source.signal_id == signal.id).order_by(Source.position)).all()
+        expected = front_matter(next(f for f in story_files if front_matter(f)["slug"] == first.slug))
+        assert [s.name for s in sources] == [s["name"] for s in expected["signals"][0]["sources"]]
+
+
+def test_reseeding_changes_nothing(engine: sa.Engine) -> None:
+    seed_engine(engine)
+    before = table_snapshot(engine)
+    with session_scope(engine) as session:
+        report = load_content_dir(session, SEEDS)
+    assert report.changed == 0
+    assert table_snapshot(engine) == before
+
+
+def test_an_edited_story_is_updated_in_place(engine: sa.Engine, seeds_copy: Path) -> None:
+    seed_engine(engine, seeds_copy)
+    story_file = sorted((seeds_copy / "stories").rglob("*.md"))[0]
+    _, front, body = story_file.read_text(encoding="utf-8").split("---\n", 2)
+    fields = yaml.safe_load(front)
+    fields["headline"] = "Corrected: " + fields["headline"]
+    fields["signals"][0]["sources"].reverse()
+    story_file.write_text("---\n" + yaml.safe_dump(fields, allow_unicode=True) + "---\n" + body, encoding="utf-8")
+    with Session(engine) as session:
+        story_id = session.exec(select(Story.id).where(Story.slug == fields["slug"])).one()
+
+    with session_scope(engine) as session:
+        report = load_content_dir(session, seeds_copy)
+
+    assert report.counts["stories"]["updated"] == 1 and report.counts["stories"]["created"] == 0
+    with Session(engine) as session:
+        story = session.exec(select(Story).where(Story.slug == fields["slug"])).one()
+        signal = session.exec(select(Signal).where(Signal.story_id == story.id).order_by(Signal.position)).first()
+        names = session.exec(select(Source.name).where(Source.signal_id == signal.id).order_by(Source.position)).all()
+    assert story.id == story_id
+    assert story.headline.startswith("Corrected: ")
+    assert names == [source["name"] for source in fields["signals"][0]["sources"]]
+
+
+MALFORMED = {
+    "bad YAML": (
+        "stories/dc/broken.md",
+        "---\nslug: dc-broken\nheadline: [unclosed\n---\nBody\n",
+        ("(YAML line", "invalid YAML"),
+    ),
+    "missing headline": (
+        "stories/dc/no-headline.md",
+        "---\nslug: dc-no-headline\nregions: [dc]\ncanonical_url: https://news.example.com/x\n"
+        "published_at: 2026-11-28T10:00:00Z\n---\nBody\n",
+        ("field 'headline'", "required field is missing"),
+    ),
+    "unknown region": (
+        "stories/dc/atlantis.md",
+        "---\nslug: dc-atlantis\nheadline: Sunk\nregions: [dc, atlantis]\n"
+        "canonical_url: https://news.example.com/x\npublished_at: 2026-11-28T10:00:00Z\n---\nBody\n",
+        ("field 'regions[1]'", "unknown region", "'atlantis'"),
+    ),
+    "duplicate slug": (
+        "stories/zz-duplicate.md",
+        None,  # filled in from a real seed story
+        ("field 'slug'", "duplicate story slug"),
+    ),
+    "date that does not parse": (
+        "stories/dc/bad-date.md",
+        "---\nslug: dc-bad-date\nheadline: When?\nregions: [dc]\ncanonical_url: https://news.example.com/x\n"
+        "published_at: 'the 31st of Novembre'\n---\nBody\n",
+        ("field 'published_at'", "not an ISO 8601", "'the 31st of Novembre'"),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_malformed_input_is_named_and_writes_nothing(engine: sa.Engine, seeds_copy: Path, kind: str) -> None:
+    seed_engine(engine)
+    (seeds_copy / "stories" / "dc" / "fresh-valid.md").write_text(
+        "---\nslug: dc-fresh-valid\nheadline: A valid new story\nregions: [dc]\n"
+        "canonical_url: https://news.example.com/dc/fresh\npublished_at: 2026-11-29T01:00:00Z\n---\nNew.\n",
+        encoding="utf-8",
+    )
+    relative, text, expected = MALFORMED[kind]
+    if text is None:
+        text = sorted((seeds_copy / "stories").rglob("*.md"))[0].read_text(encoding="utf-8")
+    (seeds_copy / relative).write_text(text, encoding="utf-8")
+    before = table_snapshot(engine)
+
+    with pytest.raises(ContentError) as caught:
+        with session_scope(engine) as session:
+            load_content_dir(session, seeds_copy)
+
+    message = str(caught.value)
+    assert Path(relative).name in message
+    for fragment in expected:
+        assert fragment in message
+    assert table_snapshot(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        ({"email": "not-an-address", "regions": ["dc"]}, "field '[0].email': invalid email address"),
+        ({"email": "x@example.com", "regions": ["mars"]}, "field '[0].regions[0]': unknown region"),
+        ({"email": "x@example.com", "status": "vip"}, "field '[0].status'"),
+        ({"email": "x@example.com", "colour": "red"}, "field '[0].colour': unknown field"),
+    ],
+)
+def test_bad_subscriber_entries_are_named(seeds_copy: Path, entry: dict, fragment: str) -> None:
+    (seeds_copy / "subscribers.yaml").write_text(yaml.safe_dump([entry]), encoding="utf-8")
+    with pytest.raises(ContentError, match="subscribers.yaml") as caught:
+        read_content_dir(seeds_copy)
+    assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("published_at", "2026-11-28T10:00:00", "needs a time zone"),
+        ("canonical_url", "javascript:alert(1)", "absolute http(s) URL"),
+        ("slug", "Not A Slug", "field 'slug'"),
+    ],
+)
+def test_story_field_checks(tmp_path: Path, field: str, value: str, fragment: str) -> None:
+    fields = {
+        "slug": "dc-ok", "headline": "Fine", "regions": ["dc"],
+        "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z",
+    }
+    fields[field] = value
+    path = tmp_path / "story.md"
+    path.write_text("---\n" + yaml.safe_dump(fields) + "---\nBody\n", encoding="utf-8")
+    with pytest.raises(ContentError, match=fragment):
+        read_story_file(path)
+
+
+def test_file_without_front_matter(tmp_path: Path) -> None:
+    path = tmp_path / "plain.md"
+    path.write_text("Just a paragraph.\n", encoding="utf-8")
+    with pytest.raises(ContentError, match="front matter"):
+        read_story_file(path)
+
+
+def test_cli_seed_reports_error_and_exit_status(sqlite_url: str, seeds_copy: Path, tmp_path: Path) -> None:
+    (seeds_copy / "stories" / "dc" / "broken.md").write_text("---\nslug: [\n---\n", encoding="utf-8")
+    env = {"NEWSLETTER_SECRET_KEY": TEST_SECRET, "NEWSLETTER_DATABASE_URL": sqlite_url, "PATH": ""}
+    command = [sys.executable, "-m", "newsletter", "seed", str(seeds_copy)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "broken.md" in result.stderr and "invalid YAML" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    ok = subprocess.run(
+        [sys.executable, "-m", "newsletter", "seed", str(SEEDS)], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "stories:" in ok.stdout and "created" in ok.stdout

@@ -1,0 +1,82 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import Session, SQLModel, select
+
+from newsletter.db import make_engine, migrate, schema_is_current
+from newsletter.models import Delivery, Edition, Region, Subscriber, SubscriberStatus
+
+
+def test_migrations_match_the_models(engine: sa.Engine) -> None:
+    assert schema_is_current(engine)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+
+
+def test_migrate_twice_is_harmless(engine: sa.Engine) -> None:
+    migrate(engine)
+    assert schema_is_current(engine)
+
+
+def test_sqlite_has_foreign_keys_and_wal(sqlite_engine: sa.Engine) -> None:
+    with sqlite_engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_timestamps_come_back_aware_utc(session: Session) -> None:
+    brussels_morning = datetime(2026, 11, 29, 7, 0, tzinfo=timezone(timedelta(hours=1)))
+    session.add(Subscriber(email="tz@example.com", status=SubscriberStatus.ACTIVE, created_at=brussels_morning))
+    session.commit()
+    session.expunge_all()
+    stored = session.exec(select(Subscriber).where(Subscriber.email == "tz@example.com")).one()
+    assert stored.created_at == brussels_morning
+    assert stored.created_at.tzinfo is not None and stored.created_at.utcoffset() == timedelta(0)
+    assert stored.created_at.hour == 6
+
+
+def test_naive_timestamps_are_refused(session: Session) -> None:
+    session.add(Subscriber(email="naive@example.com", created_at=datetime(2026, 11, 29, 7, 0)))
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        session.commit()
+
+
+def test_ledger_refuses_a_second_delivery_for_the_same_subscriber(session: Session) -> None:
+    session.add(Region(code="dc", name="D.C.", short_label="D.C.", timezone="America/New_York",
+                       send_time="06:30", edition_name="Wire"))
+    subscriber = Subscriber(email="once@example.com", status=SubscriberStatus.ACTIVE)
+    session.add(subscriber)
+    session.flush()
+    edition = Edition(region_code="dc", local_date=datetime.now(UTC).date())
+    session.add(edition)
+    session.flush()
+    session.add(Delivery(edition_id=edition.id, subscriber_id=subscriber.id))
+    session.flush()
+    session.add(Delivery(edition_id=edition.id, subscriber_id=subscriber.id))
+    with pytest.raises(sa.exc.IntegrityError):
+        session.flush()
+
+
+def test_status_values_are_checked_by_the_database(session: Session) -> None:
+    session.add(Subscriber(email="check@example.com"))
+    session.commit()
+    with pytest.raises(sa.exc.IntegrityError):
+        session.execute(sa.text("UPDATE subscriber SET status = 'vip'"))
+        session.commit()
+
+
+def test_foreign_keys_are_enforced(session: Session) -> None:
+    session.add(Edition(region_code="nowhere", local_date=datetime.now(UTC).date()))
+    with pytest.raises(sa.exc.IntegrityError):
+        session.commit()
+
+
+def test_sqlite_file_folder_is_created(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'deep' / 'down' / 'n.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    assert (tmp_path / "deep" / "down" / "n.db").exists()
+    engine.dispose()
