@@ -187,7 +187,7 @@ def test_bad_subscriber_entries_are_named(seeds_copy: Path, entry: dict, fragmen
     ("field", "value", "fragment"),
     [
         ("published_at", "2026-11-28T10:00:00", "needs a time zone"),
-        ("canonical_url", "javascript:alert(1)", "absolute http(s) URL"),
+        ("canonical_url", "javascript:alert(1)", r"absolute http\(s\) URL"),
         ("slug", "Not A Slug", "field 'slug'"),
     ],
 )
