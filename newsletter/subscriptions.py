@@ -1,0 +1,255 @@
+"""Subscriber life cycle: subscribe, confirm, preferences, pause, unsubscribe, suppress.
+
+The one place that changes a subscriber's status or regions. The web app, the
+event webhook and any future CLI call these functions; none of them writes
+``Subscriber`` or ``Subscription`` rows on its own. Functions take a session and
+never commit: the caller owns the transaction (``db.session_scope``).
+
+Statuses, and who moves them:
+
+    pending ──confirm──> active ──unsubscribe──> unsubscribed
+                           │  └──webhook bounce/drop──> bounced
+                           └─────webhook spam report──> complained
+
+Any suppressed subscriber comes back to ``active`` only by an explicit act: a new
+double opt-in, or choosing regions on their own preference page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Session, col, select
+
+from newsletter.addresses import normalise_email
+from newsletter.errors import TokenError
+from newsletter.models import Region, Subscriber, SubscriberStatus, Subscription
+from newsletter.tokens import CONFIRM_TTL, Purpose, confirm_token, manage_token, read_token
+
+SUPPRESSED = frozenset({SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED})
+
+# When two reasons to stop sending meet, the stronger one is kept: a complaint
+# outranks a bounce, which outranks a plain unsubscribe.
+_SUPPRESSION_RANK = {
+    SubscriberStatus.UNSUBSCRIBED: 1,
+    SubscriberStatus.BOUNCED: 2,
+    SubscriberStatus.COMPLAINED: 3,
+}
+
+
+class SubscriptionRequestError(ValueError):
+    """The visitor's input cannot be accepted (no region chosen, unknown region)."""
+
+
+class MailKind(StrEnum):
+    CONFIRM = "confirm"  # new or not-yet-active address: double opt-in link
+    ALREADY_ACTIVE = "already_active"  # known active address: a link to its preferences
+
+
+@dataclass(frozen=True)
+class SubscribeOutcome:
+    """Which mail to send after a subscribe request. Never shown to the visitor."""
+
+    kind: MailKind
+    email: str
+    manage_token: str  # preference link, and the mail's List-Unsubscribe header
+    confirm_token: str | None  # only for MailKind.CONFIRM
+    region_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RegionChoice:
+    code: str
+    name: str
+    chosen: bool
+
+
+@dataclass(frozen=True)
+class Preferences:
+    email: str
+    status: SubscriberStatus
+    paused: bool
+    regions: tuple[RegionChoice, ...]
+
+    @property
+    def suppressed(self) -> bool:
+        return self.status in SUPPRESSED
+
+
+def all_regions(session: Session) -> list[Region]:
+    return list(session.exec(select(Region).order_by(col(Region.position), col(Region.code))))
+
+
+def _checked_regions(session: Session, region_codes: Iterable[str]) -> list[Region]:
+    wanted = list(dict.fromkeys(region_codes))
+    known = {region.code: region for region in all_regions(session)}
+    unknown = [code for code in wanted if code not in known]
+    if unknown:
+        raise SubscriptionRequestError(f"unknown region: {unknown[0]}")
+    return [known[code] for code in wanted]
+
+
+def subscribe(
+    session: Session, raw_email: str, region_codes: Iterable[str], *, secret: bytes, now: datetime
+) -> SubscribeOutcome:
+    """Record a subscribe request and say which mail the address should get.
+
+    The caller answers the visitor the same way whatever happens here, so the page
+    never reveals whether an address is known. Only the mailbox owner learns it,
+    from the mail: a confirmation link, or for an active subscriber a link to the
+    preference page (their regions are changed there, never by a stranger's form).
+
+    Raises InvalidAddress or SubscriptionRequestError for unusable input.
+    """
+    email = normalise_email(raw_email)
+    regions = _checked_regions(session, region_codes)
+    if not regions:
+        raise SubscriptionRequestError("choose at least one region")
+    subscriber = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+    if subscriber is None:
+        subscriber = Subscriber(email=email, created_at=now, updated_at=now)
+        session.add(subscriber)
+        session.flush()
+    assert subscriber.id is not None
+    names = tuple(region.name for region in regions)
+    manage_link_token = manage_token(secret, subscriber.id, subscriber.token_version)
+    if subscriber.status is SubscriberStatus.ACTIVE:
+        return SubscribeOutcome(MailKind.ALREADY_ACTIVE, email, manage_link_token, None, names)
+    # Not active, so nothing is being sent to this address: the requested regions
+    # replace whatever was stored and wait, inactive, for the confirmation click.
+    for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id)):
+        session.delete(row)
+    session.flush()
+    session.add_all(
+        Subscription(subscriber_id=subscriber.id, region_code=region.code, active=False, created_at=now)
+        for region in regions
+    )
+    subscriber.updated_at = now
+    confirm_link_token = confirm_token(secret, subscriber.id, subscriber.token_version, now=now)
+    return SubscribeOutcome(MailKind.CONFIRM, email, manage_link_token, confirm_link_token, names)
+
+
+def _subscriber_for(session: Session, subscriber_id: int, version: int) -> Subscriber:
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        # Same words as a forged link: a deleted subscriber is no one's business.
+        raise TokenError("this link is not valid")
+    if version != subscriber.token_version:
+        raise TokenError("this link has been replaced by a newer one")
+    return subscriber
+
+
+def subscriber_for_manage_token(session: Session, token: str, *, secret: bytes, now: datetime) -> Subscriber:
+    """The subscriber a preference or unsubscribe link belongs to; TokenError otherwise."""
+    claims = read_token(secret, token, Purpose.MANAGE, now=now)
+    return _subscriber_for(session, claims.subscriber_id, claims.version)
+
+
+def subscriber_for_confirm_token(session: Session, token: str, *, secret: bytes, now: datetime) -> Subscriber:
+    """The subscriber a confirmation link belongs to, without confirming; TokenError otherwise."""
+    claims = read_token(secret, token, Purpose.CONFIRM, now=now)
+    return _subscriber_for(session, claims.subscriber_id, claims.version)
+
+
+def confirm(session: Session, token: str, *, secret: bytes, now: datetime) -> Subscriber:
+    """Double opt-in: activate the subscriber and the regions they asked for.
+
+    Confirming twice is harmless. A confirmation link issued before the subscriber
+    last left the list is refused, so an old mail cannot undo an unsubscribe.
+    """
+    claims = read_token(secret, token, Purpose.CONFIRM, now=now)
+    subscriber = _subscriber_for(session, claims.subscriber_id, claims.version)
+    if subscriber.status is SubscriberStatus.ACTIVE:
+        return subscriber
+    assert claims.expires_at is not None  # confirmation tokens always expire
+    # Token times are whole seconds, so compare in whole seconds.
+    issued_at = claims.expires_at - int(CONFIRM_TTL.total_seconds())
+    left_at = subscriber.unsubscribed_at
+    if left_at is not None and int(left_at.timestamp()) > issued_at:
+        raise TokenError("this confirmation link is older than your last unsubscribe; please subscribe again")
+    for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id)):
+        row.active = True
+    subscriber.status = SubscriberStatus.ACTIVE
+    subscriber.paused = False
+    subscriber.confirmed_at = now
+    subscriber.unsubscribed_at = None
+    subscriber.updated_at = now
+    return subscriber
+
+
+def preferences(session: Session, subscriber: Subscriber) -> Preferences:
+    """What the preference page shows: every region, with this subscriber's choice."""
+    active = set(
+        session.exec(
+            select(Subscription.region_code).where(
+                Subscription.subscriber_id == subscriber.id, col(Subscription.active).is_(True)
+            )
+        )
+    )
+    choices = tuple(RegionChoice(r.code, r.name, r.code in active) for r in all_regions(session))
+    return Preferences(subscriber.email, subscriber.status, subscriber.paused, choices)
+
+
+def update_preferences(
+    session: Session, subscriber: Subscriber, region_codes: Iterable[str], *, paused: bool, now: datetime
+) -> None:
+    """Set exactly these regions and the pause flag.
+
+    No region at all means "stop everything", which is an unsubscribe. Choosing
+    regions on one's own preference page (reached through a signed link that only
+    the mailbox owner has) is an explicit opt-in, so it also ends a suppression.
+    """
+    regions = _checked_regions(session, region_codes)
+    if not regions:
+        unsubscribe(session, subscriber, now=now)
+        return
+    chosen = {region.code for region in regions}
+    existing = {
+        row.region_code: row
+        for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id))
+    }
+    for code, row in existing.items():
+        row.active = code in chosen
+    session.add_all(
+        Subscription(subscriber_id=subscriber.id, region_code=code, active=True, created_at=now)
+        for code in chosen - existing.keys()
+    )
+    if subscriber.status is not SubscriberStatus.ACTIVE:
+        subscriber.status = SubscriberStatus.ACTIVE
+        subscriber.confirmed_at = subscriber.confirmed_at or now
+        subscriber.unsubscribed_at = None
+    subscriber.paused = paused
+    subscriber.updated_at = now
+
+
+def unsubscribe(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
+    """Leave every list at once (one-click, preference page, provider event). Idempotent."""
+    suppress(session, subscriber, SubscriberStatus.UNSUBSCRIBED, now=now)
+
+
+def suppress(session: Session, subscriber: Subscriber, status: SubscriberStatus, *, now: datetime) -> bool:
+    """Stop all sending to this subscriber for ``status``'s reason. True if anything changed.
+
+    Subscriptions are switched off too, so a query that forgets to check the
+    status still finds nobody to send to.
+    """
+    if status not in SUPPRESSED:
+        raise ValueError(f"{status.value!r} is not a suppression status")
+    current = _SUPPRESSION_RANK.get(subscriber.status, 0)
+    if current >= _SUPPRESSION_RANK[status]:
+        return False
+    for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id)):
+        row.active = False
+    subscriber.status = status
+    subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
+    subscriber.updated_at = now
+    return True
+
+
+def revoke_links(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
+    """Invalidate every link sent to this subscriber so far (e.g. a forwarded mail)."""
+    subscriber.token_version += 1
+    subscriber.updated_at = now

@@ -1,0 +1,9 @@
+"""The subscriber-facing web app: subscribe, confirm, preferences, unsubscribe, archive, webhook.
+
+Only this package imports FastAPI. Routes parse the request, call one service
+function (:mod:`newsletter.subscriptions`, :mod:`newsletter.web.events`) and render.
+"""
+
+from newsletter.web.app import create_app
+
+__all__ = ["create_app"]

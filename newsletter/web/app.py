@@ -1,0 +1,121 @@
+"""``create_app``: build the FastAPI app from settings; every I/O seam is an argument."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from newsletter.config import Settings
+from newsletter.db import make_engine
+from newsletter.delivery.base import Backend
+from newsletter.delivery.factory import make_backend
+from newsletter.web import archive, manage_routes, subscribe_routes, webhooks
+from newsletter.web.context import WebContext
+from newsletter.web.event_signature import load_public_key
+from newsletter.web.paths import TEMPLATES_DIR
+from newsletter.web.rendering import error_page
+
+log = logging.getLogger(__name__)
+
+# Pages whose URL is a credential: never cached, never sent on as a Referer.
+_PERSONAL_PREFIXES = ("/p/", "/u/", "/confirm/")
+
+_SITE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings,
+    engine: sa.Engine | None = None,
+    *,
+    backend_factory: Callable[[], Backend] | None = None,
+    clock: Callable[[], datetime] = _now,
+) -> FastAPI:
+    """The web app. Without ``engine`` one is made from ``settings.database_url``;
+    without ``backend_factory`` transactional mail goes through the configured backend."""
+    key_text = settings.sendgrid_webhook_public_key
+    context = WebContext(
+        settings=settings,
+        engine=engine if engine is not None else make_engine(settings.database_url),
+        backend_factory=backend_factory or (lambda: make_backend(settings)),
+        clock=clock,
+        webhook_key=load_public_key(key_text) if key_text else None,
+    )
+    # No interactive API docs: this app serves subscribers, not developers.
+    app = FastAPI(title=settings.sender_name, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.web = context
+    for module in (subscribe_routes, manage_routes, archive, webhooks):
+        app.include_router(module.router)
+    _add_health_and_static(app, context)
+    _add_error_pages(app, context)
+    _add_security_headers(app)
+    return app
+
+
+def _add_health_and_static(app: FastAPI, context: WebContext) -> None:
+    stylesheet = (TEMPLATES_DIR / "site.css").read_bytes()
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        """For load balancers: 200 when the database answers, 503 when it does not."""
+        try:
+            with context.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError:
+            log.exception("health check: database unreachable")
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.get("/static/site.css")
+    def site_css() -> Response:
+        return Response(stylesheet, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+
+def _add_error_pages(app: FastAPI, context: WebContext) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_page(request, context, 404, "Page not found", "There is nothing at this address.")
+        if exc.status_code == 405:
+            return error_page(request, context, 405, "Not allowed", "This address does not accept that kind of request.")
+        return error_page(request, context, exc.status_code, "Something is not right", "The request could not be handled.")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return error_page(request, context, 400, "Something is not right", "The form could not be read. Please try again.")
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # The traceback goes to the log with the path's template, not the path:
+        # tokens in URLs are credentials.
+        route = request.scope.get("route")
+        log.error("unhandled error on %s %s", request.method, getattr(route, "path", "?"), exc_info=exc)
+        return error_page(request, context, 500, "Sorry, something went wrong", "Please try again in a few minutes.")
+
+
+def _add_security_headers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", _SITE_CSP)
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        # Token-bearing URLs must not leak to other sites through the Referer header.
+        headers["Referrer-Policy"] = "no-referrer"
+        if request.url.path.startswith(_PERSONAL_PREFIXES):
+            headers["Cache-Control"] = "no-store"
+        return response

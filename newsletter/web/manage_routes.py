@@ -1,0 +1,122 @@
+"""The links in every edition: the preference page and one-click unsubscribe (RFC 8058).
+
+Both are reached with the subscriber's manage token, which is the only credential:
+there is no login. Responses carry ``Cache-Control: no-store`` (set by the app's
+header middleware for these paths) so a shared computer keeps no copy.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from newsletter import subscriptions
+from newsletter.db import session_scope
+from newsletter.errors import TokenError
+from newsletter.web.context import Web, WebContext
+from newsletter.web.csrf import FIELD_NAME
+from newsletter.web.rendering import csrf_ok, error_page, page
+from newsletter.web.subscribe_routes import bad_link
+
+router = APIRouter()
+
+ONE_CLICK_FIELD = "List-Unsubscribe"
+ONE_CLICK_VALUE = "One-Click"
+
+
+@router.get("/p/{token}", response_class=HTMLResponse)
+def preferences_page(request: Request, web: Web, token: str, saved: bool = False) -> HTMLResponse:
+    try:
+        with session_scope(web.engine) as session:
+            subscriber = subscriptions.subscriber_for_manage_token(
+                session, token, secret=web.settings.secret, now=web.clock()
+            )
+            prefs = subscriptions.preferences(session, subscriber)
+    except TokenError as exc:
+        return bad_link(request, web, exc)
+    return page(request, web, "preferences.html", {"prefs": prefs, "token": token, "saved": saved}, csrf_scope=token)
+
+
+@router.post("/p/{token}", response_class=HTMLResponse)
+def save_preferences(
+    request: Request,
+    web: Web,
+    token: str,
+    regions: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies form defaults
+    paused: Annotated[bool, Form()] = False,
+    action: Annotated[str, Form()] = "save",
+    csrf_token: Annotated[str, Form(alias=FIELD_NAME)] = "",
+) -> Response:
+    if not csrf_ok(request, web, token, csrf_token):
+        return error_page(
+            request, web, 403, "This form has expired",
+            "Nothing was changed. Please reload your preference page and try again.",
+        )
+    try:
+        with session_scope(web.engine) as session:
+            subscriber = subscriptions.subscriber_for_manage_token(
+                session, token, secret=web.settings.secret, now=web.clock()
+            )
+            if action == "unsubscribe":
+                subscriptions.unsubscribe(session, subscriber, now=web.clock())
+            else:
+                subscriptions.update_preferences(session, subscriber, regions, paused=paused, now=web.clock())
+    except TokenError as exc:
+        return bad_link(request, web, exc)
+    except subscriptions.SubscriptionRequestError:
+        return error_page(request, web, 400, "Unknown region", "Nothing was changed. Please reload the page and try again.")
+    if action == "unsubscribe":
+        return page(request, web, "unsubscribed.html", {"token": token})
+    # Post/redirect/get: reloading the confirmation never re-submits the form.
+    return RedirectResponse(f"/p/{token}?saved=1", status_code=303)
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, web: Web, token: str) -> HTMLResponse:
+    """Only a page with a button: link scanners fetch with GET and must change nothing."""
+    try:
+        with session_scope(web.engine) as session:
+            subscriber = subscriptions.subscriber_for_manage_token(
+                session, token, secret=web.settings.secret, now=web.clock()
+            )
+    except TokenError as exc:
+        return bad_link(request, web, exc)
+    already = subscriber.status in subscriptions.SUPPRESSED
+    return page(request, web, "unsubscribe.html", {"email": subscriber.email, "token": token, "already": already})
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+async def one_click_unsubscribe(request: Request, web: Web, token: str) -> HTMLResponse:
+    """RFC 8058: a form POST with ``List-Unsubscribe=One-Click``, no cookie, no CSRF token.
+
+    The mail provider makes this request, not the subscriber's browser, so it can
+    carry nothing but the token in the URL. The answer is a 200 page, never a
+    redirect (providers do not follow them). The body may be url-encoded or
+    multipart (RFC 8058 section 3.1), which Starlette's form parser reads alike.
+    """
+    form = await request.form()
+    if form.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
+        return error_page(
+            request, web, 400, "Nothing was changed",
+            "This request did not ask to unsubscribe. Open the link in your email to unsubscribe.",
+        )
+    # The database work is blocking: keep it off the event loop.
+    problem = await run_in_threadpool(_unsubscribe_by_token, web, token)
+    if problem is not None:
+        return bad_link(request, web, problem)
+    return page(request, web, "unsubscribed.html", {"token": token})
+
+
+def _unsubscribe_by_token(web: WebContext, token: str) -> TokenError | None:
+    try:
+        with session_scope(web.engine) as session:
+            subscriber = subscriptions.subscriber_for_manage_token(
+                session, token, secret=web.settings.secret, now=web.clock()
+            )
+            subscriptions.unsubscribe(session, subscriber, now=web.clock())
+    except TokenError as exc:
+        return exc
+    return None

@@ -1,0 +1,7 @@
+"""Where the web app's templates live (the repository's templates/web/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "web"
