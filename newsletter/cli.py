@@ -72,6 +72,18 @@ def summary() -> None:
         )
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+) -> None:
+    """Run the subscriber web app (subscribe, preferences, unsubscribe, archive, webhook)."""
+    # Imported here so the other commands never load the web stack.
+    from newsletter.web.server import serve as serve_web
+
+    serve_web(ctx.settings, host=host, port=port, engine=ctx.engine)
+
+
 def main() -> None:
     """Console entry point: known errors become one line on stderr and exit status 1."""
     try:
