@@ -152,7 +152,8 @@ def _known_event_ids(session: Session, ids: Sequence[str]) -> set[str]:
 def _delivery_owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
     owners: dict[int, int] = {}
     for chunk in _chunks(ids):
-        owners.update(session.exec(select(Delivery.id, Delivery.subscriber_id).where(col(Delivery.id).in_(chunk))))
+        rows = session.exec(select(Delivery.id, Delivery.subscriber_id).where(col(Delivery.id).in_(chunk)))
+        owners.update((delivery_id, subscriber_id) for delivery_id, subscriber_id in rows if delivery_id is not None)
     return owners
 
 

@@ -1,0 +1,146 @@
+"""The preference page: regions, pause, unsubscribe from everything, CSRF, revoked links."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from newsletter.config import Settings
+from newsletter.models import Subscriber
+from newsletter.tokens import manage_token
+from tests.web_helpers import (  # noqa: F401 - fixtures
+    TestClient,
+    active_subscriber,
+    checked_regions,
+    client,
+    clock,
+    csrf_from,
+    subscriber_state,
+    web_engine,
+    web_settings,
+    webhook_key,
+)
+
+
+def test_page_shows_the_subscribers_regions(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:
+    token = active_subscriber(web_engine, web_settings, "prefs@example.com", ["bxl"])
+    page = client.get(f"/p/{token}")
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
+    assert "prefs@example.com" in page.text
+    assert checked_regions(page.text) == {"bxl"}
+
+
+def test_saving_changes_regions_and_pause_and_survives_a_reload(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
+    token = active_subscriber(web_engine, web_settings, "save@example.com", ["dc"])
+    form = client.get(f"/p/{token}")
+    saved = client.post(f"/p/{token}", data={"regions": ["bxl", "lagos"], "paused": "1",
+                                              "action": "save", "csrf_token": csrf_from(form.text)})
+    assert saved.status_code == 303 and saved.headers["location"] == f"/p/{token}?saved=1"
+    assert subscriber_state(web_engine, "save@example.com") == ("active", True, {"bxl", "lagos"})
+
+    reloaded = client.get(saved.headers["location"])
+    assert "Your preferences are saved." in reloaded.text and "Your editions are paused." in reloaded.text
+    assert checked_regions(reloaded.text) == {"bxl", "lagos"}
+
+    unpause = client.post(f"/p/{token}", data={"regions": ["lagos"], "action": "save",
+                                               "csrf_token": csrf_from(reloaded.text)})
+    assert unpause.status_code == 303
+    assert subscriber_state(web_engine, "save@example.com") == ("active", False, {"lagos"})
+
+
+def test_unsubscribe_from_everything_and_come_back(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
+    token = active_subscriber(web_engine, web_settings, "leave@example.com", ["dc", "bxl"])
+    csrf = csrf_from(client.get(f"/p/{token}").text)
+    gone = client.post(f"/p/{token}", data={"action": "unsubscribe", "regions": ["dc"], "csrf_token": csrf})
+    assert gone.status_code == 200 and "You are unsubscribed" in gone.text
+    assert subscriber_state(web_engine, "leave@example.com") == ("unsubscribed", False, set())
+
+    page = client.get(f"/p/{token}")
+    assert "You are not receiving any editions" in page.text
+    back = client.post(f"/p/{token}", data={"regions": ["dc"], "action": "save", "csrf_token": csrf_from(page.text)})
+    assert back.status_code == 303
+    assert subscriber_state(web_engine, "leave@example.com") == ("active", False, {"dc"})
+
+
+def test_saving_with_no_region_is_an_unsubscribe(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:
+    token = active_subscriber(web_engine, web_settings, "none@example.com", ["dc"])
+    csrf = csrf_from(client.get(f"/p/{token}").text)
+    assert client.post(f"/p/{token}", data={"action": "save", "csrf_token": csrf}).status_code == 303
+    assert subscriber_state(web_engine, "none@example.com") == ("unsubscribed", False, set())
+
+
+def test_csrf_is_bound_to_the_browser_and_to_the_subscriber(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
+    mine = active_subscriber(web_engine, web_settings, "mine@example.com", ["dc"])
+    theirs = active_subscriber(web_engine, web_settings, "theirs@example.com", ["dc"])
+    my_csrf = csrf_from(client.get(f"/p/{mine}").text)
+    client.get(f"/p/{theirs}")
+
+    # A field taken from one subscriber's page does nothing on another's.
+    stolen = client.post(f"/p/{theirs}", data={"regions": ["bxl"], "action": "save", "csrf_token": my_csrf})
+    missing = client.post(f"/p/{theirs}", data={"regions": ["bxl"], "action": "save"})
+    client.cookies.clear()
+    no_cookie = client.post(f"/p/{mine}", data={"regions": ["bxl"], "action": "save", "csrf_token": my_csrf})
+    for answer in (stolen, missing, no_cookie):
+        assert answer.status_code == 403 and "Nothing was changed" in answer.text
+    assert subscriber_state(web_engine, "theirs@example.com") == ("active", False, {"dc"})
+    assert subscriber_state(web_engine, "mine@example.com") == ("active", False, {"dc"})
+
+
+def test_unknown_region_changes_nothing(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:
+    token = active_subscriber(web_engine, web_settings, "odd@example.com", ["dc"])
+    csrf = csrf_from(client.get(f"/p/{token}").text)
+    answer = client.post(f"/p/{token}", data={"regions": ["bxl", "nowhere"], "action": "save", "csrf_token": csrf})
+    assert answer.status_code == 400
+    assert subscriber_state(web_engine, "odd@example.com") == ("active", False, {"dc"})
+
+
+def test_revoked_links_stop_working(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:
+    token = active_subscriber(web_engine, web_settings, "revoke@example.com", ["dc"])
+    csrf = csrf_from(client.get(f"/p/{token}").text)
+    with Session(web_engine) as session:
+        subscriber = session.get(Subscriber, int(subscriber_id_of(web_engine, "revoke@example.com")))
+        assert subscriber is not None
+        subscriber.token_version += 1
+        session.commit()
+        new_token = manage_token(web_settings.secret, subscriber.id or 0, subscriber.token_version)
+
+    for answer in (client.get(f"/p/{token}"), client.get(f"/u/{token}"),
+                   client.post(f"/p/{token}", data={"regions": ["bxl"], "csrf_token": csrf}),
+                   client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})):
+        assert answer.status_code == 400 and "replaced by a newer one" in answer.text
+    assert subscriber_state(web_engine, "revoke@example.com") == ("active", False, {"dc"})
+    assert client.get(f"/p/{new_token}").status_code == 200
+
+
+def test_forged_manage_tokens_get_a_friendly_page(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:
+    token = active_subscriber(web_engine, web_settings, "forged@example.com", ["dc"])
+    payload, signature = token.split(".")
+    for bad in (token[:-1], payload, f"{payload}.{'A' * len(signature)}", "nonsense", f"{token}.extra"):
+        answer = client.get(f"/p/{bad}")
+        assert answer.status_code == 400, bad
+        assert "This link does not work" in answer.text and "Traceback" not in answer.text
+
+
+def test_a_confirmation_token_is_not_a_manage_token(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
+    from newsletter.tokens import confirm_token
+    from tests.web_helpers import START
+
+    active_subscriber(web_engine, web_settings, "purpose@example.com", ["dc"])
+    subscriber_id = subscriber_id_of(web_engine, "purpose@example.com")
+    wrong_purpose = confirm_token(web_settings.secret, subscriber_id, 1, now=START)
+    answer = client.get(f"/p/{wrong_purpose}")
+    assert answer.status_code == 400 and "not meant for this page" in answer.text
+
+
+def subscriber_id_of(engine: sa.Engine, address: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.text("SELECT id FROM subscriber WHERE email = :e"), {"e": address}).scalar_one())
