@@ -1,0 +1,78 @@
+"""App-wide behaviour: health, security headers, friendly error pages, token-free logs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from newsletter.config import Settings
+from newsletter.web import create_app
+from newsletter.web.server import RedactTokens, redact_tokens
+from tests.web_helpers import (  # noqa: F401 - fixtures
+    TestClient,
+    client,
+    clock,
+    web_engine,
+    web_settings,
+    webhook_key,
+)
+
+
+def test_health_reports_the_database(client: TestClient) -> None:
+    answer = client.get("/health")
+    assert answer.status_code == 200 and answer.json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_is_503_when_the_database_is_gone(web_settings: Settings, tmp_path: Path) -> None:
+    # A path below a regular file can never be opened as a database.
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    engine = sa.create_engine(f"sqlite:///{blocker}/unreachable.db")
+    with TestClient(create_app(web_settings, engine), base_url="https://testserver") as broken:
+        answer = broken.get("/health")
+    assert answer.status_code == 503 and answer.json()["database"] == "unreachable"
+
+
+def test_every_page_sends_security_headers(client: TestClient) -> None:
+    answer = client.get("/")
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    assert "script-src" not in answer.headers["content-security-policy"]  # default-src 'none' covers it
+
+
+def test_unknown_pages_and_methods_get_friendly_pages(client: TestClient) -> None:
+    missing = client.get("/no/such/page")
+    assert missing.status_code == 404 and "Page not found" in missing.text and '<html lang="en">' in missing.text
+    wrong = client.delete("/")
+    assert wrong.status_code == 405 and "Not allowed" in wrong.text
+
+
+def test_no_api_docs_are_exposed(client: TestClient) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404
+
+
+def test_access_log_never_shows_a_link_token() -> None:
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5000", "GET", "/p/AbC.dEf?saved=1", "1.1", 200), None)
+    RedactTokens().filter(record)
+    assert "AbC" not in record.getMessage() and "/p/[redacted]?saved=1" in record.getMessage()
+    assert redact_tokens("POST /u/x.y") == "POST /u/[redacted]"
+    assert redact_tokens("GET /confirm/x.y") == "GET /confirm/[redacted]"
+    assert redact_tokens("GET /editions/dc/2026-11-29") == "GET /editions/dc/2026-11-29"
+
+
+def test_a_server_error_is_a_friendly_page_without_a_traceback(web_settings: Settings, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    engine = sa.create_engine(f"sqlite:///{blocker}/unreachable.db")
+    app = create_app(web_settings, engine)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as broken:
+        answer = broken.get("/")
+    assert answer.status_code == 500
+    assert "Sorry, something went wrong" in answer.text
+    assert "Traceback" not in answer.text and "sqlite" not in answer.text.lower()
