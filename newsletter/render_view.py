@@ -1,0 +1,228 @@
+"""Template-ready views of an edition: labels, directions, dates, links and share rows.
+
+Everything a template would otherwise compute is done here, once, so the HTML and
+text templates show the same words and links. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup
+
+from newsletter import links
+from newsletter.edition_content import AdBlock, EditionContent, SourceRef, StoryBlock
+from newsletter.email_style import BODY_STYLES, BODY_STYLES_RTL
+from newsletter.safe_markdown import is_safe_url, markdown_html, markdown_text
+from newsletter.share import Network, ShareLink, campaign_name, share_links
+
+WEB_SCHEMES: Final = frozenset({"http", "https"})
+
+# Primary language subtags written right to left.
+RTL_LANGUAGES: Final = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "syr", "ug", "ur", "yi"})
+
+_EN = {
+    "the_news": "The News",
+    "signals": "Signals",
+    "sources": "Sources:",
+    "updated": "Updated",
+    "by": "By",
+    "share": "Share:",
+    Network.X: "Post on X",
+    Network.EMAIL: "Email",
+    Network.WHATSAPP: "WhatsApp",
+    Network.LINKEDIN: "LinkedIn",
+}
+# A story block speaks its own language, so an Arabic story is labelled in Arabic.
+LABELS: Final = MappingProxyType(
+    {
+        "en": MappingProxyType(_EN),
+        "ar": MappingProxyType(
+            {
+                **_EN,
+                "the_news": "الخبر",
+                "signals": "إشارات",
+                "sources": "المصادر:",
+                "updated": "آخر تحديث",
+                "by": "بقلم",
+                "share": "شارك:",
+                Network.X: "انشر على X",
+                Network.EMAIL: "بريد إلكتروني",
+                Network.WHATSAPP: "واتساب",
+                Network.LINKEDIN: "لينكدإن",
+            }
+        ),
+    }
+)
+
+MONTHS: Final = ("January", "February", "March", "April", "May", "June", "July",
+                 "August", "September", "October", "November", "December")
+WEEKDAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def primary_language(tag: str) -> str:
+    return (tag or "en").split("-")[0].split("_")[0].lower()
+
+
+def is_rtl(language: str) -> bool:
+    return primary_language(language) in RTL_LANGUAGES
+
+
+def labels_for(language: str) -> MappingProxyType[str, str]:
+    return LABELS.get(primary_language(language), LABELS["en"])
+
+
+def long_date(day: date) -> str:
+    """``Sunday 29 November 2026``, independent of the process locale."""
+    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def local_time(instant: datetime, timezone: str) -> str:
+    """``29 Nov 2026, 07:15 CST`` in the region's zone."""
+    local = instant.astimezone(ZoneInfo(timezone))
+    return f"{local.day} {MONTHS[local.month - 1][:3]} {local.year}, {local:%H:%M} {_zone_label(local)}"
+
+
+def _zone_label(local: datetime) -> str:
+    """The zone's abbreviation; zones that have none (tzdata writes "+03") as ``UTC+3``."""
+    name = local.strftime("%Z")
+    if name[:1] not in "+-":
+        return name
+    minutes = int(local.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'+' if minutes >= 0 else '-'}{hours}" + (f":{rest:02d}" if rest else "")
+
+
+def web_url(url: str | None) -> str | None:
+    """The URL when it is safe to show as a link or image, else None."""
+    return url if is_safe_url(url, schemes=WEB_SCHEMES) else None
+
+
+@dataclass(frozen=True)
+class SignalView:
+    headline: str
+    sources: tuple[SourceRef, ...]  # url is None unless safe
+    body_html: Markup
+    body_text: str
+
+
+@dataclass(frozen=True)
+class StoryView:
+    kind: str
+    story: StoryBlock
+    lang: str
+    rtl: bool
+    labels: MappingProxyType[str, str]
+    url: str | None
+    image_url: str | None
+    image_alt: str
+    updated: str
+    body_html: Markup
+    body_text: str
+    signals: tuple[SignalView, ...]
+    share: tuple[ShareLink, ...]
+
+
+@dataclass(frozen=True)
+class AdView:
+    kind: str
+    ad: AdBlock
+    link: str | None
+    image_url: str | None
+    image_alt: str
+    body_html: Markup
+    body_text: str
+
+
+@dataclass(frozen=True)
+class RegionLinkView:
+    label: str
+    name: str
+    url: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class EditionView:
+    content: EditionContent
+    campaign: str
+    long_date: str
+    rtl: bool
+    regions: tuple[RegionLinkView, ...]
+    items: tuple[StoryView | AdView, ...]
+    view_url: str
+    preferences_url: str  # holds links.TOKEN_PLACEHOLDER
+    unsubscribe_url: str  # holds links.TOKEN_PLACEHOLDER
+
+
+def _story_view(story: StoryBlock, content: EditionContent, campaign: str) -> StoryView:
+    rtl = is_rtl(story.language)
+    styles = BODY_STYLES_RTL if rtl else BODY_STYLES
+    url = web_url(story.canonical_url)
+    signals = tuple(
+        SignalView(
+            headline=signal.headline,
+            sources=tuple(SourceRef(s.name, web_url(s.url)) for s in signal.sources),
+            body_html=markdown_html(signal.body, styles),
+            body_text=markdown_text(signal.body, width=68),
+        )
+        for signal in story.signals
+    )
+    return StoryView(
+        kind="story",
+        story=story,
+        lang=story.language or content.language,
+        rtl=rtl,
+        labels=labels_for(story.language),
+        url=url,
+        image_url=web_url(story.image_url),
+        image_alt=story.image_alt or story.headline,
+        updated=local_time(story.updated_at, content.timezone),
+        body_html=markdown_html(story.body, styles),
+        body_text=markdown_text(story.body),
+        signals=signals,
+        # A story without a shareable URL gets no share row rather than broken links.
+        share=tuple(share_links(url, story.headline, campaign)) if url else (),
+    )
+
+
+def _ad_view(ad: AdBlock) -> AdView:
+    return AdView(
+        kind="ad",
+        ad=ad,
+        link=web_url(ad.link),
+        image_url=web_url(ad.image_url),
+        image_alt=ad.image_alt or ad.sponsor,
+        body_html=markdown_html(ad.body, BODY_STYLES),
+        body_text=markdown_text(ad.body),
+    )
+
+
+def edition_view(content: EditionContent) -> EditionView:
+    """Build the view both templates render from."""
+    campaign = campaign_name(content.region_code, content.local_date)
+    base = content.base_url
+    regions = tuple(
+        RegionLinkView(r.short_label, r.name, links.edition_url(base, r.code, content.local_date),
+                       r.code == content.region_code)
+        for r in content.regions
+    )
+    items = tuple(
+        _story_view(item, content, campaign) if isinstance(item, StoryBlock) else _ad_view(item)
+        for item in content.items
+    )
+    return EditionView(
+        content=content,
+        campaign=campaign,
+        long_date=long_date(content.local_date),
+        rtl=is_rtl(content.language),
+        regions=regions,
+        items=items,
+        view_url=links.edition_url(base, content.region_code, content.local_date),
+        preferences_url=links.preferences_url(base, links.TOKEN_PLACEHOLDER),
+        unsubscribe_url=links.unsubscribe_url(base, links.TOKEN_PLACEHOLDER),
+    )

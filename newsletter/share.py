@@ -1,0 +1,79 @@
+"""Share links for a story: each network's own share flow, the story URL tagged with UTM.
+
+Every part is percent-encoded with ``quote`` (spaces as ``%20``, never ``+``,
+which mailto and some apps show literally), so non-Latin headlines survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+
+class Network(StrEnum):
+    X = "x"
+    EMAIL = "email"
+    WHATSAPP = "whatsapp"
+    LINKEDIN = "linkedin"
+
+
+# In the order the share row shows them.
+NETWORKS: tuple[Network, ...] = (Network.X, Network.EMAIL, Network.WHATSAPP, Network.LINKEDIN)
+
+UTM_SOURCE = "newsletter"
+UTM_MEDIUM = "email"
+
+
+@dataclass(frozen=True)
+class ShareLink:
+    network: Network
+    url: str  # the network's share flow, ready for an href
+    shared_url: str  # the story URL it shares, with UTM tags
+
+
+def campaign_name(region_code: str, local_date: date) -> str:
+    """The campaign tag of an edition, e.g. ``dc-2026-11-29``."""
+    return f"{region_code}-{local_date.isoformat()}"
+
+
+def _encode(pairs: list[tuple[str, str]]) -> str:
+    return urlencode(pairs, quote_via=quote, safe="")
+
+
+def with_utm(url: str, campaign: str, content: str) -> str:
+    """``url`` with utm_source/medium/campaign/content set, keeping its other query parameters."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.startswith("utm_")]
+    utm = [
+        ("utm_source", UTM_SOURCE),
+        ("utm_medium", UTM_MEDIUM),
+        ("utm_campaign", campaign),
+        ("utm_content", content),
+    ]
+    return urlunsplit(parts._replace(query=_encode(kept + utm)))
+
+
+def share_url(network: Network, shared_url: str, headline: str) -> str:
+    """The URL that opens ``network``'s share flow for ``shared_url``."""
+    if network is Network.X:
+        return "https://x.com/intent/post?" + _encode([("text", headline), ("url", shared_url)])
+    if network is Network.EMAIL:
+        # RFC 6068: hfields are percent-encoded; a line break in the body is %0D%0A.
+        return "mailto:?" + _encode([("subject", headline), ("body", f"{headline}\r\n\r\n{shared_url}")])
+    if network is Network.WHATSAPP:
+        return "https://wa.me/?" + _encode([("text", f"{headline} {shared_url}")])
+    if network is Network.LINKEDIN:
+        return "https://www.linkedin.com/sharing/share-offsite/?" + _encode([("url", shared_url)])
+    raise ValueError(f"unknown network {network!r}")
+
+
+def share_links(canonical_url: str, headline: str, campaign: str) -> list[ShareLink]:
+    """One link per network in :data:`NETWORKS`, each sharing a UTM-tagged ``canonical_url``."""
+    headline = " ".join(headline.split())  # no line breaks inside a share text
+    links = []
+    for network in NETWORKS:
+        shared = with_utm(canonical_url, campaign, f"share-{network.value}")
+        links.append(ShareLink(network, share_url(network, shared, headline), shared))
+    return links
