@@ -10,7 +10,8 @@
     └── DeliveryError              a backend could not hand a message over
         ├── TransientDeliveryError     worth retrying later (429, 5xx, refused connection)
         ├── PermanentDeliveryError     retrying will not help (4xx other than 429)
-        │   └── AuthenticationError    the provider refused our credentials: stop the send
+        │   ├── AuthenticationError    the provider refused our credentials: stop the send
+        │   └── ProviderLimitError     the request would break a documented provider limit
         └── UnknownOutcomeError        the request may have reached the provider: never retry
 
 A retry decision is an ``except`` clause on these classes, never string matching.
@@ -87,6 +88,14 @@ class PermanentDeliveryError(DeliveryError):
 
 class AuthenticationError(PermanentDeliveryError):
     """The provider refused the credentials: the whole send must stop."""
+
+
+class ProviderLimitError(PermanentDeliveryError):
+    """The request would break a limit the provider documents but no schema checks.
+
+    Raised before anything is sent (too many categories, an empty subject, a
+    substitution too large for one personalization), so nothing is dropped silently.
+    """
 
 
 class UnknownOutcomeError(DeliveryError):

@@ -6,8 +6,16 @@ Backends personalise by swapping :data:`~newsletter.links.TOKEN_PLACEHOLDER` for
 the recipient's token: locally for outbox and SMTP, via SendGrid substitutions
 for SendGrid. They know nothing of the database or of editions.
 
-Batch-wide failures are raised (see :mod:`newsletter.errors`); per-recipient
-outcomes are returned, one :class:`SendResult` per recipient, in order.
+Per-recipient outcomes are returned, one :class:`SendResult` per recipient, in
+order. A backend raises (see :mod:`newsletter.errors`) only when *nothing* of the
+call was handed over: a rate limit, a refused connection or refused credentials
+on the first exchange. Once part of a batch has gone out, everything else is
+reported per recipient instead (``UNKNOWN``, ``DEFERRED``), because an exception
+would hide what was already sent and invite a second copy.
+:func:`newsletter.delivery.units.deliver_units` implements that rule once.
+
+``send_batch`` may be called from several threads at once (the dispatcher keeps
+a few batches in flight), so backends keep per-thread connections.
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ class Outcome(StrEnum):
     SENT = "sent"  # handed over where acceptance is final for us (SMTP relay, outbox file)
     QUEUED = "queued"  # accepted by a provider that reports delivery later (SendGrid 202)
     FAILED = "failed"  # refused for this recipient; retrying will not help
+    UNKNOWN = "unknown"  # the request may have reached the provider: never resend on our own
+    DEFERRED = "deferred"  # certainly not handed over (an earlier exchange failed): safe to retry
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,7 @@ class SendResult:
     outcome: Outcome
     provider_message_id: str | None = None
     error: str | None = None
+    retry_after: float | None = None  # DEFERRED only: seconds the provider asked us to wait
 
 
 @dataclass
@@ -73,13 +84,23 @@ class Personalised:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def personalise(content: MessageContent, recipient: Recipient) -> Personalised:
-    """Fill the recipient's token by plain substitution: no re-rendering."""
+def recipient_headers(content: MessageContent, recipient: Recipient) -> dict[str, str]:
+    """The per-recipient headers every backend sends: one-click unsubscribe and ledger ids.
+
+    The one place they are made, whether they end up in a MIME message or in a
+    SendGrid personalization.
+    """
     headers = list_unsubscribe_headers(content.base_url, content.unsubscribe_mailto, recipient.token)
     if recipient.ledger_id is not None:
         headers[LEDGER_HEADER] = str(recipient.ledger_id)
     if content.edition_id is not None:
         headers[EDITION_HEADER] = str(content.edition_id)
+    return headers
+
+
+def personalise(content: MessageContent, recipient: Recipient) -> Personalised:
+    """Fill the recipient's token by plain substitution: no re-rendering."""
+    headers = recipient_headers(content, recipient)
     return Personalised(
         subject=content.subject,
         html=content.html.replace(TOKEN_PLACEHOLDER, recipient.token),
@@ -92,7 +113,7 @@ class Backend(Protocol):
     name: str
 
     def send_batch(self, content: MessageContent, recipients: Sequence[Recipient]) -> list[SendResult]:
-        """Hand over one message per recipient; raise for batch-wide failures."""
+        """Hand over one message per recipient; raise only when nothing was handed over."""
         ...
 
     def close(self) -> None: ...

@@ -1,0 +1,139 @@
+"""SendGrid v3 mail send request bodies, built by pure functions (no network here).
+
+One request carries the rendered content once and up to 1000 personalizations.
+Each personalization holds one recipient, one substitution (the recipient's short
+token; the template builds every personal URL from it), the ledger ids as
+custom_args, and its own one-click unsubscribe headers.
+
+Limits no JSON schema checks, taken from SendGrid's mail send documentation:
+
+* at most 1000 recipients in total per request, and no address twice in one;
+* substitutions at most 10,000 bytes per personalization; for the whole request we
+  take the most cautious reading, 50,000 bytes, and split a batch to stay under it;
+* custom_args at most 10,000 bytes (ours are three short ids, far below);
+* at most 10 categories of at most 255 characters;
+* the whole request under 30 MB (we keep a margin: 20 MB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from newsletter.delivery.base import MessageContent, Recipient, recipient_headers
+from newsletter.errors import ProviderLimitError
+from newsletter.links import TOKEN_PLACEHOLDER
+
+MAX_RECIPIENTS_PER_REQUEST = 1000
+MAX_SUBSTITUTION_BYTES_PER_REQUEST = 50_000
+MAX_SUBSTITUTION_BYTES_PER_PERSONALIZATION = 10_000
+MAX_CATEGORIES = 10
+MAX_CATEGORY_LENGTH = 255
+MAX_REQUEST_BYTES = 20_000_000
+# JSON punctuation, the "to" object, custom_args and headers of one personalization,
+# over-estimated so the size check never under-counts (it is checked, not trusted).
+_PERSONALIZATION_OVERHEAD_BYTES = 700
+
+# The custom_args keys the event webhook joins on: part of our interface, not SendGrid's.
+ARG_DELIVERY_ID = "delivery_id"
+ARG_EDITION_ID = "edition_id"
+ARG_REGION = "region"
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def substitution_bytes(recipient: Recipient) -> int:
+    """What one recipient's substitution costs against the per-request budget (key + value)."""
+    return _utf8_len(TOKEN_PLACEHOLDER) + _utf8_len(recipient.token)
+
+
+def plan_requests(content: MessageContent, recipients: Sequence[Recipient]) -> Iterator[list[Recipient]]:
+    """Split recipients into requests that respect the count, substitution and size limits.
+
+    A new request starts when the current one is full, when the substitution budget
+    would be exceeded, or when an address is already in it (SendGrid refuses the
+    whole request for a duplicate, and one reader would get two copies anyway).
+    """
+    content_bytes = _utf8_len(content.html) + _utf8_len(content.text) + _utf8_len(content.subject)
+    if content_bytes + _PERSONALIZATION_OVERHEAD_BYTES > MAX_REQUEST_BYTES:
+        raise ProviderLimitError(
+            f"the rendered edition is {content_bytes} bytes; SendGrid requests must stay under "
+            f"{MAX_REQUEST_BYTES} bytes"
+        )
+    per_request = (MAX_REQUEST_BYTES - content_bytes) // _PERSONALIZATION_OVERHEAD_BYTES
+    limit = min(MAX_RECIPIENTS_PER_REQUEST, per_request)
+    current: list[Recipient] = []
+    seen: set[str] = set()
+    budget = 0
+    for recipient in recipients:
+        cost = substitution_bytes(recipient)
+        address = recipient.email.casefold()
+        if current and (len(current) >= limit or budget + cost > MAX_SUBSTITUTION_BYTES_PER_REQUEST or address in seen):
+            yield current
+            current, seen, budget = [], set(), 0
+        current.append(recipient)
+        seen.add(address)
+        budget += cost
+    if current:
+        yield current
+
+
+def categories_for(content: MessageContent) -> list[str]:
+    """Region and edition first, then any the content names; refused when over SendGrid's limits."""
+    names = [name for name in (content.region_code, content.campaign, *content.categories) if name]
+    unique = list(dict.fromkeys(names))
+    if len(unique) > MAX_CATEGORIES:
+        raise ProviderLimitError(f"{len(unique)} categories; SendGrid accepts at most {MAX_CATEGORIES}")
+    for name in unique:
+        if len(name) > MAX_CATEGORY_LENGTH:
+            raise ProviderLimitError(f"category {name[:40]!r}... is longer than {MAX_CATEGORY_LENGTH} characters")
+    return unique
+
+
+def _personalization(content: MessageContent, recipient: Recipient) -> dict[str, Any]:
+    if substitution_bytes(recipient) > MAX_SUBSTITUTION_BYTES_PER_PERSONALIZATION:
+        raise ProviderLimitError(f"the token for {recipient.email} is too long for a SendGrid substitution")
+    custom_args: dict[str, str] = {}
+    if recipient.ledger_id is not None:
+        custom_args[ARG_DELIVERY_ID] = str(recipient.ledger_id)
+    if content.edition_id is not None:
+        custom_args[ARG_EDITION_ID] = str(content.edition_id)
+    if content.region_code:
+        custom_args[ARG_REGION] = content.region_code
+    personalization: dict[str, Any] = {
+        "to": [{"email": recipient.email}],
+        "substitutions": {TOKEN_PLACEHOLDER: recipient.token},
+        # Substitutions do not reach headers, so each personalization carries its own.
+        "headers": recipient_headers(content, recipient),
+    }
+    if custom_args:
+        personalization["custom_args"] = custom_args
+    return personalization
+
+
+def to_sendgrid_request(
+    content: MessageContent, recipients: Sequence[Recipient], *, sandbox: bool = False
+) -> dict[str, Any]:
+    """The v3 mail send body for one request. Call :func:`plan_requests` first to split a batch."""
+    if not recipients:
+        raise ValueError("a SendGrid request needs at least one recipient")
+    if len(recipients) > MAX_RECIPIENTS_PER_REQUEST:
+        raise ProviderLimitError(f"{len(recipients)} recipients; SendGrid accepts {MAX_RECIPIENTS_PER_REQUEST} per request")
+    if not content.subject.strip():
+        raise ProviderLimitError("SendGrid refuses an empty subject")
+    if not content.text or not content.html:
+        raise ProviderLimitError("SendGrid refuses empty content; both text and HTML parts are required")
+    body: dict[str, Any] = {
+        "personalizations": [_personalization(content, r) for r in recipients],
+        "from": {"email": content.sender_address, "name": content.sender_name},
+        "subject": content.subject,
+        # text/plain must come before text/html (SendGrid refuses the other order).
+        "content": [{"type": "text/plain", "value": content.text}, {"type": "text/html", "value": content.html}],
+        "categories": categories_for(content),
+        "mail_settings": {"sandbox_mode": {"enable": sandbox}},
+    }
+    if content.reply_to:
+        body["reply_to"] = {"email": content.reply_to}
+    return body

@@ -1,0 +1,93 @@
+"""The edition row's side of a send: may it go out, what goes out, and how it ended.
+
+The content is the edition's one rendering (``editions.prepare_edition``: frozen
+editions return what was approved), turned into the backend's
+:class:`~newsletter.delivery.base.MessageContent`. The edition's status records
+the send: SENDING while any of it is outstanding, SENT when every eligible
+subscriber has an answer, FAILED when the provider refused our credentials; its
+note says why a send paused or stopped. Counts are read from the ledger, never
+kept twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import select
+
+from newsletter.config import Settings
+from newsletter.db import session_scope
+from newsletter.delivery.base import MessageContent
+from newsletter.editions import prepare_edition
+from newsletter.errors import EditionError, NotFoundError
+from newsletter.models import Edition, EditionStatus
+
+SENDABLE = (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class SendSource:
+    edition_id: int
+    content: MessageContent
+    already_sent: bool
+
+
+def open_send(engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime) -> SendSource:
+    """Prepare the edition (assembled and rendered once), check it may go out, mark it SENDING."""
+    with session_scope(engine) as session:
+        rendered = prepare_edition(session, settings, region_code, local_date, now=now)
+        edition = session.get(Edition, rendered.edition_id)
+        if edition is None:  # pragma: no cover - prepare_edition just returned it
+            raise NotFoundError(f"edition {region_code} {local_date} vanished")
+        content = MessageContent(
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            sender_name=settings.sender_name,
+            sender_address=settings.sender_address,
+            base_url=settings.base_url,
+            unsubscribe_mailto=settings.unsubscribe_mailto,
+            reply_to=settings.reply_to,
+            edition_id=rendered.edition_id,
+            region_code=rendered.region_code,
+            campaign=rendered.campaign,
+            language=rendered.language,
+        )
+        if edition.status is EditionStatus.SENT:
+            return SendSource(rendered.edition_id, content, already_sent=True)
+        if edition.status not in SENDABLE:
+            raise EditionError(f"edition {region_code} {local_date} is {edition.status.value}; it cannot be sent")
+        if settings.require_approval and edition.status is EditionStatus.DRAFT:
+            raise EditionError(
+                f"edition {region_code} {local_date} is not approved (NEWSLETTER_REQUIRE_APPROVAL is on)"
+            )
+        edition.status = EditionStatus.SENDING
+        edition.send_started_at = edition.send_started_at or now
+        return SendSource(rendered.edition_id, content, already_sent=False)
+
+
+def close_send(engine: sa.Engine, edition_id: int, status: EditionStatus, note: str, *, now: datetime) -> None:
+    """Record how the send ended on the edition row."""
+    with session_scope(engine) as session:
+        edition = session.get(Edition, edition_id)
+        if edition is None:  # pragma: no cover
+            raise NotFoundError(f"edition #{edition_id} does not exist")
+        if edition.status is EditionStatus.SENT:
+            return  # another dispatcher finished it; never step back
+        edition.status = status
+        edition.note = note
+        if status is EditionStatus.SENT:
+            edition.sent_at = now
+
+
+def find_edition(engine: sa.Engine, region_code: str, local_date: date) -> Edition:
+    """The stored edition, or NotFoundError naming region and date."""
+    with session_scope(engine) as session:
+        edition = session.exec(
+            select(Edition).where(Edition.region_code == region_code, Edition.local_date == local_date)
+        ).first()
+    if edition is None:
+        raise NotFoundError(f"no edition for {region_code} on {local_date}")
+    return edition

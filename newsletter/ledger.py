@@ -1,0 +1,227 @@
+"""The delivery ledger's SQL: who is next, claim them, record answers, release, count.
+
+Everything here is SQLAlchemy Core on plain rows (no ORM objects): it runs once
+per batch of up to a thousand subscribers, a thousand times for a million.
+
+The ledger's unique (edition_id, subscriber_id) is the whole exactly-once story:
+a claim is ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, so when two
+dispatchers race for the same subscriber the database gives the row to one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from newsletter.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
+
+_CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
+
+# Suppressed subscribers still get a ledger row (state SUPPRESSED, reason in last_error),
+# so an edition's counts say how many were held back and why.
+SUPPRESSING = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+UNRESOLVED = (DeliveryState.CLAIMED, DeliveryState.UNKNOWN)
+
+_delivery = Delivery.__table__  # type: ignore[attr-defined]
+_subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+_subscription = Subscription.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    subscriber_id: int
+    email: str
+    token_version: int
+    status: SubscriberStatus
+
+
+@dataclass(frozen=True)
+class Claimed:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    token_version: int
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    state: DeliveryState
+    claimed_at: datetime
+    last_error: str | None
+
+
+def next_candidates(
+    connection: sa.Connection, *, edition_id: int, region_code: str, after: int, limit: int
+) -> list[Candidate]:
+    """The next subscribers of the region by id (keyset), without a ledger row for the edition yet.
+
+    Active and not paused subscribers are to be sent; unsubscribed, bounced and
+    complained ones are returned too, to be recorded as suppressed. Pending
+    (never confirmed) subscribers are not on the list at all.
+    """
+    s, sub, d = _subscriber.c, _subscription.c, _delivery.c
+    query = (
+        sa.select(sub.subscriber_id, s.email, s.token_version, s.status)
+        .select_from(_subscription.join(_subscriber, s.id == sub.subscriber_id))
+        .where(
+            sub.region_code == region_code,
+            sub.active.is_(True),
+            sub.subscriber_id > after,
+            sa.or_(
+                sa.and_(s.status == SubscriberStatus.ACTIVE, s.paused.is_(False)),
+                s.status.in_(SUPPRESSING),
+            ),
+            ~sa.exists().where(d.edition_id == edition_id, d.subscriber_id == sub.subscriber_id),
+        )
+        .order_by(sub.subscriber_id)
+        .limit(limit)
+    )
+    return [Candidate(*row) for row in connection.execute(query)]
+
+
+def _insert(connection: sa.Connection) -> sa.Insert:
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(_delivery).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    if dialect == "sqlite":
+        return sqlite.insert(_delivery).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    raise NotImplementedError(f"no claim statement for {dialect}")
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    to_send: list[Claimed]  # rows this caller won, to hand to a backend
+    suppressed: int  # rows this caller recorded as suppressed
+
+
+def claim(
+    connection: sa.Connection, *, edition_id: int, candidates: Sequence[Candidate], now: datetime
+) -> ClaimResult:
+    """Insert a ledger row per candidate in one statement; return the ones this caller won.
+
+    A row another dispatcher inserted first is skipped by the database, never sent twice.
+    """
+    if not candidates:
+        return ClaimResult([], 0)
+    rows = [
+        {
+            "edition_id": edition_id,
+            "subscriber_id": c.subscriber_id,
+            "state": DeliveryState.CLAIMED if c.status is SubscriberStatus.ACTIVE else DeliveryState.SUPPRESSED,
+            "attempts": 0,
+            "last_error": None if c.status is SubscriberStatus.ACTIVE else f"subscriber {c.status.value}",
+            "claimed_at": now,
+            "updated_at": now,
+        }
+        for c in candidates
+    ]
+    d = _delivery.c
+    inserted = connection.execute(_insert(connection).values(rows).returning(d.id, d.subscriber_id, d.state)).all()
+    by_subscriber = {c.subscriber_id: c for c in candidates}
+    to_send = sorted(
+        (
+            Claimed(row.id, row.subscriber_id, by_subscriber[row.subscriber_id].email, by_subscriber[row.subscriber_id].token_version)
+            for row in inserted
+            if DeliveryState(row.state) is DeliveryState.CLAIMED
+        ),
+        key=lambda c: c.subscriber_id,
+    )
+    return ClaimResult(to_send, len(inserted) - len(to_send))
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One group of rows that got the same answer (most of a batch shares one)."""
+
+    state: DeliveryState
+    delivery_ids: Sequence[int]
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+def record(connection: sa.Connection, answers: Iterable[Answer], *, attempts: int, now: datetime) -> None:
+    """Mark claimed rows with the backend's answer. Only rows still CLAIMED change."""
+    d = _delivery.c
+    for answer in answers:
+        handed_over = answer.state in (DeliveryState.SENT, DeliveryState.QUEUED)
+        values = {
+            "state": answer.state,
+            "provider_message_id": answer.provider_message_id,
+            "last_error": answer.error,
+            "attempts": attempts,
+            "updated_at": now,
+            "sent_at": now if handed_over else None,
+        }
+        for ids in _chunks(answer.delivery_ids):
+            connection.execute(
+                sa.update(_delivery).where(d.id.in_(ids), d.state == DeliveryState.CLAIMED).values(**values)
+            )
+
+
+def release(connection: sa.Connection, delivery_ids: Sequence[int]) -> int:
+    """Delete claims that were certainly not handed over, so the next send picks them up."""
+    d = _delivery.c
+    released = 0
+    for ids in _chunks(delivery_ids):
+        result = connection.execute(sa.delete(_delivery).where(d.id.in_(ids), d.state == DeliveryState.CLAIMED))
+        released += result.rowcount
+    return released
+
+
+def release_unresolved(connection: sa.Connection, *, edition_id: int, claimed_before: datetime) -> int:
+    """The operator's release: UNKNOWN rows, and CLAIMED rows older than ``claimed_before``.
+
+    Recent CLAIMED rows are left alone: they may belong to a dispatcher that is
+    still waiting for its answer.
+    """
+    d = _delivery.c
+    result = connection.execute(
+        sa.delete(_delivery).where(
+            d.edition_id == edition_id,
+            sa.or_(
+                d.state == DeliveryState.UNKNOWN,
+                sa.and_(d.state == DeliveryState.CLAIMED, d.updated_at < claimed_before),
+            ),
+        )
+    )
+    return result.rowcount
+
+
+def state_counts(connection: sa.Connection, *, edition_id: int) -> dict[DeliveryState, int]:
+    """Rows per state for an edition; every state present, zero when none."""
+    d = _delivery.c
+    rows = connection.execute(
+        sa.select(d.state, sa.func.count()).where(d.edition_id == edition_id).group_by(d.state)
+    )
+    counts = dict.fromkeys(DeliveryState, 0)
+    for state, count in rows:
+        counts[DeliveryState(state)] = count
+    return counts
+
+
+def unresolved(connection: sa.Connection, *, edition_id: int, limit: int = 100) -> list[Unresolved]:
+    """Rows whose outcome nobody recorded (claimed) or nobody knows (unknown), oldest first."""
+    d, s = _delivery.c, _subscriber.c
+    query = (
+        sa.select(d.id, d.subscriber_id, s.email, d.state, d.claimed_at, d.last_error)
+        .select_from(_delivery.join(_subscriber, s.id == d.subscriber_id))
+        .where(d.edition_id == edition_id, d.state.in_(UNRESOLVED))
+        .order_by(d.id)
+        .limit(limit)
+    )
+    return [
+        Unresolved(row.id, row.subscriber_id, row.email, DeliveryState(row.state), row.claimed_at, row.last_error)
+        for row in connection.execute(query)
+    ]
