@@ -233,16 +233,16 @@ def unsubscribe(session: Session, subscriber: Subscriber, *, now: datetime) -> N
 def suppress(session: Session, subscriber: Subscriber, status: SubscriberStatus, *, now: datetime) -> bool:
     """Stop all sending to this subscriber for ``status``'s reason. True if anything changed.
 
-    Subscriptions are switched off too, so a query that forgets to check the
-    status still finds nobody to send to.
+    Only the status changes. The region choices stay as they were: the send loop
+    reads the status (and records a SUPPRESSED ledger row for each region list
+    the subscriber is still on), and a subscriber who comes back from the
+    preference page finds their old regions ready to tick again.
     """
     if status not in SUPPRESSED:
         raise ValueError(f"{status.value!r} is not a suppression status")
     current = _SUPPRESSION_RANK.get(subscriber.status, 0)
     if current >= _SUPPRESSION_RANK[status]:
         return False
-    for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id)):
-        row.active = False
     subscriber.status = status
     subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
     subscriber.updated_at = now

@@ -58,10 +58,10 @@ def test_unsubscribe_from_everything_and_come_back(
     csrf = csrf_from(client.get(f"/p/{token}").text)
     gone = client.post(f"/p/{token}", data={"action": "unsubscribe", "regions": ["dc"], "csrf_token": csrf})
     assert gone.status_code == 200 and "You are unsubscribed" in gone.text
-    assert subscriber_state(web_engine, "leave@example.com") == ("unsubscribed", False, set())
+    assert subscriber_state(web_engine, "leave@example.com")[0] == "unsubscribed"
 
     page = client.get(f"/p/{token}")
-    assert "You are not receiving any editions" in page.text
+    assert "You are not receiving any editions" in page.text and checked_regions(page.text) == set()
     back = client.post(f"/p/{token}", data={"regions": ["dc"], "action": "save", "csrf_token": csrf_from(page.text)})
     assert back.status_code == 303
     assert subscriber_state(web_engine, "leave@example.com") == ("active", False, {"dc"})
@@ -71,7 +71,7 @@ def test_saving_with_no_region_is_an_unsubscribe(client: TestClient, web_engine:
     token = active_subscriber(web_engine, web_settings, "none@example.com", ["dc"])
     csrf = csrf_from(client.get(f"/p/{token}").text)
     assert client.post(f"/p/{token}", data={"action": "save", "csrf_token": csrf}).status_code == 303
-    assert subscriber_state(web_engine, "none@example.com") == ("unsubscribed", False, set())
+    assert subscriber_state(web_engine, "none@example.com")[0] == "unsubscribed"
 
 
 def test_csrf_is_bound_to_the_browser_and_to_the_subscriber(

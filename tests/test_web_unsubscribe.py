@@ -31,7 +31,7 @@ def test_provider_style_one_click_post_unsubscribes_at_once(
     assert answer.status_code == 200  # not a redirect: providers do not follow them
     assert "location" not in answer.headers and "set-cookie" not in answer.headers
     assert "You are unsubscribed" in answer.text
-    assert subscriber_state(web_engine, "oneclick@example.com") == ("unsubscribed", False, set())
+    assert subscriber_state(web_engine, "oneclick@example.com")[0] == "unsubscribed"
     # Providers may retry: a second POST is harmless.
     assert client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
 

@@ -100,9 +100,7 @@ def test_events_that_suppress_the_subscriber(
     for item in events:
         item["delivery_id"] = delivery_id
     assert signed_post(client, webhook_key, events).status_code == 204
-    stored_status, _, regions = subscriber_state(web_engine, "s@example.com")
-    assert stored_status == status
-    assert regions == (set() if status != "active" else {"dc", "bxl"})
+    assert subscriber_state(web_engine, "s@example.com")[0] == status
 
 
 def test_replayed_batch_is_harmless(client: TestClient, webhook_key: WebhookKey, web_engine: sa.Engine) -> None:
