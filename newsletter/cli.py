@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Optional
 
 import sqlalchemy as sa
 import typer
@@ -73,6 +76,46 @@ def summary() -> None:
 
 
 @app.command()
+def daily() -> None:
+    """The daily job once, now: seed if empty, then every region's edition for its local today."""
+    from newsletter.daily import run_daily
+    from newsletter.models import Region
+
+    migrate(ctx.engine)
+    with session_scope(ctx.engine) as session:
+        empty = session.exec(sa.select(sa.func.count()).select_from(Region)).scalar_one() == 0
+    if empty:
+        typer.echo(f"empty database: loading {DEFAULT_SEEDS}/")
+        with session_scope(ctx.engine) as session:
+            load_content_dir(session, DEFAULT_SEEDS)
+    for run in run_daily(ctx.engine, ctx.settings):
+        head = f"{run.region:<8} {run.local_date}  {run.outcome.value:<7}"
+        if run.report is None:
+            typer.echo(f"{head} {run.detail}")
+            continue
+        new = sum(run.report.this_run.values())
+        total = sum(run.report.counts.values())
+        where = ""
+        if ctx.settings.backend.value == "outbox":
+            where = f"  files: {ctx.settings.outbox_dir / (run.region + '-' + run.local_date.isoformat())}"
+        typer.echo(f"{head} {new} new messages, {total} in the ledger ({run.report.outcome.value}){where}")
+
+
+@app.command()
+def schedule() -> None:
+    """Each region's next scheduled send, in local time and UTC."""
+    from newsletter.daily import region_schedules
+    from newsletter.scheduling import next_send
+
+    now = datetime.now(UTC)
+    typer.echo(f"{'region':<8} {'zone':<18} {'next send (local)':<26} {'next send (UTC)'}")
+    for schedule_ in region_schedules(ctx.engine):
+        instant = next_send(schedule_, now)
+        local = instant.astimezone(schedule_.zone)
+        typer.echo(f"{schedule_.code:<8} {schedule_.timezone:<18} {local:%Y-%m-%d %H:%M %Z (%z)}  {instant:%Y-%m-%d %H:%M} UTC")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
@@ -82,6 +125,87 @@ def serve(
     from newsletter.web.server import serve as serve_web
 
     serve_web(ctx.settings, host=host, port=port, engine=ctx.engine)
+
+
+# -- sending (issue 4): send, status, release ----------------------------------------
+
+DateOption = Annotated[
+    Optional[datetime], typer.Option("--date", formats=["%Y-%m-%d"], help="local date (default: today in the region)")
+]
+
+
+def _edition_date(region: str, when: datetime | None) -> date:
+    from newsletter.edition_send import region_today
+
+    return when.date() if when else region_today(ctx.engine, region, now=datetime.now(UTC))
+
+
+@app.command()
+def send(
+    region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
+    when: DateOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Send (or resume) a region's edition with the configured backend; a finished one sends nothing."""
+    from newsletter.dispatch import SendOutcome, send_edition
+
+    local_date = _edition_date(region, when)
+    backend = ctx.settings.backend.value
+    if not yes:
+        typer.confirm(f"Send the {region} edition of {local_date} through {backend}?", abort=True)
+    last = [0.0]
+
+    def progress(tally: Counter[Any]) -> None:
+        if time.monotonic() - last[0] >= 2:  # a line every 2 s, not one per batch
+            last[0] = time.monotonic()
+            typer.echo("  " + ", ".join(f"{state.value} {n}" for state, n in tally.items() if n))
+
+    report = send_edition(ctx.engine, ctx.settings, region, local_date, progress=progress)
+    for line in report.lines():
+        typer.echo(line)
+    if report.outcome is not SendOutcome.COMPLETED:
+        raise typer.Exit(1 if report.outcome is SendOutcome.FAILED else 2)
+
+
+@app.command()
+def status(region: Annotated[str, typer.Argument(help="region code")], when: DateOption = None) -> None:
+    """An edition's send state, ledger counts, and recipients whose outcome is unknown."""
+    from newsletter.dispatch import edition_status
+
+    view = edition_status(ctx.engine, region, _edition_date(region, when))
+    typer.echo(f"edition {view.region_code} {view.local_date} (#{view.edition_id}): {view.status.value}")
+    if view.note:
+        typer.echo(f"  note: {view.note}")
+    typer.echo("  " + ", ".join(f"{state.value} {count}" for state, count in view.counts.items()))
+    if view.unresolved_total:
+        typer.echo(f"  {view.unresolved_total} without a known outcome (never resent on their own; "
+                   "check the provider, then `newsletter release`):")
+        for row in view.unresolved:
+            typer.echo(f"    #{row.delivery_id} {row.email} {row.state.value} since {row.claimed_at:%Y-%m-%d %H:%M} UTC"
+                       + (f": {row.last_error}" if row.last_error else ""))
+        if view.unresolved_total > len(view.unresolved):
+            typer.echo(f"    ... and {view.unresolved_total - len(view.unresolved)} more")
+
+
+@app.command()
+def release(
+    region: Annotated[str, typer.Argument(help="region code")],
+    when: Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="the edition's local date")],
+    older_than: Annotated[int, typer.Option(help="only claims untouched for this many minutes")] = 15,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Let unknown-outcome recipients be sent again by the next `send` (they may get a second copy)."""
+    from newsletter.dispatch import release_unresolved
+
+    local_date = when.date()
+    if not yes:
+        typer.confirm(
+            f"Release the unknown deliveries of {region} {local_date}? Anyone the provider did get will "
+            "receive a second copy.",
+            abort=True,
+        )
+    released = release_unresolved(ctx.engine, region, local_date, older_than=timedelta(minutes=older_than))
+    typer.echo(f"released {released} deliveries; run `newsletter send {region} --date {local_date}` to send them")
 
 
 def main() -> None:

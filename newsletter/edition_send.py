@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -22,7 +23,7 @@ from newsletter.db import session_scope
 from newsletter.delivery.base import MessageContent
 from newsletter.editions import prepare_edition
 from newsletter.errors import EditionError, NotFoundError
-from newsletter.models import Edition, EditionStatus
+from newsletter.models import Edition, EditionStatus, Region
 
 SENDABLE = (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.FAILED)
 
@@ -91,3 +92,12 @@ def find_edition(engine: sa.Engine, region_code: str, local_date: date) -> Editi
     if edition is None:
         raise NotFoundError(f"no edition for {region_code} on {local_date}")
     return edition
+
+
+def region_today(engine: sa.Engine, region_code: str, *, now: datetime) -> date:
+    """The region's calendar date at ``now`` (its own time zone), for commands given no date."""
+    with session_scope(engine) as session:
+        region = session.get(Region, region_code)
+        if region is None:
+            raise NotFoundError(f"unknown region {region_code!r}")
+        return now.astimezone(ZoneInfo(region.timezone)).date()
