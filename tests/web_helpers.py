@@ -193,3 +193,39 @@ def checked_regions(html: str) -> set[str]:
         for tag in tags
         if 'name="regions"' in tag and re.search(r"\schecked\b", tag)
     }
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    """The real app under a real uvicorn server on 127.0.0.1, in a thread of this process."""
+
+    def __init__(self, settings: Settings, engine: sa.Engine, port: int) -> None:
+        import threading
+
+        from newsletter.web.server import make_server
+
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = make_server(settings, host="127.0.0.1", port=port, engine=engine)
+        self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the web server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
