@@ -147,7 +147,8 @@ class SmtpBackend:
             return refused
         connection = self._connection()
         try:
-            code, reply = connection.data(message.as_bytes())
+            # SMTP wants CRLF line ends; smtplib fixes them for str but not for bytes.
+            code, reply = connection.data(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
         except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing was accepted
             connection.rset()
             if 400 <= exc.smtp_code < 500:

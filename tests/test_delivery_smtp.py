@@ -1,0 +1,77 @@
+"""SMTP against a real server on 127.0.0.1: reuse, refusals, and connections that drop."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from newsletter.config import SmtpSecurity
+from newsletter.delivery.base import Outcome
+from newsletter.delivery.smtp import SmtpBackend
+from newsletter.errors import TransientDeliveryError
+from tests.delivery_harness import content, recipients
+from tests.smtp_standin import SmtpStandIn, smtp_standin  # noqa: F401
+
+
+@pytest.fixture
+def sender(smtp_standin: SmtpStandIn) -> Iterator[SmtpBackend]:
+    backend = SmtpBackend("127.0.0.1", smtp_standin.port, security=SmtpSecurity.NONE, timeout=5)
+    yield backend
+    backend.close()
+
+
+def test_one_connection_serves_several_batches(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+    sender.send_batch(content(), recipients(3))
+    sender.send_batch(content(), recipients(3, start=4))
+    sender.close()
+
+    assert len(smtp_standin.messages) == 6
+    assert smtp_standin.connections == 1
+
+
+def test_the_envelope_and_message_are_real_rfc_5322(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+    sender.send_batch(content(), recipients(1))
+
+    (mail_from, rcpt_tos, _raw), = smtp_standin.messages
+    assert mail_from == "editions@news.example.com" and rcpt_tos == ["reader1@example.org"]
+    (message,) = smtp_standin.parsed()
+    assert message.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]  # type: ignore[attr-defined]
+    assert message["Date"] and message["Message-ID"]
+
+
+def test_a_refused_recipient_fails_alone(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+    smtp_standin.refuse = {"reader2@example.org"}
+    results = sender.send_batch(content(), recipients(3))
+
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.FAILED, Outcome.SENT]
+    assert "550" in (results[1].error or "")
+    assert len(smtp_standin.messages) == 2
+
+
+def test_a_connection_dropped_before_data_is_reopened_and_nothing_is_lost(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+    sender.send_batch(content(), recipients(1))
+    smtp_standin.drop_at = {"MAIL": 1}  # the server hangs up on the next MAIL FROM
+    results = sender.send_batch(content(), recipients(2, start=2))
+
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT]
+    assert sorted(rcpt[0] for _, rcpt, _ in smtp_standin.messages) == [f"reader{n}@example.org" for n in (1, 2, 3)]
+    assert smtp_standin.connections == 2
+
+
+def test_a_connection_dropped_during_data_is_unknown_and_never_resent(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+    smtp_standin.drop_at = {"DATA": 1}  # the server keeps the message but never answers
+    results = sender.send_batch(content(), recipients(3))
+
+    assert [r.outcome for r in results] == [Outcome.UNKNOWN, Outcome.DEFERRED, Outcome.DEFERRED]
+    assert len(smtp_standin.messages) == 1  # the one that arrived was not sent twice
+
+
+def test_no_server_is_a_transient_failure_with_nothing_sent() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransientDeliveryError, match="could not connect"):
+        SmtpBackend("127.0.0.1", port, timeout=2).send_batch(content(), recipients(1))
