@@ -1,0 +1,160 @@
+"""The APScheduler 3 daemon: one cron job per region, persisted in the project's database.
+
+APScheduler only pulls the trigger. What a firing does is decided by
+:func:`newsletter.scheduling.decide` with the clock read at that moment, and what
+is sent is guarded by the delivery ledger, so a double firing sends nothing twice.
+
+Missed runs: at start-up every region's current decision is acted on (send if
+inside the grace window, record "missed" if past it); while running, a job that
+fires late within ``misfire_grace_time`` still runs, and one later than that is
+recorded as missed by the EVENT_JOB_MISSED listener. Nothing is sent late silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from newsletter.config import Settings
+from newsletter.daily import EditionRun, edition_status, record_missed, region_schedules, run_edition
+from newsletter.models import EditionStatus
+from newsletter.scheduling import RegionSchedule, Verdict, decide, local_date_at
+
+log = logging.getLogger(__name__)
+
+JOB_TABLE = "apscheduler_jobs"
+DONE = (EditionStatus.SENT, EditionStatus.MISSED, EditionStatus.CANCELLED)
+
+
+@dataclass
+class _Runtime:
+    engine: sa.Engine
+    settings: Settings
+    stop: threading.Event
+
+
+# Jobs in a persistent store are saved as a function reference plus picklable
+# arguments, so the engine and settings they need live here, set by start().
+_runtime: _Runtime | None = None
+
+
+def job_id(region_code: str) -> str:
+    return f"edition:{region_code}"
+
+
+def act(schedule: RegionSchedule, now: datetime) -> EditionRun | None:
+    """Do what the rule says for a region at ``now``: send, record missed, or nothing."""
+    assert _runtime is not None, "scheduler runtime not started"
+    grace = timedelta(seconds=_runtime.settings.misfire_grace_seconds)
+    decision = decide(schedule, now, grace)
+    if decision.verdict is Verdict.NOT_YET:
+        return None
+    status = edition_status(_runtime.engine, schedule.code, decision.local_date)
+    if status in DONE:
+        log.info("edition %s %s already %s", schedule.code, decision.local_date, status.value)
+        return None
+    if decision.verdict is Verdict.MISSED:
+        return record_missed(_runtime.engine, schedule.code, decision.local_date, decision.scheduled_at)
+    run = run_edition(
+        _runtime.engine, _runtime.settings, schedule.code, decision.local_date,
+        should_stop=_runtime.stop.is_set, now=now,
+    )
+    log.info("edition %s %s: %s %s", run.region, run.local_date, run.outcome.value, run.report or run.detail)
+    return run
+
+
+def fire_region(region_code: str) -> None:
+    """The job body: re-read the region (its send time may have changed) and act."""
+    assert _runtime is not None, "scheduler runtime not started"
+    for schedule in region_schedules(_runtime.engine):
+        if schedule.code == region_code:
+            act(schedule, datetime.now(UTC))
+            return
+    log.error("scheduled region %s no longer exists; its job will be removed on restart", region_code)
+
+
+def _on_missed(event: JobExecutionEvent) -> None:
+    """A job fired later than its grace: record the edition as missed, loudly."""
+    assert _runtime is not None
+    region_code = event.job_id.removeprefix("edition:")
+    for schedule in region_schedules(_runtime.engine):
+        if schedule.code == region_code:
+            scheduled = event.scheduled_run_time.astimezone(UTC)
+            local_date = local_date_at(schedule, scheduled)
+            if edition_status(_runtime.engine, region_code, local_date) not in DONE:
+                record_missed(_runtime.engine, region_code, local_date, scheduled)
+
+
+def build_scheduler(engine: sa.Engine, settings: Settings, stop: threading.Event) -> BackgroundScheduler:
+    """A scheduler whose jobs are exactly the regions' (replacing any stored earlier)."""
+    global _runtime
+    _runtime = _Runtime(engine, settings, stop)
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
+        job_defaults={
+            # On purpose, not APScheduler's defaults (1 s grace): a job held up for
+            # less than the grace window still sends; later ones are recorded missed.
+            "misfire_grace_time": settings.misfire_grace_seconds,
+            # Several missed firings of one region collapse into one run.
+            "coalesce": True,
+            "max_instances": 1,
+        },
+        timezone=UTC,
+    )
+    scheduler.add_listener(_on_missed, EVENT_JOB_MISSED)
+    return scheduler
+
+
+def install_jobs(scheduler: BackgroundScheduler, schedules: list[RegionSchedule]) -> None:
+    """One cron job per region at its local send time; stale jobs are removed."""
+    wanted = {job_id(s.code) for s in schedules}
+    for job in scheduler.get_jobs():
+        if job.id not in wanted:
+            job.remove()
+    for schedule in schedules:
+        hour, minute = schedule.send_time.split(":")
+        scheduler.add_job(
+            fire_region,
+            CronTrigger(hour=int(hour), minute=int(minute), timezone=schedule.zone),
+            args=[schedule.code],
+            id=job_id(schedule.code),
+            name=f"{schedule.code} edition at {schedule.send_time} {schedule.timezone}",
+            replace_existing=True,  # a restart updates the job instead of adding another
+        )
+
+
+def catch_up(schedules: list[RegionSchedule], now: datetime) -> list[EditionRun]:
+    """At start-up, act on every region's current decision (replaced jobs lose misfires)."""
+    assert _runtime is not None
+    runs = []
+    for schedule in schedules:
+        if _runtime.stop.is_set():
+            break
+        run = act(schedule, now)
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def run_scheduler(engine: sa.Engine, settings: Settings, stop: threading.Event) -> None:
+    """Run until ``stop`` is set (SIGTERM/SIGINT): then finish the batch in flight and return."""
+    scheduler = build_scheduler(engine, settings, stop)
+    schedules = region_schedules(engine)
+    scheduler.start(paused=True)
+    install_jobs(scheduler, schedules)
+    catch_up(schedules, datetime.now(UTC))
+    scheduler.resume()
+    for job in scheduler.get_jobs():
+        log.info("scheduled %s; next run %s", job.name, job.next_run_time)
+    stop.wait()
+    log.info("stopping: finishing the batch in flight")
+    scheduler.shutdown(wait=True)
+    log.info("scheduler stopped cleanly")

@@ -1,0 +1,245 @@
+"""The scheduler: persistent jobs, missed runs, double firings, the approval gate, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from newsletter.config import Settings
+from newsletter.daily import RunOutcome, region_schedules
+from newsletter.editions import approve_edition
+from newsletter.models import Delivery, DeliveryState, Edition, EditionStatus, Region
+from newsletter import scheduler_runtime
+from newsletter.scheduler_runtime import JOB_TABLE, act, build_scheduler, catch_up, install_jobs
+from newsletter.scheduling import RegionSchedule
+from tests.conftest import PROJECT_ROOT, TEST_SECRET, make_settings, seed_engine
+
+DC_SEND = datetime(2026, 11, 30, 11, 30, tzinfo=UTC)  # 06:30 EST on Monday 30 November
+
+
+@pytest.fixture
+def seeded(sqlite_engine: sa.Engine) -> sa.Engine:
+    seed_engine(sqlite_engine)
+    return sqlite_engine
+
+
+@pytest.fixture
+def runtime(seeded: sa.Engine, sqlite_url: str, tmp_path: Path):
+    """A built (not started) scheduler with its runtime, torn down afterwards."""
+    settings = make_settings(sqlite_url, tmp_path)
+    made = []
+
+    def build(settings: Settings = settings):
+        scheduler = build_scheduler(seeded, settings, threading.Event())
+        made.append(scheduler)
+        return scheduler
+
+    yield build
+    for scheduler in made:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+
+def dc(engine: sa.Engine) -> RegionSchedule:
+    return next(s for s in region_schedules(engine) if s.code == "dc")
+
+
+def deliveries(engine: sa.Engine, local_date: date, region: str = "dc") -> int:
+    """Messages handed over for the edition (suppressed subscribers have rows too, but get none)."""
+    with Session(engine) as session:
+        return session.exec(
+            select(sa.func.count()).select_from(Delivery).join(Edition)
+            .where(Edition.region_code == region, Edition.local_date == local_date,
+                   Delivery.state == DeliveryState.SENT)
+        ).one()
+
+
+def edition_row(engine: sa.Engine, local_date: date, region: str = "dc") -> Edition | None:
+    with Session(engine) as session:
+        return session.exec(
+            select(Edition).where(Edition.region_code == region, Edition.local_date == local_date)
+        ).first()
+
+
+def outbox_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "outbox").rglob("*.eml"))
+
+
+def test_restart_does_not_duplicate_jobs_and_picks_up_new_send_times(runtime, seeded: sa.Engine) -> None:
+    first = runtime()
+    first.start(paused=True)
+    install_jobs(first, region_schedules(seeded))
+    assert len(first.get_jobs()) == 6
+    first.shutdown(wait=False)
+
+    with Session(seeded) as session:
+        region = session.get(Region, "dc")
+        region.send_time = "05:45"
+        session.add(region)
+        session.commit()
+
+    second = runtime()
+    second.start(paused=True)
+    install_jobs(second, region_schedules(seeded))
+    jobs = {job.id: job for job in second.get_jobs()}
+    assert sorted(jobs) == sorted(f"edition:{code}" for code in ("dc", "bxl", "lagos", "riyadh", "beijing", "sg"))
+    with seeded.connect() as connection:
+        assert connection.execute(sa.text(f"SELECT count(*) FROM {JOB_TABLE}")).scalar_one() == 6
+    trigger = jobs["edition:dc"].trigger
+    assert str(trigger.timezone) == "America/New_York"
+    fire = trigger.get_next_fire_time(None, datetime(2026, 11, 30, 0, 0, tzinfo=UTC))
+    assert fire == datetime(2026, 11, 30, 10, 45, tzinfo=UTC)
+    assert jobs["edition:dc"].misfire_grace_time == 7200 and jobs["edition:dc"].coalesce is True
+
+
+def test_a_run_late_but_inside_the_grace_window_goes_out_once(runtime, seeded, tmp_path) -> None:
+    runtime()
+    run = act(dc(seeded), DC_SEND + timedelta(minutes=95))
+    assert run is not None and run.outcome is RunOutcome.SENT and run.report.completed
+    sent = deliveries(seeded, DC_SEND.date())
+    assert sent > 0 and len(outbox_files(tmp_path)) == sent
+    assert edition_row(seeded, DC_SEND.date()).status is EditionStatus.SENT
+
+
+def test_a_run_past_the_grace_window_is_recorded_missed_and_not_sent(runtime, seeded, tmp_path, caplog) -> None:
+    runtime()
+    run = act(dc(seeded), DC_SEND + timedelta(hours=2, minutes=1))
+    assert run is not None and run.outcome is RunOutcome.MISSED
+    edition = edition_row(seeded, DC_SEND.date())
+    assert edition.status is EditionStatus.MISSED and "missed" in edition.note
+    assert deliveries(seeded, DC_SEND.date()) == 0 and outbox_files(tmp_path) == []
+    assert any(r.levelname == "ERROR" and "EDITION MISSED" in r.getMessage() for r in caplog.records)
+    # A later firing the same day neither sends nor relabels it.
+    assert act(dc(seeded), DC_SEND + timedelta(hours=5)) is None
+    assert deliveries(seeded, DC_SEND.date()) == 0
+
+
+def test_before_send_time_nothing_happens(runtime, seeded) -> None:
+    runtime()
+    assert act(dc(seeded), DC_SEND - timedelta(minutes=1)) is None
+    assert edition_row(seeded, DC_SEND.date()) is None
+
+
+def test_a_double_firing_sends_once(runtime, seeded, tmp_path) -> None:
+    runtime()
+    act(dc(seeded), DC_SEND)
+    first = deliveries(seeded, DC_SEND.date())
+    files = outbox_files(tmp_path)
+    second = act(dc(seeded), DC_SEND + timedelta(minutes=1))
+    assert second is None  # the edition is already sent
+    # Even a firing that ignores the edition's state is stopped by the ledger.
+    from newsletter.daily import run_edition
+
+    again = run_edition(seeded, scheduler_runtime._runtime.settings, "dc", DC_SEND.date(), now=DC_SEND)
+    assert sum(again.report.this_run.values()) == 0
+    assert deliveries(seeded, DC_SEND.date()) == first
+    assert outbox_files(tmp_path) == files
+
+
+def test_two_schedulers_firing_at_once_send_each_subscriber_once(runtime, seeded, tmp_path) -> None:
+    runtime()
+    errors: list[BaseException] = []
+
+    def fire() -> None:
+        try:
+            act(dc(seeded), DC_SEND)
+        except BaseException as exc:  # a refusal is fine; a double send is not
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fire) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recipients = [p.name.split("-", 1)[1] for p in outbox_files(tmp_path)]
+    assert recipients and len(recipients) == len(set(recipients)) == deliveries(seeded, DC_SEND.date())
+    assert len(errors) <= 1
+
+
+def test_approval_gate_holds_an_unapproved_edition(runtime, seeded, sqlite_url, tmp_path) -> None:
+    gated = make_settings(sqlite_url, tmp_path, require_approval=True)
+    runtime(gated)
+    run = act(dc(seeded), DC_SEND)
+    assert run.outcome is RunOutcome.HELD
+    assert deliveries(seeded, DC_SEND.date()) == 0
+    assert "approval required" in edition_row(seeded, DC_SEND.date()).note
+
+    with Session(seeded) as session:
+        approve_edition(session, gated, "dc", DC_SEND.date(), now=DC_SEND)
+        session.commit()
+    run = act(dc(seeded), DC_SEND + timedelta(minutes=10))
+    assert run.outcome is RunOutcome.SENT and deliveries(seeded, DC_SEND.date()) > 0
+
+
+def test_catch_up_acts_on_every_region(runtime, seeded) -> None:
+    runtime()
+    # 07:10 UTC on 30 Nov: Brussels (06:00 UTC) and Lagos (05:30) are due, Riyadh (03:00)
+    # and Beijing/Singapore (23:00 the day before) are past grace, D.C. (11:30) not yet.
+    now = datetime(2026, 11, 30, 7, 10, tzinfo=UTC)
+    runs = {run.region: run.outcome for run in catch_up(region_schedules(seeded), now)}
+    assert runs == {
+        "bxl": RunOutcome.SENT, "lagos": RunOutcome.SENT,
+        "riyadh": RunOutcome.MISSED, "beijing": RunOutcome.MISSED, "sg": RunOutcome.MISSED,
+    }
+
+
+def test_scheduler_process_sends_at_send_time_and_stops_cleanly_on_sigterm(seeded, sqlite_url, tmp_path) -> None:
+    now = datetime.now(UTC)
+    if now.second > 45:  # leave the process time to start before the minute turns
+        time.sleep(61 - now.second)
+        now = datetime.now(UTC)
+    fire_at = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    with Session(seeded) as session:
+        for region in session.exec(select(Region)).all():
+            local = fire_at.astimezone(ZoneInfo(region.timezone))
+            region.send_time = f"{local:%H:%M}"
+            session.add(region)
+        session.commit()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")},
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_DATABASE_URL": sqlite_url,
+        "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+    log_path = tmp_path / "scheduler.log"
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, str(PROJECT_ROOT / "scheduler.py")], env=env, cwd=tmp_path,
+            stdout=log_file, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                with Session(seeded) as session:
+                    statuses = session.exec(select(Edition.status)).all()
+                if len(statuses) == 6 and all(s is EditionStatus.SENT for s in statuses):
+                    break
+                assert process.poll() is None, log_path.read_text()
+                time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    log = log_path.read_text()
+    assert "scheduler stopped cleanly" in log, log
+    assert datetime.now(UTC) >= fire_at
+    with Session(seeded) as session:
+        editions = session.exec(select(Edition)).all()
+        assert len(editions) == 6 and all(e.status is EditionStatus.SENT for e in editions), log
+        rows = session.exec(
+            select(Delivery.edition_id, Delivery.subscriber_id).where(Delivery.state == DeliveryState.SENT)
+        ).all()
+    assert len(rows) == len(set(rows)) == len(outbox_files(tmp_path)) > 0
