@@ -129,10 +129,12 @@ def _wrap(text: str, width: int, first: str, rest: str) -> str:
 
 def plain_text(source: str) -> str:
     """The subset's words with markup removed and whitespace collapsed (for preheaders)."""
-    words: list[str] = []
+    blocks: list[str] = []
     for token in _parser().parse(source or ""):
         if token.type == "inline":
-            for child in token.children or []:
-                if child.type == "text":
-                    words.extend(child.content.split())
-    return " ".join(words)
+            blocks.append("".join(
+                " " if child.type in ("softbreak", "hardbreak") else child.content
+                for child in token.children or []
+                if child.type in ("text", "softbreak", "hardbreak")
+            ))
+    return " ".join(" ".join(blocks).split())
