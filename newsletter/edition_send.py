@@ -36,7 +36,19 @@ class SendSource:
 
 
 def open_send(engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime) -> SendSource:
-    """Prepare the edition (assembled and rendered once), check it may go out, mark it SENDING."""
+    """Prepare the edition (assembled and rendered once), check it may go out, mark it SENDING.
+
+    Two dispatchers starting a draft edition together both try to assemble it; the
+    database lets one win and the other's transaction fail. One retry then finds
+    the edition frozen (SENDING) and takes the stored rendering.
+    """
+    try:
+        return _open_send(engine, settings, region_code, local_date, now=now)
+    except (sa.exc.IntegrityError, sa.exc.OperationalError):
+        return _open_send(engine, settings, region_code, local_date, now=now)
+
+
+def _open_send(engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime) -> SendSource:
     with session_scope(engine) as session:
         rendered = prepare_edition(session, settings, region_code, local_date, now=now)
         edition = session.get(Edition, rendered.edition_id)

@@ -111,6 +111,8 @@ class StandIn:
     received: list[dict[str, Any]] = field(default_factory=list)  # every well-formed body that arrived
     accepted: list[dict[str, Any]] = field(default_factory=list)  # bodies answered 2xx
     answers: list[int] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most requests it was handling at once
     release_hang: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -172,6 +174,16 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if found:
                 return self._errors(400, *found)
             answer = standin.next_answer()
+            with standin.lock:
+                standin.in_flight += 1
+                standin.most_in_flight = max(standin.most_in_flight, standin.in_flight)
+            try:
+                self._respond(body, answer)
+            finally:
+                with standin.lock:
+                    standin.in_flight -= 1
+
+        def _respond(self, body: dict[str, Any], answer: str) -> None:
             if standin.delay:
                 time.sleep(standin.delay)
             if answer == "hang":

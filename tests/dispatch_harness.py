@@ -1,0 +1,92 @@
+"""Shared set-up for send tests: the sample regions and stories, and subscribers made to order."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from newsletter.config import Settings
+from newsletter.db import session_scope
+from newsletter.edition_send import region_today
+from newsletter.editions import approve_edition
+from newsletter.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
+from tests.conftest import SEEDS, make_settings, seed_engine
+from tests.sendgrid_standin import API_KEY, StandIn
+
+REGION = "dc"
+NOW = datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Reader:
+    email: str
+    status: SubscriberStatus = SubscriberStatus.ACTIVE
+    paused: bool = False
+    regions: tuple[str, ...] = (REGION,)
+    subscription_active: bool = True
+
+
+def seed_content(engine: sa.Engine, tmp_path: Path) -> None:
+    """Regions, stories and ads from seeds/, without its sample subscribers."""
+    root = tmp_path / "content"
+    shutil.copytree(SEEDS, root)
+    (root / "subscribers.yaml").unlink()
+    seed_engine(engine, root)
+
+
+def add_readers(engine: sa.Engine, readers: list[Reader]) -> None:
+    now = datetime.now(UTC)
+    with engine.begin() as connection:
+        for reader in readers:
+            subscriber_id = connection.execute(
+                sa.insert(Subscriber.__table__).values(  # type: ignore[attr-defined]
+                    email=reader.email, status=reader.status, paused=reader.paused, token_version=1,
+                    created_at=now, updated_at=now,
+                ).returning(Subscriber.__table__.c.id)  # type: ignore[attr-defined]
+            ).scalar_one()
+            for region in reader.regions:
+                connection.execute(
+                    sa.insert(Subscription.__table__).values(  # type: ignore[attr-defined]
+                        subscriber_id=subscriber_id, region_code=region, active=reader.subscription_active, created_at=now
+                    )
+                )
+
+
+def active_readers(count: int, prefix: str = "reader") -> list[Reader]:
+    return [Reader(f"{prefix}{n:03d}@example.org") for n in range(count)]
+
+
+def edition_date(engine: sa.Engine) -> date:
+    """Today in the test region: the date its edition is for."""
+    return region_today(engine, REGION, now=NOW)
+
+
+def approve(engine: sa.Engine, settings: Settings, local_date: date) -> None:
+    with session_scope(engine) as session:
+        approve_edition(session, settings, REGION, local_date, now=NOW)
+
+
+def sendgrid_settings(db_url: str, tmp_path: Path, standin: StandIn, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "backend": "sendgrid",
+        "sendgrid_api_key": API_KEY,
+        "sendgrid_api_host": standin.host,
+        "sendgrid_timeout": 5.0,
+        "batch_size": 5,
+        "concurrency": 2,
+    }
+    values.update(overrides)
+    return make_settings(db_url, tmp_path, **values)
+
+
+def ledger_states(engine: sa.Engine) -> dict[str, DeliveryState]:
+    """email -> state for every ledger row."""
+    d, s = Delivery.__table__.c, Subscriber.__table__.c  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(s.email, d.state).join_from(Delivery.__table__, Subscriber.__table__, d.subscriber_id == s.id))  # type: ignore[attr-defined]
+        return {email: DeliveryState(state) for email, state in rows}

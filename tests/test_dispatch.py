@@ -1,0 +1,282 @@
+"""The send loop on real databases: who gets mail, the ledger, retries, pauses, stops, unknown outcomes."""
+
+from __future__ import annotations
+
+import email
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from newsletter.delivery.base import LEDGER_HEADER
+from newsletter.dispatch import SendOutcome, edition_status, release_unresolved, send_edition
+from newsletter.models import DeliveryState, EditionStatus, SubscriberStatus
+from newsletter.pacing import Pacer, RetryPolicy
+from tests.conftest import make_settings
+from tests.dispatch_harness import (
+    NOW,
+    REGION,
+    Reader,
+    active_readers,
+    add_readers,
+    approve,
+    edition_date,
+    ledger_states,
+    seed_content,
+    sendgrid_settings,
+)
+from tests.sendgrid_standin import StandIn, sendgrid_standin  # noqa: F401
+
+
+class Sleeps:
+    """Stands in for time.sleep in the retry loop: records, never waits."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def seeded(engine: sa.Engine, tmp_path: Path) -> sa.Engine:
+    seed_content(engine, tmp_path)
+    return engine
+
+
+def test_each_eligible_subscriber_gets_one_message_and_nobody_else(seeded: sa.Engine, db_url: str, tmp_path: Path) -> None:
+    eligible = [*active_readers(7), Reader("both@example.org", regions=(REGION, "lagos"))]
+    held_back = [
+        Reader("gone@example.org", SubscriberStatus.UNSUBSCRIBED),
+        Reader("bounced@example.org", SubscriberStatus.BOUNCED),
+        Reader("complained@example.org", SubscriberStatus.COMPLAINED),
+        Reader("pending@example.org", SubscriberStatus.PENDING),
+        Reader("paused@example.org", paused=True),
+        Reader("dropped-region@example.org", subscription_active=False),
+        Reader("elsewhere@example.org", regions=("lagos",)),
+    ]
+    add_readers(seeded, eligible + held_back)
+    settings = make_settings(db_url, tmp_path, batch_size=3, concurrency=2)
+    local_date = edition_date(seeded)
+
+    report = send_edition(seeded, settings, REGION, local_date, now=NOW)
+
+    files = list((tmp_path / "outbox").rglob("*.eml"))
+    delivered = Counter(email.message_from_bytes(f.read_bytes())["To"] for f in files)
+    assert delivered == Counter(r.email for r in eligible)
+    assert report.outcome is SendOutcome.COMPLETED
+    assert report.counts[DeliveryState.SENT] == 8
+    assert report.counts[DeliveryState.SUPPRESSED] == 3  # unsubscribed, bounced, complained
+    states = ledger_states(seeded)
+    assert {e: s for e, s in states.items() if s is DeliveryState.SUPPRESSED}.keys() == {
+        "gone@example.org", "bounced@example.org", "complained@example.org"
+    }
+    assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
+
+    again = send_edition(seeded, settings, REGION, local_date, now=NOW)
+    assert again.this_run == Counter() and again.completed
+    assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 8
+
+
+def test_every_message_names_its_ledger_row(seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn) -> None:
+    add_readers(seeded, active_readers(4))
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin)
+    report = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW)
+
+    with seeded.connect() as connection:
+        ledger_ids = dict(connection.execute(sa.text(
+            "select s.email, d.id from delivery d join subscriber s on s.id = d.subscriber_id")).all())
+    for body in sendgrid_standin.accepted:
+        assert body["categories"] == [REGION, f"{REGION}-{edition_date(seeded)}"]
+        for p in body["personalizations"]:
+            address = p["to"][0]["email"]
+            assert p["custom_args"] == {
+                "delivery_id": str(ledger_ids[address]), "edition_id": str(report.edition_id), "region": REGION
+            }
+            assert p["headers"][LEDGER_HEADER] == str(ledger_ids[address])
+    assert report.counts[DeliveryState.QUEUED] == 4  # a 202 is queued, not sent
+
+
+def test_a_rate_limit_waits_as_told_then_sends(seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn) -> None:
+    add_readers(seeded, active_readers(5))
+    sendgrid_standin.script = ["429"]
+    sleeps = Sleeps()
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin)
+
+    report = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW, sleep=sleeps)
+
+    assert report.outcome is SendOutcome.COMPLETED and report.counts[DeliveryState.QUEUED] == 5
+    assert sendgrid_standin.answers == [429, 202]
+    (waited,) = [s for s in sleeps.calls if s > 0.5]  # the X-RateLimit-Reset wait (about 2 s)
+    assert 0.5 < waited <= 3.5
+    assert sendgrid_standin.recipients() == Counter(r.email for r in active_readers(5))
+
+
+def test_server_errors_back_off_then_pause_and_a_rerun_resumes(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
+    add_readers(seeded, active_readers(6))
+    sendgrid_standin.default = "500"
+    sleeps = Sleeps()
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, max_retries=3, concurrency=1)
+
+    paused = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW, sleep=sleeps, rng=random.Random(1))
+
+    assert paused.outcome is SendOutcome.PAUSED and "gave up after 3 retries" in paused.message
+    assert sendgrid_standin.answers == [500] * 4
+    assert len(sleeps.calls) == 3 and all(0 <= s <= RetryPolicy().max_delay for s in sleeps.calls)
+    assert ledger_states(seeded) == {}  # certainly unsent: released, not left claimed
+    assert edition_status(seeded, REGION, edition_date(seeded)).note.startswith("paused")
+
+    sendgrid_standin.default = "202"
+    resumed = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW, sleep=sleeps)
+    assert resumed.outcome is SendOutcome.COMPLETED and resumed.counts[DeliveryState.QUEUED] == 6
+    assert sendgrid_standin.recipients() == Counter(r.email for r in active_readers(6))
+
+
+def test_a_refused_key_stops_the_whole_send(seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn) -> None:
+    add_readers(seeded, active_readers(20))
+    sendgrid_standin.default = "401"
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, concurrency=2)
+
+    report = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW, sleep=Sleeps())
+
+    assert report.outcome is SendOutcome.FAILED and "SENDGRID_API_KEY" in report.message
+    assert len(sendgrid_standin.answers) <= settings.concurrency  # no batch after the first refusal
+    assert ledger_states(seeded) == {}
+    assert edition_status(seeded, REGION, edition_date(seeded)).status is EditionStatus.FAILED
+
+    sendgrid_standin.default = "202"
+    fixed = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW)
+    assert fixed.completed and fixed.counts[DeliveryState.QUEUED] == 20
+
+
+def test_the_error_threshold_pauses_instead_of_burning_the_list(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
+    add_readers(seeded, active_readers(20))
+    sendgrid_standin.default = "400"
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, concurrency=1, error_threshold=0.2)
+
+    report = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW)
+
+    assert report.outcome is SendOutcome.PAUSED and "error threshold" in report.message
+    assert report.counts[DeliveryState.FAILED] == 5  # one batch, then the pause
+    assert sum(report.counts.values()) == 5  # the other 15 were never claimed
+    failed = [s for s in ledger_states(seeded).values() if s is DeliveryState.FAILED]
+    assert len(failed) == 5
+
+
+def test_unknown_outcomes_are_never_resent_until_an_operator_releases_them(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
+    readers = active_readers(9)
+    add_readers(seeded, readers)
+    sendgrid_standin.script = ["202", "hang"]
+    settings = sendgrid_settings(
+        db_url, tmp_path, sendgrid_standin, batch_size=3, concurrency=1, sendgrid_timeout=0.5, error_threshold=0.5
+    )
+    local_date = edition_date(seeded)
+
+    first = send_edition(seeded, settings, REGION, local_date, now=NOW)
+
+    assert first.outcome is SendOutcome.COMPLETED
+    assert first.counts[DeliveryState.UNKNOWN] == 3 and first.counts[DeliveryState.QUEUED] == 6
+    hung = [p["to"][0]["email"] for p in sendgrid_standin.received[1]["personalizations"]]
+    view = edition_status(seeded, REGION, local_date)
+    assert view.status is EditionStatus.SENDING and view.unresolved_total == 3
+    assert sorted(row.email for row in view.unresolved) == sorted(hung)
+
+    again = send_edition(seeded, settings, REGION, local_date, now=NOW)
+    assert again.this_run == Counter() and len(sendgrid_standin.received) == 3  # nothing resent
+
+    assert release_unresolved(seeded, REGION, local_date) == 3
+    released = send_edition(seeded, settings, REGION, local_date, now=NOW)
+    assert released.counts[DeliveryState.QUEUED] == 9 and released.unresolved == 0
+    assert sendgrid_standin.recipients() == Counter(r.email for r in readers)  # accepted once each
+    assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
+
+
+def test_release_leaves_young_claims_to_the_dispatcher_that_holds_them(seeded: sa.Engine, db_url: str, tmp_path: Path) -> None:
+    add_readers(seeded, active_readers(2))
+    settings = make_settings(db_url, tmp_path)
+    local_date = edition_date(seeded)
+    send_edition(seeded, settings, REGION, local_date, now=NOW)
+    with seeded.begin() as connection:  # as if a dispatcher had just claimed these and was waiting
+        connection.execute(sa.text("update delivery set state = 'claimed', updated_at = :now"), {"now": NOW.replace(tzinfo=None) if db_url.startswith("sqlite") else NOW})
+
+    assert release_unresolved(seeded, REGION, local_date, now=NOW) == 0
+    assert edition_status(seeded, REGION, local_date).unresolved_total == 2
+
+
+def test_a_stop_request_finishes_the_batch_in_flight_and_a_rerun_resumes(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
+    add_readers(seeded, active_readers(12))
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, concurrency=1, batch_size=4)
+    batches: list[int] = []
+
+    stopped = send_edition(
+        seeded, settings, REGION, edition_date(seeded), now=NOW,
+        progress=lambda tally: batches.append(sum(tally.values())), should_stop=lambda: len(batches) >= 1,
+    )
+
+    assert stopped.outcome is SendOutcome.STOPPED
+    assert stopped.counts[DeliveryState.QUEUED] == 4 and stopped.unresolved == 0
+    resumed = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW)
+    assert resumed.completed and resumed.counts[DeliveryState.QUEUED] == 12
+    assert sendgrid_standin.recipients() == Counter(r.email for r in active_readers(12))
+
+
+def test_requests_in_flight_stay_within_the_concurrency_setting(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
+    add_readers(seeded, active_readers(24))
+    sendgrid_standin.delay = 0.05
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, concurrency=3, batch_size=2)
+
+    report = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW)
+
+    assert report.completed
+    assert 2 <= sendgrid_standin.most_in_flight <= 3
+
+
+def test_a_cancelled_edition_is_refused(seeded: sa.Engine, db_url: str, tmp_path: Path) -> None:
+    from newsletter.errors import EditionError
+
+    add_readers(seeded, active_readers(1))
+    settings = make_settings(db_url, tmp_path)
+    local_date = edition_date(seeded)
+    approve(seeded, settings, local_date)
+    with seeded.begin() as connection:
+        connection.execute(sa.text("update edition set status = 'cancelled'"))
+    with pytest.raises(EditionError, match="cancelled"):
+        send_edition(seeded, settings, REGION, local_date, now=NOW)
+
+
+# -- pacing, with a fake clock ------------------------------------------------------------
+
+
+def test_the_pacer_keeps_the_average_rate() -> None:
+    clock = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    pacer = Pacer(100, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(5):
+        pacer.wait(50)  # 250 messages at 100/s: the last batch may start at 2.0 s
+    assert clock[0] == pytest.approx(2.0)
+    assert Pacer(0).wait(1000) == 0.0  # 0 means no limit of our own
+
+
+def test_backoff_grows_and_stays_bounded() -> None:
+    policy = RetryPolicy(base_delay=1, max_delay=8, max_rate_limit_wait=30)
+    rng = random.Random(7)
+    for attempt in range(1, 10):
+        assert 0 <= policy.backoff(attempt, rng) <= min(8, 2 ** (attempt - 1))
+    assert 30 <= policy.wait_for(1, 3600, rng) <= 30.5  # a provider's long wait is capped
