@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
+from newsletter.delivery.base import MessageContent, Outcome, Recipient, SendResult
 from newsletter.models import Subscriber
 from newsletter.tokens import confirm_token
+from newsletter.web import create_app
 from tests.web_helpers import (  # noqa: F401 - fixtures
+    START,
     Clock,
     TestClient,
     client,
@@ -151,7 +155,7 @@ def test_forged_and_truncated_confirmation_links_are_refused(
     subscribe(client, "forge@example.com", ["dc"])
     good = link_in(outbox_messages(web_settings)[0], "/confirm/", web_settings)
     payload, signature = good.removeprefix("/confirm/").split(".")
-    other_key = confirm_token(b"another-secret-key-of-enough-length!!", 1, 1, now=clock_now())
+    other_key = confirm_token(b"another-secret-key-of-enough-length!!", 1, 1, now=START)
     for bad in (good[:-4], f"/confirm/{payload}", f"/confirm/{payload}.{signature[::-1]}", f"/confirm/{other_key}",
                 "/confirm/%00%ff", "/confirm/" + "A" * 500):
         answer = client.get(bad)
@@ -178,7 +182,24 @@ def test_an_old_confirmation_cannot_undo_an_unsubscribe(
     assert subscriber_state(web_engine, "undo@example.com")[0] == "unsubscribed"
 
 
-def clock_now():  # noqa: ANN201 - tiny helper for a foreign token
-    from tests.web_helpers import START
+class RefusingBackend:
+    """A backend that refuses every recipient, as a provider would a blocked address."""
 
-    return START
+    name = "refusing"
+
+    def send_batch(self, content: MessageContent, recipients: Sequence[Recipient]) -> list[SendResult]:
+        return [SendResult(r, Outcome.FAILED, error="550 mailbox unavailable") for r in recipients]
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_refused_confirmation_mail_asks_the_visitor_to_retry(
+    web_settings: Settings, web_engine: sa.Engine, clock: Clock
+) -> None:
+    app = create_app(web_settings, web_engine, backend_factory=RefusingBackend, clock=clock)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as refusing:
+        answer = subscribe(refusing, "retry@example.com", ["dc"])
+    assert answer.status_code == 503 and "could not send the email" in answer.text
+    # The request itself is kept: submitting again sends again.
+    assert subscriber_state(web_engine, "retry@example.com")[0] == "pending"

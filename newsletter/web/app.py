@@ -74,8 +74,9 @@ def _add_health_and_static(app: FastAPI, context: WebContext) -> None:
         try:
             with context.engine.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
-        except sa.exc.SQLAlchemyError:
-            log.exception("health check: database unreachable")
+        except sa.exc.SQLAlchemyError as exc:
+            # The class name only: driver messages can carry connection details.
+            log.error("health check: database unreachable (%s)", exc.__class__.__name__)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
 

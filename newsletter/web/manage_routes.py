@@ -18,8 +18,7 @@ from newsletter.db import session_scope
 from newsletter.errors import TokenError
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
-from newsletter.web.rendering import csrf_ok, error_page, page
-from newsletter.web.subscribe_routes import bad_link
+from newsletter.web.rendering import bad_link, csrf_ok, error_page, page
 
 router = APIRouter()
 

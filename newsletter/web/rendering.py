@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from newsletter.errors import TokenError
 from newsletter.web import csrf
 from newsletter.web.context import WebContext
 from newsletter.web.paths import TEMPLATES_DIR
@@ -70,3 +71,12 @@ def csrf_ok(request: Request, web: WebContext, scope: str, submitted: str) -> bo
 def error_page(request: Request, web: WebContext, status_code: int, title: str, message: str) -> HTMLResponse:
     """A friendly page for every 4xx/5xx: what went wrong, and where to go next."""
     return page(request, web, "error.html", {"title": title, "message": message}, status_code=status_code)
+
+
+def bad_link(request: Request, web: WebContext, error: TokenError) -> HTMLResponse:
+    """The one answer to every forged, truncated, expired or revoked link: 400, nothing changed."""
+    return error_page(
+        request, web, 400, "This link does not work",
+        f"Sorry: {error}. Links in older emails stop working when newer ones are sent; "
+        "the newest email we sent you has one that works, or you can subscribe again.",
+    )

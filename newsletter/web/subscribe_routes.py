@@ -25,7 +25,7 @@ from newsletter.tokens import manage_token
 from newsletter.web.context import Web
 from newsletter.web.csrf import FIELD_NAME
 from newsletter.web.mail import send_subscription_mail
-from newsletter.web.rendering import csrf_ok, error_page, page
+from newsletter.web.rendering import bad_link, csrf_ok, error_page, page
 
 router = APIRouter()
 
@@ -98,15 +98,6 @@ def subscribe(
 @router.get("/subscribe/check-your-inbox", response_class=HTMLResponse)
 def subscribe_sent(request: Request, web: Web) -> HTMLResponse:
     return page(request, web, "subscribe_sent.html")
-
-
-def bad_link(request: Request, web: Web, error: TokenError) -> HTMLResponse:
-    """The one answer to every forged, truncated, expired or revoked link."""
-    return error_page(
-        request, web, 400, "This link does not work",
-        f"Sorry: {error}. Links in older emails stop working when newer ones are sent; "
-        "the newest email we sent you has one that works, or you can subscribe again.",
-    )
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
