@@ -208,6 +208,33 @@ def release(
     typer.echo(f"released {released} deliveries; run `newsletter send {region} --date {local_date}` to send them")
 
 
+# -- preview (issue 3) ------------------------------------------------------------------
+
+
+@app.command()
+def preview(
+    region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
+    when: Annotated[
+        Optional[datetime], typer.Option("--date", formats=["%Y-%m-%d"], help="local date (default: today in the region)")
+    ] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file; the text part goes beside it as .txt")] = None,
+) -> None:
+    """Assemble and render a region's edition; write its HTML and text for a person to open."""
+    from newsletter.editions import prepare_edition, region_today
+
+    with session_scope(ctx.engine) as session:
+        local_date = when.date() if when else region_today(session, region)
+        rendered = prepare_edition(session, ctx.settings, region, local_date)
+    html_path = out or Path("var/preview") / f"{rendered.campaign}.html"
+    text_path = html_path.with_suffix(".txt")
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(rendered.html, encoding="utf-8")
+    text_path.write_text(rendered.text, encoding="utf-8")
+    typer.echo(f"{rendered.region_code} {rendered.local_date}: {rendered.subject}")
+    typer.echo(f"html: {html_path}")
+    typer.echo(f"text: {text_path}")
+
+
 def main() -> None:
     """Console entry point: known errors become one line on stderr and exit status 1."""
     try:

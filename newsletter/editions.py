@@ -10,6 +10,7 @@ stories since.
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -56,6 +57,7 @@ __all__ = [
     "assemble",
     "get_region",
     "prepare_edition",
+    "region_today",
     "set_edition_text",
 ]
 
@@ -68,6 +70,12 @@ def get_region(session: Session, region_code: str) -> Region:
         valid = ", ".join(codes) or "none (run `newsletter seed` first)"
         raise NotFoundError(f"unknown region {region_code!r}; valid regions: {valid}")
     return region
+
+
+def region_today(session: Session, region_code: str, *, now: datetime | None = None) -> date:
+    """The region's calendar date at ``now`` (default: the current time)."""
+    region = get_region(session, region_code)
+    return (now or utcnow()).astimezone(ZoneInfo(region.timezone)).date()
 
 
 def _find_edition(session: Session, region_code: str, local_date: date) -> Edition | None:

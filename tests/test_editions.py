@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from newsletter.models import (
     StoryStatus,
 )
 from newsletter.render import render_edition
-from tests.conftest import make_settings, seed_engine
+from tests.conftest import PROJECT_ROOT, TEST_SECRET, make_settings, seed_engine
 from tests.html_tree import parse
 
 DAY = date(2026, 11, 29)
@@ -276,3 +279,34 @@ def test_hostile_stored_content_is_escaped_end_to_end(seeded: sa.Engine, cfg: Se
         assert all(a.attrs["href"].startswith(("https://", "mailto:")) for a in root.find_all("a"))
         assert [img for img in root.find_all("img") if img.attrs["src"] == "x"] == []
         assert headlines(rendered.html)[0] == evil + " headline"
+
+
+# --- `newsletter preview` -----------------------------------------------------------------
+
+
+def run_cli(args: list[str], database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+           "NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_BASE_URL": "https://news.example.com"}
+    return subprocess.run([sys.executable, "-m", "newsletter", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_preview_writes_html_and_text_and_says_where(sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> None:
+    seed_engine(sqlite_engine)
+    result = run_cli(["preview", "riyadh", "--date", "2026-11-29", "--out", "out/riyadh.html"], sqlite_url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "out" / "riyadh.html").read_text(encoding="utf-8")
+    text = (tmp_path / "out" / "riyadh.txt").read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>") and 'lang="en"' in html and 'dir="rtl"' in html
+    assert "THE RIYADH MORNING WIRE" in text
+    assert "html: out/riyadh.html" in result.stdout and "text: out/riyadh.txt" in result.stdout
+
+
+def test_preview_errors_list_what_is_valid(sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> None:
+    seed_engine(sqlite_engine)
+    unknown = run_cli(["preview", "paris"], sqlite_url, tmp_path)
+    assert unknown.returncode == 1
+    assert "unknown region 'paris'; valid regions: dc, bxl, lagos, riyadh, beijing, sg" in unknown.stderr
+    bad_date = run_cli(["preview", "dc", "--date", "29/11/2026"], sqlite_url, tmp_path)
+    assert bad_date.returncode == 2 and "%Y-%m-%d" in bad_date.stderr
+    assert not (tmp_path / "var" / "preview").exists()
