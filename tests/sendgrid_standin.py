@@ -108,6 +108,8 @@ class StandIn:
     default: str = "202"
     script: list[str] = field(default_factory=list)
     delay: float = 0.0  # seconds before each answer (to keep several dispatchers overlapping)
+    keep_bodies: bool = True  # off for benchmarks: count, do not keep a million recipients
+    accepted_recipients: int = 0
     received: list[dict[str, Any]] = field(default_factory=list)  # every well-formed body that arrived
     accepted: list[dict[str, Any]] = field(default_factory=list)  # bodies answered 2xx
     answers: list[int] = field(default_factory=list)
@@ -168,8 +170,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw)
             except ValueError:
                 return self._errors(400, (None, "Bad Request"))
-            with standin.lock:
-                standin.received.append(body)
+            if standin.keep_bodies:
+                with standin.lock:
+                    standin.received.append(body)
             found = problems(body)
             if found:
                 return self._errors(400, *found)
@@ -198,8 +201,10 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if status in (200, 202):
                 sandbox = body.get("mail_settings", {}).get("sandbox_mode", {}).get("enable", False)
                 with standin.lock:
-                    standin.accepted.append(body)
-                message_id = f"msg{len(standin.accepted):06d}"
+                    standin.accepted_recipients += len(body["personalizations"])
+                    if standin.keep_bodies:
+                        standin.accepted.append(body)
+                    message_id = f"msg{len(standin.answers) + 1:06d}"
                 return self._answer(200 if sandbox else 202, None, {"X-Message-Id": message_id})
             if status == 429:
                 return self._answer(
@@ -214,8 +219,8 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def start_standin() -> tuple[StandIn, ThreadingHTTPServer, threading.Thread]:
-    standin = StandIn()
+def start_standin(*, keep_bodies: bool = True) -> tuple[StandIn, ThreadingHTTPServer, threading.Thread]:
+    standin = StandIn(keep_bodies=keep_bodies)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin))
     server.daemon_threads = True
     standin.port = server.server_address[1]
@@ -234,3 +239,11 @@ def sendgrid_standin() -> Iterator[StandIn]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+if __name__ == "__main__":
+    # For benchmarks: serve in a process of its own (so it does not share the GIL with the
+    # dispatcher being measured), print the port, answer 202 until killed.
+    _standin, _server, _thread = start_standin(keep_bodies=False)
+    print(_standin.port, flush=True)
+    _thread.join()
