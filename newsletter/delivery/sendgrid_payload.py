@@ -41,7 +41,8 @@ ARG_REGION = "region"
 
 
 def _utf8_len(text: str) -> int:
-    return len(text.encode("utf-8"))
+    # Runs twice per recipient: skip the encode for ASCII (every token), where bytes == characters.
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def substitution_bytes(recipient: Recipient) -> int:
@@ -92,16 +93,20 @@ def categories_for(content: MessageContent) -> list[str]:
     return unique
 
 
-def _personalization(content: MessageContent, recipient: Recipient) -> dict[str, Any]:
+def _shared_args(content: MessageContent) -> dict[str, str]:
+    """The custom_args every personalization of an edition shares (its own delivery_id is added)."""
+    args: dict[str, str] = {}
+    if content.edition_id is not None:
+        args[ARG_EDITION_ID] = str(content.edition_id)
+    if content.region_code:
+        args[ARG_REGION] = content.region_code
+    return args
+
+
+def _personalization(content: MessageContent, recipient: Recipient, shared_args: dict[str, str]) -> dict[str, Any]:
     if substitution_bytes(recipient) > MAX_SUBSTITUTION_BYTES_PER_PERSONALIZATION:
         raise ProviderLimitError(f"the token for {recipient.email} is too long for a SendGrid substitution")
-    custom_args: dict[str, str] = {}
-    if recipient.ledger_id is not None:
-        custom_args[ARG_DELIVERY_ID] = str(recipient.ledger_id)
-    if content.edition_id is not None:
-        custom_args[ARG_EDITION_ID] = str(content.edition_id)
-    if content.region_code:
-        custom_args[ARG_REGION] = content.region_code
+    custom_args = {ARG_DELIVERY_ID: str(recipient.ledger_id), **shared_args} if recipient.ledger_id is not None else shared_args
     personalization: dict[str, Any] = {
         "to": [{"email": recipient.email}],
         "substitutions": {TOKEN_PLACEHOLDER: recipient.token},
@@ -125,8 +130,9 @@ def to_sendgrid_request(
         raise ProviderLimitError("SendGrid refuses an empty subject")
     if not content.text or not content.html:
         raise ProviderLimitError("SendGrid refuses empty content; both text and HTML parts are required")
+    shared_args = _shared_args(content)
     body: dict[str, Any] = {
-        "personalizations": [_personalization(content, r) for r in recipients],
+        "personalizations": [_personalization(content, r, shared_args) for r in recipients],
         "from": {"email": content.sender_address, "name": content.sender_name},
         "subject": content.subject,
         # text/plain must come before text/html (SendGrid refuses the other order).
