@@ -17,7 +17,7 @@ from markupsafe import Markup
 from newsletter import links
 from newsletter.edition_content import AdBlock, EditionContent, SourceRef, StoryBlock
 from newsletter.email_style import BODY_STYLES, BODY_STYLES_RTL
-from newsletter.safe_markdown import is_safe_url, markdown_html, markdown_text
+from newsletter.safe_markdown import is_safe_url, render_markdown
 from newsletter.share import Network, ShareLink, campaign_name, share_links
 
 WEB_SCHEMES: Final = frozenset({"http", "https"})
@@ -165,13 +165,13 @@ def _story_view(story: StoryBlock, content: EditionContent, campaign: str) -> St
     url = web_url(story.canonical_url)
     signals = tuple(
         SignalView(
-            headline=signal.headline,
-            sources=tuple(SourceRef(s.name, web_url(s.url)) for s in signal.sources),
-            body_html=markdown_html(signal.body, styles),
-            body_text=markdown_text(signal.body, width=68),
+            signal.headline,
+            tuple(SourceRef(s.name, web_url(s.url)) for s in signal.sources),
+            *render_markdown(signal.body, styles, width=68),  # indented by 2 in the text part
         )
         for signal in story.signals
     )
+    body_html, body_text = render_markdown(story.body, styles)
     return StoryView(
         kind="story",
         story=story,
@@ -182,8 +182,8 @@ def _story_view(story: StoryBlock, content: EditionContent, campaign: str) -> St
         image_url=web_url(story.image_url),
         image_alt=story.image_alt or story.headline,
         updated=local_time(story.updated_at, content.timezone),
-        body_html=markdown_html(story.body, styles),
-        body_text=markdown_text(story.body),
+        body_html=body_html,
+        body_text=body_text,
         signals=signals,
         # A story without a shareable URL gets no share row rather than broken links.
         share=tuple(share_links(url, story.headline, campaign)) if url else (),
@@ -191,14 +191,15 @@ def _story_view(story: StoryBlock, content: EditionContent, campaign: str) -> St
 
 
 def _ad_view(ad: AdBlock) -> AdView:
+    body_html, body_text = render_markdown(ad.body, BODY_STYLES)
     return AdView(
         kind="ad",
         ad=ad,
         link=web_url(ad.link),
         image_url=web_url(ad.image_url),
         image_alt=ad.image_alt or ad.sponsor,
-        body_html=markdown_html(ad.body, BODY_STYLES),
-        body_text=markdown_text(ad.body),
+        body_html=body_html,
+        body_text=body_text,
     )
 
 
