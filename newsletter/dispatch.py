@@ -48,6 +48,7 @@ from newsletter.delivery.units import describe
 from newsletter.edition_send import close_send, find_edition, open_send
 from newsletter.errors import (
     AuthenticationError,
+    EditionError,
     PermanentDeliveryError,
     TransientDeliveryError,
     UnknownOutcomeError,
@@ -193,6 +194,18 @@ class _Dispatcher:
 
     def claim_next(self, edition_id: int, region_code: str, after: int) -> tuple[list[Recipient], int] | None:
         """The next batch, claimed; None when the list is exhausted."""
+        try:
+            return self._claim_next(edition_id, region_code, after)
+        except sa.exc.OperationalError as exc:
+            if self.engine.dialect.name == "sqlite":
+                # SQLite has one writer: a second dispatcher waits (busy timeout), then gives up here.
+                raise EditionError(
+                    "the SQLite database stayed locked (another dispatcher or writer?); "
+                    f"nothing is lost, run the send again: {exc.orig}"
+                ) from None
+            raise
+
+    def _claim_next(self, edition_id: int, region_code: str, after: int) -> tuple[list[Recipient], int] | None:
         limit = self.settings.batch_size
         with self.engine.connect() as connection:
             while True:
@@ -247,24 +260,28 @@ class _Dispatcher:
         after = 0
         stopped = False
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dispatch") as pool:
-            while self.halt is None:
-                if len(in_flight) >= concurrency:
-                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        self.record(future.result())
-                    continue
-                if self.should_stop():
-                    stopped = True
-                    break
-                # Pace before claiming, so claimed rows never sit waiting on the pacer.
-                self.pacer.wait(self.settings.batch_size)
-                batch = self.claim_next(edition_id, region_code, after)
-                if batch is None:
-                    break
-                recipients, after = batch
-                in_flight.add(pool.submit(self.deliver, recipients))
-            for future in in_flight:  # finish and record what is in flight, whatever happens
-                self.record(future.result())
+            try:
+                while self.halt is None:
+                    if len(in_flight) >= concurrency:
+                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            self.record(future.result())
+                        continue
+                    if self.should_stop():
+                        stopped = True
+                        break
+                    # Pace before claiming, so claimed rows never sit waiting on the pacer.
+                    self.pacer.wait(self.settings.batch_size)
+                    batch = self.claim_next(edition_id, region_code, after)
+                    if batch is None:
+                        break
+                    recipients, after = batch
+                    in_flight.add(pool.submit(self.deliver, recipients))
+            finally:
+                # Whatever ended the loop (even a database error), what is in flight has
+                # been handed over: wait for it and record it, so none of it turns unknown.
+                for future in in_flight:
+                    self.record(future.result())
         if self.halt is not None:
             return self.halt[0]
         return SendOutcome.STOPPED if stopped else SendOutcome.COMPLETED
