@@ -84,24 +84,27 @@ def compile_mjml(source: str) -> str:
     return mjml2html(source, disable_comments=True, fonts={})
 
 
+def _sources(view: EditionView) -> tuple[str, str]:
+    """(MJML source, text part) of one view: both from the same data."""
+    html_env, text_env = _environments()
+    mjml_source = html_env.get_template(HTML_TEMPLATE).render(_html_context(view))
+    text = text_env.get_template(TEXT_TEMPLATE).render(e=view).strip() + "\n"
+    return mjml_source, text
+
+
 def render_mjml(content: EditionContent) -> str:
     """The MJML source of an edition (useful to inspect what the compiler is given)."""
-    html_env, _ = _environments()
-    return html_env.get_template(HTML_TEMPLATE).render(_html_context(edition_view(content)))
+    return _sources(edition_view(content))[0]
 
 
 def render_text(content: EditionContent) -> str:
-    _, text_env = _environments()
-    text = text_env.get_template(TEXT_TEMPLATE).render(e=edition_view(content))
-    return text.strip() + "\n"
+    return _sources(edition_view(content))[1]
 
 
 def render_edition(content: EditionContent, *, edition_id: int) -> RenderedEdition:
     """Render HTML and text once. Deterministic: the same content gives the same bytes."""
     view = edition_view(content)
-    html_env, text_env = _environments()
-    mjml_source = html_env.get_template(HTML_TEMPLATE).render(_html_context(view))
-    text = text_env.get_template(TEXT_TEMPLATE).render(e=view).strip() + "\n"
+    mjml_source, text = _sources(view)
     return RenderedEdition(
         edition_id=edition_id,
         region_code=content.region_code,
