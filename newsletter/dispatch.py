@@ -216,7 +216,9 @@ class _Dispatcher:
                 if not candidates:
                     return None
                 after = candidates[-1].subscriber_id
-                claim = ledger.claim(connection, edition_id=edition_id, candidates=candidates, now=utcnow())
+                claim = ledger.claim(
+                    connection, edition_id=edition_id, region_code=region_code, candidates=candidates, now=utcnow()
+                )
                 connection.commit()
                 self.tally[DeliveryState.SUPPRESSED] += claim.suppressed
                 if claim.to_send:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
+from newsletter.sqltypes import UTCDateTime
 
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
 
@@ -57,6 +58,23 @@ class Unresolved:
     last_error: str | None
 
 
+def _on_the_list(edition_id: int, region_code: str) -> list[sa.ColumnElement[bool]]:
+    """Who an edition goes to (or is recorded as suppressed for), not yet in its ledger."""
+    s, sub, d = _subscriber.c, _subscription.c, _delivery.c
+    return [
+        sub.region_code == region_code,
+        sub.active.is_(True),
+        sa.or_(
+            sa.and_(s.status == SubscriberStatus.ACTIVE, s.paused.is_(False)),
+            s.status.in_(SUPPRESSING),
+        ),
+        ~sa.exists().where(d.edition_id == edition_id, d.subscriber_id == sub.subscriber_id),
+    ]
+
+
+_LIST_JOIN = _subscription.join(_subscriber, _subscriber.c.id == _subscription.c.subscriber_id)
+
+
 def next_candidates(
     connection: sa.Connection, *, edition_id: int, region_code: str, after: int, limit: int
 ) -> list[Candidate]:
@@ -66,20 +84,11 @@ def next_candidates(
     complained ones are returned too, to be recorded as suppressed. Pending
     (never confirmed) subscribers are not on the list at all.
     """
-    s, sub, d = _subscriber.c, _subscription.c, _delivery.c
+    s, sub = _subscriber.c, _subscription.c
     query = (
         sa.select(sub.subscriber_id, s.email, s.token_version, s.status)
-        .select_from(_subscription.join(_subscriber, s.id == sub.subscriber_id))
-        .where(
-            sub.region_code == region_code,
-            sub.active.is_(True),
-            sub.subscriber_id > after,
-            sa.or_(
-                sa.and_(s.status == SubscriberStatus.ACTIVE, s.paused.is_(False)),
-                s.status.in_(SUPPRESSING),
-            ),
-            ~sa.exists().where(d.edition_id == edition_id, d.subscriber_id == sub.subscriber_id),
-        )
+        .select_from(_LIST_JOIN)
+        .where(sub.subscriber_id > after, *_on_the_list(edition_id, region_code))
         .order_by(sub.subscriber_id)
         .limit(limit)
     )
@@ -89,9 +98,9 @@ def next_candidates(
 def _insert(connection: sa.Connection) -> sa.Insert:
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        return postgresql.insert(_delivery).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+        return postgresql.insert(_delivery)
     if dialect == "sqlite":
-        return sqlite.insert(_delivery).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+        return sqlite.insert(_delivery)
     raise NotImplementedError(f"no claim statement for {dialect}")
 
 
@@ -102,28 +111,39 @@ class ClaimResult:
 
 
 def claim(
-    connection: sa.Connection, *, edition_id: int, candidates: Sequence[Candidate], now: datetime
+    connection: sa.Connection, *, edition_id: int, region_code: str, candidates: Sequence[Candidate], now: datetime
 ) -> ClaimResult:
-    """Insert a ledger row per candidate in one statement; return the ones this caller won.
+    """Insert a ledger row per candidate still on the list, in one statement; return those this caller won.
 
+    The rows are made by the database (``INSERT ... SELECT``), not bound one by one
+    from Python, and the list's conditions are checked again as they are written: a
+    reader who unsubscribed since the read is recorded as suppressed, never sent.
     A row another dispatcher inserted first is skipped by the database, never sent twice.
     """
     if not candidates:
         return ClaimResult([], 0)
-    rows = [
-        {
-            "edition_id": edition_id,
-            "subscriber_id": c.subscriber_id,
-            "state": DeliveryState.CLAIMED if c.status is SubscriberStatus.ACTIVE else DeliveryState.SUPPRESSED,
-            "attempts": 0,
-            "last_error": None if c.status is SubscriberStatus.ACTIVE else f"subscriber {c.status.value}",
-            "claimed_at": now,
-            "updated_at": now,
-        }
-        for c in candidates
-    ]
-    d = _delivery.c
-    inserted = connection.execute(_insert(connection).values(rows).returning(d.id, d.subscriber_id, d.state)).all()
+    s, sub, d = _subscriber.c, _subscription.c, _delivery.c
+    is_active = s.status == SubscriberStatus.ACTIVE
+    rows = (
+        sa.select(
+            sa.literal(edition_id, sa.Integer),
+            sub.subscriber_id,
+            sa.case((is_active, DeliveryState.CLAIMED.value), else_=DeliveryState.SUPPRESSED.value),
+            sa.literal(0, sa.Integer),
+            sa.case((is_active, sa.null()), else_=sa.literal("subscriber ", sa.String).concat(sa.cast(s.status, sa.String))),
+            sa.literal(now, UTCDateTime()),
+            sa.literal(now, UTCDateTime()),
+        )
+        .select_from(_LIST_JOIN)
+        .where(sub.subscriber_id.in_([c.subscriber_id for c in candidates]), *_on_the_list(edition_id, region_code))
+    )
+    statement = (
+        _insert(connection)
+        .from_select(["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"], rows)
+        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+        .returning(d.id, d.subscriber_id, d.state)
+    )
+    inserted = connection.execute(statement).all()
     by_subscriber = {c.subscriber_id: c for c in candidates}
     to_send = sorted(
         (
