@@ -58,17 +58,24 @@ class Unresolved:
     last_error: str | None
 
 
-def _on_the_list(edition_id: int, region_code: str) -> list[sa.ColumnElement[bool]]:
-    """Who an edition goes to (or is recorded as suppressed for), not yet in its ledger."""
+def _on_the_list(edition_id: int, region_code: str, after: int) -> list[sa.ColumnElement[bool]]:
+    """Who an edition goes to (or is recorded as suppressed for) past ``after``, not yet in its ledger.
+
+    The key bound is repeated on every table on purpose: PostgreSQL does not carry a
+    range across a join, and without it each page would scan the subscriber table and
+    the edition's ledger from the start (quadratic over a million readers).
+    """
     s, sub, d = _subscriber.c, _subscription.c, _delivery.c
     return [
         sub.region_code == region_code,
         sub.active.is_(True),
+        sub.subscriber_id > after,
+        s.id > after,
         sa.or_(
             sa.and_(s.status == SubscriberStatus.ACTIVE, s.paused.is_(False)),
             s.status.in_(SUPPRESSING),
         ),
-        ~sa.exists().where(d.edition_id == edition_id, d.subscriber_id == sub.subscriber_id),
+        ~sa.exists().where(d.edition_id == edition_id, d.subscriber_id > after, d.subscriber_id == sub.subscriber_id),
     ]
 
 
@@ -88,7 +95,7 @@ def next_candidates(
     query = (
         sa.select(sub.subscriber_id, s.email, s.token_version, s.status)
         .select_from(_LIST_JOIN)
-        .where(sub.subscriber_id > after, *_on_the_list(edition_id, region_code))
+        .where(*_on_the_list(edition_id, region_code, after))
         .order_by(sub.subscriber_id)
         .limit(limit)
     )
@@ -135,7 +142,10 @@ def claim(
             sa.literal(now, UTCDateTime()),
         )
         .select_from(_LIST_JOIN)
-        .where(sub.subscriber_id.in_([c.subscriber_id for c in candidates]), *_on_the_list(edition_id, region_code))
+        .where(
+            sub.subscriber_id.in_([c.subscriber_id for c in candidates]),
+            *_on_the_list(edition_id, region_code, candidates[0].subscriber_id - 1),
+        )
     )
     statement = (
         _insert(connection)
