@@ -47,7 +47,7 @@ from newsletter.db import make_engine, migrate, session_scope  # noqa: E402
 from newsletter.delivery.base import MessageContent, Recipient  # noqa: E402
 from newsletter.delivery.sendgrid_payload import plan_requests, to_sendgrid_request  # noqa: E402
 from newsletter.dispatch import send_edition  # noqa: E402
-from newsletter.edition_send import region_today  # noqa: E402
+from newsletter.editions import region_today  # noqa: E402
 from newsletter.editions import approve_edition  # noqa: E402
 from newsletter.models import DeliveryState  # noqa: E402
 from newsletter.tokens import manage_token  # noqa: E402
@@ -150,8 +150,8 @@ def run_case(database: str, size: int, host: str) -> dict[str, object]:
         now = datetime.now(UTC)
         with session_scope(engine) as session:
             load_content_dir(session, seeds)
-        local_date = region_today(engine, REGION, now=now)
         with session_scope(engine) as session:
+            local_date = region_today(session, REGION, now=now)
             rendered = approve_edition(session, settings, REGION, local_date, now=now)
         _insert_subscribers(engine, size)
         content = MessageContent(

@@ -11,10 +11,17 @@ from typing import Annotated, Any, Optional
 import sqlalchemy as sa
 import typer
 
+from newsletter.addresses import InvalidAddress
 from newsletter.config import Settings, load_settings
 from newsletter.content import load_content_dir
+from newsletter.daily import region_schedules, run_daily
 from newsletter.db import make_engine, migrate, session_scope
+from newsletter.dispatch import SendOutcome, edition_status, release_unresolved, send_edition
+from newsletter.editions import approve_edition, prepare_edition, region_today, set_edition_text
 from newsletter.errors import NewsletterError
+from newsletter.models import Region
+from newsletter.proofs import send_proof
+from newsletter.scheduling import next_send
 from newsletter.summary import region_summaries
 
 DEFAULT_SEEDS = Path("seeds")
@@ -78,9 +85,6 @@ def summary() -> None:
 @app.command()
 def daily() -> None:
     """The daily job once, now: seed if empty, then every region's edition for its local today."""
-    from newsletter.daily import run_daily
-    from newsletter.models import Region
-
     migrate(ctx.engine)
     with session_scope(ctx.engine) as session:
         empty = session.exec(sa.select(sa.func.count()).select_from(Region)).scalar_one() == 0
@@ -104,9 +108,6 @@ def daily() -> None:
 @app.command()
 def schedule() -> None:
     """Each region's next scheduled send, in local time and UTC."""
-    from newsletter.daily import region_schedules
-    from newsletter.scheduling import next_send
-
     now = datetime.now(UTC)
     typer.echo(f"{'region':<8} {'zone':<18} {'next send (local)':<26} {'next send (UTC)'}")
     for schedule_ in region_schedules(ctx.engine):
@@ -127,7 +128,7 @@ def serve(
     serve_web(ctx.settings, host=host, port=port, engine=ctx.engine)
 
 
-# -- sending (issue 4): send, status, release ----------------------------------------
+# -- editors: send, status, release, approve, proof ---------------------------------
 
 DateOption = Annotated[
     Optional[datetime], typer.Option("--date", formats=["%Y-%m-%d"], help="local date (default: today in the region)")
@@ -135,9 +136,10 @@ DateOption = Annotated[
 
 
 def _edition_date(region: str, when: datetime | None) -> date:
-    from newsletter.edition_send import region_today
-
-    return when.date() if when else region_today(ctx.engine, region, now=datetime.now(UTC))
+    if when:
+        return when.date()
+    with session_scope(ctx.engine) as session:
+        return region_today(session, region)
 
 
 @app.command()
@@ -147,8 +149,6 @@ def send(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
 ) -> None:
     """Send (or resume) a region's edition with the configured backend; a finished one sends nothing."""
-    from newsletter.dispatch import SendOutcome, send_edition
-
     local_date = _edition_date(region, when)
     backend = ctx.settings.backend.value
     if not yes:
@@ -170,8 +170,6 @@ def send(
 @app.command()
 def status(region: Annotated[str, typer.Argument(help="region code")], when: DateOption = None) -> None:
     """An edition's send state, ledger counts, and recipients whose outcome is unknown."""
-    from newsletter.dispatch import edition_status
-
     view = edition_status(ctx.engine, region, _edition_date(region, when))
     typer.echo(f"edition {view.region_code} {view.local_date} (#{view.edition_id}): {view.status.value}")
     if view.note:
@@ -195,8 +193,6 @@ def release(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
 ) -> None:
     """Let unknown-outcome recipients be sent again by the next `send` (they may get a second copy)."""
-    from newsletter.dispatch import release_unresolved
-
     local_date = when.date()
     if not yes:
         typer.confirm(
@@ -208,7 +204,41 @@ def release(
     typer.echo(f"released {released} deliveries; run `newsletter send {region} --date {local_date}` to send them")
 
 
-# -- preview (issue 3) ------------------------------------------------------------------
+@app.command()
+def approve(
+    region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
+    when: DateOption = None,
+    subject: Annotated[Optional[str], typer.Option(help="replace the derived subject (\"\" restores it)")] = None,
+    preheader: Annotated[Optional[str], typer.Option(help="replace the derived preheader (\"\" restores it)")] = None,
+) -> None:
+    """Sign an edition off: it is frozen as it stands and sent exactly so."""
+    local_date = _edition_date(region, when)
+    with session_scope(ctx.engine) as session:
+        if subject is not None or preheader is not None:
+            set_edition_text(session, ctx.settings, region, local_date, subject=subject, preheader=preheader)
+        rendered = approve_edition(session, ctx.settings, region, local_date)
+    typer.echo(f"approved and frozen: {rendered.region_code} {rendered.local_date}")
+    typer.echo(f"  subject:   {rendered.subject}")
+    typer.echo(f"  preheader: {rendered.preheader}")
+
+
+@app.command()
+def proof(
+    region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
+    to: Annotated[list[str], typer.Option("--to", help="an editor's address; repeat for several")],
+    when: DateOption = None,
+) -> None:
+    """Send a proof copy of an edition to editors (not to subscribers; nothing is recorded)."""
+    local_date = _edition_date(region, when)
+    try:
+        results = send_proof(ctx.engine, ctx.settings, region, local_date, to)
+    except InvalidAddress as exc:
+        raise typer.BadParameter(str(exc), param_hint="--to") from None
+    for result in results:
+        typer.echo(f"proof {region} {local_date} -> {result.recipient.email}: {result.outcome.value}"
+                   + (f" ({result.error})" if result.error else ""))
+
+
 
 
 @app.command()
@@ -220,10 +250,8 @@ def preview(
     out: Annotated[Optional[Path], typer.Option("--out", help="HTML file; the text part goes beside it as .txt")] = None,
 ) -> None:
     """Assemble and render a region's edition; write its HTML and text for a person to open."""
-    from newsletter.editions import prepare_edition, region_today
-
+    local_date = _edition_date(region, when)
     with session_scope(ctx.engine) as session:
-        local_date = when.date() if when else region_today(session, region)
         rendered = prepare_edition(session, ctx.settings, region, local_date)
     html_path = out or Path("var/preview") / f"{rendered.campaign}.html"
     text_path = html_path.with_suffix(".txt")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import select
@@ -22,8 +21,9 @@ from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.delivery.base import MessageContent
 from newsletter.editions import prepare_edition
+from newsletter.render import RenderedEdition
 from newsletter.errors import EditionError, NotFoundError
-from newsletter.models import Edition, EditionStatus, Region
+from newsletter.models import Edition, EditionStatus
 
 SENDABLE = (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.FAILED)
 
@@ -33,6 +33,24 @@ class SendSource:
     edition_id: int
     content: MessageContent
     already_sent: bool
+
+
+def message_content(settings: Settings, rendered: RenderedEdition, *, subject_prefix: str = "") -> MessageContent:
+    """The backend's view of a rendered edition: the same for every recipient."""
+    return MessageContent(
+        subject=subject_prefix + rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        sender_name=settings.sender_name,
+        sender_address=settings.sender_address,
+        base_url=settings.base_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        reply_to=settings.reply_to,
+        edition_id=rendered.edition_id,
+        region_code=rendered.region_code,
+        campaign=rendered.campaign,
+        language=rendered.language,
+    )
 
 
 def open_send(engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime) -> SendSource:
@@ -54,20 +72,7 @@ def _open_send(engine: sa.Engine, settings: Settings, region_code: str, local_da
         edition = session.get(Edition, rendered.edition_id)
         if edition is None:  # pragma: no cover - prepare_edition just returned it
             raise NotFoundError(f"edition {region_code} {local_date} vanished")
-        content = MessageContent(
-            subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
-            sender_name=settings.sender_name,
-            sender_address=settings.sender_address,
-            base_url=settings.base_url,
-            unsubscribe_mailto=settings.unsubscribe_mailto,
-            reply_to=settings.reply_to,
-            edition_id=rendered.edition_id,
-            region_code=rendered.region_code,
-            campaign=rendered.campaign,
-            language=rendered.language,
-        )
+        content = message_content(settings, rendered)
         if edition.status is EditionStatus.SENT:
             return SendSource(rendered.edition_id, content, already_sent=True)
         if edition.status not in SENDABLE:
@@ -104,12 +109,3 @@ def find_edition(engine: sa.Engine, region_code: str, local_date: date) -> Editi
     if edition is None:
         raise NotFoundError(f"no edition for {region_code} on {local_date}")
     return edition
-
-
-def region_today(engine: sa.Engine, region_code: str, *, now: datetime) -> date:
-    """The region's calendar date at ``now`` (its own time zone), for commands given no date."""
-    with session_scope(engine) as session:
-        region = session.get(Region, region_code)
-        if region is None:
-            raise NotFoundError(f"unknown region {region_code!r}")
-        return now.astimezone(ZoneInfo(region.timezone)).date()

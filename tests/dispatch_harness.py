@@ -12,8 +12,7 @@ import sqlalchemy as sa
 
 from newsletter.config import Settings
 from newsletter.db import session_scope
-from newsletter.edition_send import region_today
-from newsletter.editions import approve_edition
+from newsletter.editions import approve_edition, region_today
 from newsletter.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
 from tests.conftest import SEEDS, make_settings, seed_engine
 from tests.sendgrid_standin import API_KEY, StandIn
@@ -63,7 +62,8 @@ def active_readers(count: int, prefix: str = "reader") -> list[Reader]:
 
 def edition_date(engine: sa.Engine) -> date:
     """Today in the test region: the date its edition is for."""
-    return region_today(engine, REGION, now=NOW)
+    with session_scope(engine) as session:
+        return region_today(session, REGION, now=NOW)
 
 
 def approve(engine: sa.Engine, settings: Settings, local_date: date) -> None:

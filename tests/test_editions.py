@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +27,7 @@ from newsletter.models import (
     StoryStatus,
 )
 from newsletter.render import render_edition
-from tests.conftest import PROJECT_ROOT, TEST_SECRET, make_settings, seed_engine
+from tests.conftest import make_settings, run_cli, seed_engine
 from tests.html_tree import parse
 
 DAY = date(2026, 11, 29)
@@ -282,13 +279,6 @@ def test_hostile_stored_content_is_escaped_end_to_end(seeded: sa.Engine, cfg: Se
 
 
 # --- `newsletter preview` -----------------------------------------------------------------
-
-
-def run_cli(args: list[str], database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "NEWSLETTER_SECRET_KEY": TEST_SECRET,
-           "NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_BASE_URL": "https://news.example.com"}
-    return subprocess.run([sys.executable, "-m", "newsletter", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_preview_writes_html_and_text_and_says_where(sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> None:
