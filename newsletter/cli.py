@@ -87,7 +87,7 @@ def daily() -> None:
     """The daily job once, now: seed if empty, then every region's edition for its local today."""
     migrate(ctx.engine)
     with session_scope(ctx.engine) as session:
-        empty = session.exec(sa.select(sa.func.count()).select_from(Region)).scalar_one() == 0
+        empty = session.execute(sa.select(sa.func.count()).select_from(Region)).scalar_one() == 0
     if empty:
         typer.echo(f"empty database: loading {DEFAULT_SEEDS}/")
         with session_scope(ctx.engine) as session:

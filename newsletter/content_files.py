@@ -7,6 +7,7 @@ Every problem is a :class:`ContentError` naming the file, the field and the bad 
 from __future__ import annotations
 
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -228,7 +229,7 @@ def _check_unique(seen: dict[str, str], key: str, path: Path, where: str, what: 
     seen[key] = f"{path} ({where})"
 
 
-def read_content_dir(root: Path, known_regions: set[str] = frozenset()) -> ContentSet:
+def read_content_dir(root: Path, known_regions: AbstractSet[str] = frozenset()) -> ContentSet:
     """Read and validate a content folder laid out as described in seeds/README.md.
 
     ``known_regions`` are codes already stored; codes in the folder's regions.yaml are

@@ -57,9 +57,10 @@ def region_schedules(engine: sa.Engine) -> list[RegionSchedule]:
 def edition_status(engine: sa.Engine, region_code: str, local_date: date) -> EditionStatus | None:
     """The stored edition's status, or None when there is no edition yet."""
     with session_scope(engine) as session:
-        return session.exec(
+        status = session.exec(
             select(Edition.status).where(Edition.region_code == region_code, Edition.local_date == local_date)
         ).first()
+        return EditionStatus(status) if status is not None else None
 
 
 def _note(engine: sa.Engine, region_code: str, local_date: date, status: EditionStatus | None, note: str) -> None:
