@@ -18,8 +18,8 @@ from newsletter.daily import region_schedules, run_daily
 from newsletter.db import make_engine, migrate, session_scope
 from newsletter.dispatch import SendOutcome, edition_status, release_unresolved, send_edition
 from newsletter.editions import approve_edition, prepare_edition, region_today, set_edition_text
-from newsletter.errors import NewsletterError
-from newsletter.models import Region
+from newsletter.errors import EditionError, NewsletterError
+from newsletter.models import EditionStatus, Region
 from newsletter.proofs import send_proof
 from newsletter.scheduling import next_send
 from newsletter.summary import region_summaries
@@ -153,6 +153,23 @@ def send(
     backend = ctx.settings.backend.value
     if not yes:
         typer.confirm(f"Send the {region} edition of {local_date} through {backend}?", abort=True)
+    _send_now(region, local_date)
+
+
+@app.command()
+def resume(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], when: DateOption = None) -> None:
+    """Continue an interrupted send (paused, stopped, crashed) where it left off; never resends."""
+    local_date = _edition_date(region, when)
+    view = edition_status(ctx.engine, region, local_date)
+    if view.status not in (EditionStatus.SENDING, EditionStatus.FAILED):
+        raise EditionError(
+            f"edition {region} {local_date} is {view.status.value}: there is no interrupted send to resume "
+            "(use `newsletter send` to start one)"
+        )
+    _send_now(region, local_date)
+
+
+def _send_now(region: str, local_date: date) -> None:
     last = [0.0]
 
     def progress(tally: Counter[Any]) -> None:

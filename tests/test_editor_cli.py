@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import email
 from email import policy
+from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter.models import Delivery, Edition, EditionStatus
-from tests.conftest import run_cli, seed_engine
+from newsletter.dispatch import SendOutcome, send_edition
+from newsletter.models import Delivery, DeliveryState, Edition, EditionStatus
+from tests.conftest import make_settings, run_cli, seed_engine
 
 DATE = "2026-11-29"
 
@@ -57,3 +59,31 @@ def test_proof_refuses_a_bad_address_before_sending(sqlite_engine: sa.Engine, sq
     assert result.returncode == 2
     assert "--to" in result.stderr
     assert not outbox.exists()
+
+
+def test_resume_continues_a_stopped_send_and_refuses_when_there_is_none(
+    sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path
+) -> None:
+    seed_engine(sqlite_engine)
+    outbox = tmp_path / "outbox"
+    env = {"NEWSLETTER_OUTBOX_DIR": str(outbox), "NEWSLETTER_BATCH_SIZE": "4", "NEWSLETTER_CONCURRENCY": "1"}
+    nothing = run_cli(["resume", "sg", "--date", DATE], sqlite_url, tmp_path, **env)
+    assert nothing.returncode == 1 and "no edition for sg" in nothing.stderr
+
+    settings = make_settings(sqlite_url, tmp_path, batch_size=4, concurrency=1)
+    polls = iter([False, True])  # one batch, then "SIGTERM"
+    stopped = send_edition(sqlite_engine, settings, "sg", date.fromisoformat(DATE), should_stop=lambda: next(polls, True))
+    assert stopped.outcome is SendOutcome.STOPPED
+    first_run = len(list(outbox.rglob("*.eml")))
+    assert 0 < first_run < 10
+
+    resumed = run_cli(["resume", "sg", "--date", DATE], sqlite_url, tmp_path, **env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "completed" in resumed.stdout
+    with Session(sqlite_engine) as session:
+        sent = session.exec(select(Delivery.subscriber_id).where(Delivery.state == DeliveryState.SENT)).all()
+    files = list(outbox.rglob("*.eml"))
+    assert len(sent) == len(set(sent)) == len(files) > first_run
+
+    finished = run_cli(["resume", "sg", "--date", DATE], sqlite_url, tmp_path, **env)
+    assert finished.returncode == 1 and "is sent: there is no interrupted send" in finished.stderr
