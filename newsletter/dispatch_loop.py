@@ -31,7 +31,7 @@ from newsletter.errors import (
 from newsletter.models import DeliveryState
 from newsletter.pacing import Pacer, RetryPolicy
 from newsletter.sqltypes import utcnow
-from newsletter.tokens import manage_token
+from newsletter.tokens import ManageTokens
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class Dispatcher:
         self.pacer = Pacer(settings.rate_limit_per_second, sleep=sleep)
         self.tally: Counter[DeliveryState] = Counter()
         self.halt: tuple[SendOutcome, str] | None = None
+        # One token per recipient, made on the main thread (the send's bottleneck): key set up once.
+        self.tokens = ManageTokens(settings.secret)
 
     # -- worker thread ------------------------------------------------------------
 
@@ -162,11 +164,8 @@ class Dispatcher:
                 connection.commit()
                 self.tally[DeliveryState.SUPPRESSED] += claim.suppressed
                 if claim.to_send:
-                    secret = self.settings.secret
-                    return [
-                        Recipient(c.email, manage_token(secret, c.subscriber_id, c.token_version), c.delivery_id)
-                        for c in claim.to_send
-                    ], after
+                    token = self.tokens
+                    return [Recipient(c.email, token(c.subscriber_id, c.token_version), c.delivery_id) for c in claim.to_send], after
 
     def record(self, batch: BatchResult) -> None:
         groups: dict[tuple[DeliveryState, str | None, str | None], list[int]] = {}

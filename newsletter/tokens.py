@@ -39,8 +39,13 @@ class TokenClaims:
     expires_at: int | None
 
 
+# base64.urlsafe_b64encode is b2a_base64 + this translation behind two Python calls;
+# tokens are made once per recipient of every edition, so call binascii directly.
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
@@ -84,6 +89,26 @@ def read_token(secret: bytes, token: str, purpose: Purpose, *, now: datetime) ->
     if expires_at is not None and now.timestamp() > expires_at:
         raise TokenError("this link has expired")
     return TokenClaims(Purpose(fields[0]), subscriber_id, version, expires_at)
+
+
+class ManageTokens:
+    """Makes many manage tokens with one secret, e.g. for every recipient of an edition.
+
+    Same tokens as :func:`manage_token`, about a third faster: the HMAC key is set up
+    once (``hmac.new`` hashes the padded key every time) and copied per token.
+    Use from one thread.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
+        self._prefix = f"{Purpose.MANAGE.value}:".encode("ascii")
+
+    def __call__(self, subscriber_id: int, version: int) -> str:
+        # The same payload as make_token's ":".join(...) (ints print the same in both).
+        payload = b"%b%d:%d" % (self._prefix, subscriber_id, version)
+        mac = self._keyed.copy()
+        mac.update(payload)
+        return f"{_b64(payload)}.{_b64(mac.digest()[:SIGNATURE_BYTES])}"
 
 
 def manage_token(secret: bytes, subscriber_id: int, version: int) -> str:
