@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import urllib.request
 
 import pytest
+import python_http_client.client
 
 from newsletter.delivery.base import Outcome, Recipient
 from newsletter.delivery.sendgrid import SendGridBackend
 from newsletter.delivery.sendgrid_payload import (
     MAX_SUBSTITUTION_BYTES_PER_REQUEST,
     plan_requests,
+    sendgrid_request_json,
     substitution_bytes,
     to_sendgrid_request,
 )
@@ -188,3 +191,41 @@ def test_the_api_key_never_reaches_the_logs(sendgrid_standin: StandIn, caplog: p
     assert API_KEY not in caplog.text
     assert "tok0001" not in caplog.text  # nor the recipients' tokens
     assert API_KEY not in str(caught.value) + repr(sender)
+
+
+# -- the serialized body, and how the official client posts it -----------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"edition_id": None, "region_code": None, "reply_to": "desk@news.example.com"}, {"subject": 'Quote " and \\ and \u2028 and \x7f'}],
+)
+def test_the_posted_json_is_exactly_the_checkable_payload(overrides: dict[str, object]) -> None:
+    batch = recipients(3) + [Recipient('o"brien@exämple.org', "tök\\en", None), Recipient("ctl@example.org", "a\x01b", 7)]
+    body = to_sendgrid_request(content(**overrides), batch, sandbox=True)
+    text = sendgrid_request_json(content(**overrides), batch, sandbox=True)
+
+    assert json.loads(text) == body
+    # Byte for byte what stdlib json writes in its compact, UTF-8 form: only the speed differs.
+    assert text == json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_the_official_client_posts_the_serialized_body_as_utf8_json(sendgrid_standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    posted: list[urllib.request.Request] = []
+    make_request = python_http_client.client.Client._make_request
+
+    def spy(self: python_http_client.client.Client, opener: object, request: urllib.request.Request, timeout: float | None = None) -> object:
+        posted.append(request)
+        return make_request(self, opener, request, timeout=timeout)
+
+    monkeypatch.setattr(python_http_client.client.Client, "_make_request", spy)
+    batch = recipients(2)
+    results = backend(sendgrid_standin).send_batch(content(), batch)
+
+    assert [r.outcome for r in results] == [Outcome.QUEUED, Outcome.QUEUED]
+    (request,) = posted
+    assert request.get_header("Content-type") == "application/json; charset=utf-8"
+    assert request.data == sendgrid_request_json(content(), batch).encode("utf-8")
+    assert "Grüße".encode() in request.data  # UTF-8, not \u escapes
+    # The stand-in validated it (it answers 400 otherwise) and read the same body.
+    assert sendgrid_standin.accepted == [to_sendgrid_request(content(), batch)]
