@@ -16,6 +16,7 @@ from newsletter.delivery.sendgrid_payload import (
     MAX_SUBSTITUTION_BYTES_PER_REQUEST,
     plan_requests,
     sendgrid_request_json,
+    serialize_request,
     substitution_bytes,
     to_sendgrid_request,
 )
@@ -85,6 +86,12 @@ def test_limits_no_schema_checks_are_refused_before_sending() -> None:
         to_sendgrid_request(content(subject="  "), recipients(1))
     with pytest.raises(ProviderLimitError, match="token"):
         to_sendgrid_request(content(), [Recipient("a@example.org", "x" * 10_000, 1)])
+    with pytest.raises(ProviderLimitError, match="token"):
+        sendgrid_request_json(content(), [Recipient("a@example.org", "t", 1), Recipient("b@example.org", "x" * 10_000, 2)])
+    with pytest.raises(ProviderLimitError, match="subject"):
+        sendgrid_request_json(content(subject="  "), recipients(1))
+    with pytest.raises(ValueError, match="at least one"):
+        sendgrid_request_json(content(), [])
 
 
 # -- answers, through the official client ------------------------------------------
@@ -198,12 +205,19 @@ def test_the_api_key_never_reaches_the_logs(sendgrid_standin: StandIn, caplog: p
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"edition_id": None, "region_code": None, "reply_to": "desk@news.example.com"}, {"subject": 'Quote " and \\ and \u2028 and \x7f'}],
+    [
+        {},
+        {"edition_id": None, "region_code": None, "reply_to": "desk@news.example.com"},
+        {"subject": 'Quote " and \\ and \u2028 and \x7f', "base_url": "https://news.example.com/{l}/{{t}}"},
+        {"html": '<p>{e} "personalizations" \x00personalizations\x00 7340031999999999997</p>', "unsubscribe_mailto": "u\x00@x.org"},
+    ],
 )
 def test_the_posted_json_is_exactly_the_checkable_payload(overrides: dict[str, object]) -> None:
     batch = recipients(3) + [Recipient('o"brien@exämple.org', "tök\\en", None), Recipient("ctl@example.org", "a\x01b", 7)]
     body = to_sendgrid_request(content(**overrides), batch, sandbox=True)
     text = sendgrid_request_json(content(**overrides), batch, sandbox=True)
+
+    assert text == serialize_request(body)
 
     assert json.loads(text) == body
     # Byte for byte what stdlib json writes in its compact, UTF-8 form: only the speed differs.
