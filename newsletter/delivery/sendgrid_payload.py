@@ -17,7 +17,10 @@ Limits no JSON schema checks, taken from SendGrid's mail send documentation:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import operator
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -197,14 +200,27 @@ def _escaped(text: str) -> str:
     return orjson.dumps(text).decode("utf-8")[1:-1]
 
 
-def _template(content: MessageContent, shared_args: dict[str, str], with_ledger: bool) -> str | None:
-    """A str.format template of one personalization's JSON, or None when the marks are ambiguous."""
+@dataclass(frozen=True)
+class _Template:
+    """One personalization's JSON as a %-format string; ``pick`` orders (email, token, ledger id) for it."""
+
+    text: str
+    pick: Callable[[tuple[str, str, str]], tuple[str, ...]]
+
+
+def _template(content: MessageContent, shared_args: dict[str, str], with_ledger: bool) -> _Template | None:
+    """The template of a personalization, or None when the marks are ambiguous (then the dicts are used).
+
+    The email and the token are always there, so ``pick`` always returns a tuple.
+    """
     probe = Recipient(_EMAIL_MARK, _TOKEN_MARK, _LEDGER_MARK if with_ledger else None)
-    text = serialize_request(_personalization(content, probe, shared_args)).replace("{", "{{").replace("}", "}}")
-    marks = {_escaped(_EMAIL_MARK): "{e}", _escaped(_TOKEN_MARK): "{t}", str(_LEDGER_MARK): "{l}"}
-    for mark, field in marks.items():
-        text = text.replace(mark, field)
-    return None if any(mark in text for mark in ("\\u0000", "7340031999")) else text
+    marks = [_escaped(_EMAIL_MARK), _escaped(_TOKEN_MARK), str(_LEDGER_MARK)]
+    pieces = re.split("(" + "|".join(re.escape(mark) for mark in marks) + ")", serialize_request(_personalization(content, probe, shared_args)))
+    literals, found = pieces[::2], [marks.index(mark) for mark in pieces[1::2]]
+    if len(found) < 2 or any(("\\u0000" in text or "7340031999" in text) for text in literals):
+        return None
+    # %-formatting with a tuple is one C call per recipient (str.format with names is twice as slow).
+    return _Template("%s".join(text.replace("%", "%%") for text in literals), operator.itemgetter(*found))
 
 
 def sendgrid_request_json(content: MessageContent, recipients: Sequence[Recipient], *, sandbox: bool = False) -> str:
@@ -218,7 +234,8 @@ def sendgrid_request_json(content: MessageContent, recipients: Sequence[Recipien
         if template is None:
             return serialize_request(to_sendgrid_request(content, recipients, sandbox=sandbox))
         _check_token(recipient)
-        parts.append(template.format(e=_escaped(recipient.email), t=_escaped(recipient.token), l=recipient.ledger_id))
+        values = (_escaped(recipient.email), _escaped(recipient.token), str(recipient.ledger_id))
+        parts.append(template.text % template.pick(values))
     if parts[0] != serialize_request(_personalization(content, recipients[0], shared_args)):
         return serialize_request(to_sendgrid_request(content, recipients, sandbox=sandbox))  # never expected
     # "personalizations" is the body's first key, so the first occurrence of the slot is it.
