@@ -76,3 +76,23 @@ def test_a_server_error_is_a_friendly_page_without_a_traceback(web_settings: Set
     assert answer.status_code == 500
     assert "Sorry, something went wrong" in answer.text
     assert "Traceback" not in answer.text and "sqlite" not in answer.text.lower()
+
+
+def test_a_server_error_still_sends_the_security_headers(web_settings: Settings, tmp_path: Path) -> None:
+    from newsletter.tokens import manage_token
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    engine = sa.create_engine(f"sqlite:///{blocker}/unreachable.db")
+    app = create_app(web_settings, engine)
+    # A well-formed link, so the route reaches the (broken) database and fails there.
+    token = manage_token(web_settings.secret, 1, 1)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as broken:
+        for path in ("/", f"/p/{token}"):
+            answer = broken.get(path)
+            assert answer.status_code == 500, path
+            assert answer.headers["cache-control"] == "no-store"
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["x-frame-options"] == "DENY"
+            assert answer.headers["referrer-policy"] == "no-referrer"
+            assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]

@@ -115,6 +115,15 @@ def test_csrf_token_without_its_cookie_is_refused(client: TestClient) -> None:
     assert answer.status_code == 403
 
 
+def test_non_ascii_csrf_token_is_a_friendly_403(client: TestClient, web_engine: sa.Engine) -> None:
+    client.get("/")  # the CSRF cookie is set
+    for token in ("é", "\u00e9" * 43, "x" * 42 + "\u2028"):
+        answer = client.post("/subscribe", data={"email": "na@example.com", "regions": ["dc"], "csrf_token": token})
+        assert answer.status_code == 403 and "form has expired" in answer.text
+    with Session(web_engine) as session:
+        assert session.exec(select(Subscriber).where(Subscriber.email == "na@example.com")).first() is None
+
+
 def test_invalid_address_is_explained_and_nothing_is_sent(client: TestClient, web_settings: Settings) -> None:
     answer = subscribe(client, "not-an-address", ["dc"])
     assert answer.status_code == 400

@@ -233,3 +233,59 @@ def test_pem_public_key_is_accepted_too(web_engine: sa.Engine, web_settings: Set
     with Client(create_app(web_settings.model_copy(update={"sendgrid_webhook_public_key": pem}), web_engine),
                 base_url="https://testserver") as pem_client:
         assert signed_post(pem_client, webhook_key, [event("open", "p@example.com", "pem-1")]).status_code == 204
+
+
+@pytest.mark.parametrize("bad_id", ["\u00b2", "9" * 5000, 2**70, 2**63, "0", -3, "12a", " ", 1.5, "\uff11"])
+def test_a_malformed_delivery_id_is_treated_as_absent(
+    client: TestClient, webhook_key: WebhookKey, web_engine: sa.Engine, web_settings: Settings, bad_id: Any
+) -> None:
+    active_subscriber(web_engine, web_settings, "odd@example.com", ["dc"])
+    answer = signed_post(client, webhook_key, [event("spamreport", "odd@example.com", "odd-1", delivery_id=bad_id)])
+    assert answer.status_code == 204
+    [stored] = stored_events(web_engine)
+    # Not joined on the bogus id, but the address still identifies the subscriber.
+    assert stored.delivery_id is None and stored.subscriber_id is not None
+    assert subscriber_state(web_engine, "odd@example.com")[0] == "complained"
+
+
+def test_largest_ledger_id_is_still_accepted(
+    client: TestClient, webhook_key: WebhookKey, web_engine: sa.Engine, web_settings: Settings
+) -> None:
+    active_subscriber(web_engine, web_settings, "edge@example.com", ["dc"])
+    delivery_id = delivery_for(web_engine, "edge@example.com")
+    batch = [event("open", "edge@example.com", "edge-1", delivery_id=str(delivery_id)),
+             event("open", "edge@example.com", "edge-2", delivery_id=str(2**63 - 1))]
+    assert signed_post(client, webhook_key, batch).status_code == 204
+    assert [e.delivery_id for e in stored_events(web_engine)] == [delivery_id, None]
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(web_settings: Settings, web_engine: sa.Engine) -> None:
+    """Drive the real app over ASGI with a body that never ends: it must stop reading."""
+    import asyncio
+
+    from newsletter.web import create_app
+    from newsletter.web.webhooks import MAX_BODY_BYTES
+
+    app = create_app(web_settings, web_engine)
+    chunk = b"x" * (1024 * 1024)
+    received = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        received += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": True}  # endless, as a hostile client
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "https",
+        "path": "/webhooks/sendgrid", "raw_path": b"/webhooks/sendgrid", "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
+                    (b"transfer-encoding", b"chunked")],
+        "client": ("127.0.0.1", 5000), "server": ("testserver", 443),
+    }
+    asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=30))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
+    assert received <= MAX_BODY_BYTES + len(chunk)

@@ -104,19 +104,29 @@ def _add_error_pages(app: FastAPI, context: WebContext) -> None:
         # tokens in URLs are credentials.
         route = request.scope.get("route")
         log.error("unhandled error on %s %s", request.method, getattr(route, "path", "?"), exc_info=exc)
-        return error_page(request, context, 500, "Sorry, something went wrong", "Please try again in a few minutes.")
+        response = error_page(request, context, 500, "Sorry, something went wrong", "Please try again in a few minutes.")
+        # Starlette answers an unhandled exception from its outermost middleware,
+        # outside the security-headers middleware below, so set them here too.
+        # An error page is never worth caching, whatever the path.
+        _set_security_headers(request, response)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+def _set_security_headers(request: Request, response: Response) -> None:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", _SITE_CSP)
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    # Token-bearing URLs must not leak to other sites through the Referer header.
+    headers["Referrer-Policy"] = "no-referrer"
+    if request.url.path.startswith(_PERSONAL_PREFIXES):
+        headers["Cache-Control"] = "no-store"
 
 
 def _add_security_headers(app: FastAPI) -> None:
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         response = await call_next(request)
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", _SITE_CSP)
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["X-Frame-Options"] = "DENY"
-        # Token-bearing URLs must not leak to other sites through the Referer header.
-        headers["Referrer-Policy"] = "no-referrer"
-        if request.url.path.startswith(_PERSONAL_PREFIXES):
-            headers["Cache-Control"] = "no-store"
+        _set_security_headers(request, response)
         return response

@@ -48,4 +48,8 @@ def is_valid(secret: bytes, nonce: str | None, scope: str, submitted: str | None
     if not is_plausible_nonce(nonce) or not submitted:
         return False
     assert nonce is not None
-    return hmac.compare_digest(form_token(secret, nonce, scope), submitted)
+    # compare_digest raises TypeError on a non-ASCII str; a form field is attacker
+    # text, so compare bytes and let anything we could not have issued simply fail.
+    if not submitted.isascii():
+        return False
+    return hmac.compare_digest(form_token(secret, nonce, scope).encode("ascii"), submitted.encode("ascii"))

@@ -13,6 +13,7 @@ that is missing do we fall back to the email address.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,13 +85,21 @@ def _text(value: Any, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
-def _as_int(value: Any) -> int | None:
+_MAX_ID = 2**63 - 1  # BIGINT; a larger id would make the IN (...) query fail the batch
+_ID_TEXT = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also accepts "²"
+
+
+def _ledger_id(value: Any) -> int | None:
+    """A ledger id we could have stamped, or None (treated as absent, never fatal)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str):
+        text = value.strip()
+        if _ID_TEXT.fullmatch(text) is None:
+            return None
+        value = int(text)
+    if isinstance(value, int) and 1 <= value <= _MAX_ID:
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
     return None
 
 
@@ -115,7 +124,7 @@ def parse_event(raw: Any, *, received_at: datetime) -> ParsedEvent:
         email=_text(payload.get("email"), 320).strip().lower(),
         reason=reason if isinstance(reason, str) else "",
         occurred_at=_occurred_at(payload.get("timestamp"), received_at),
-        delivery_id=_as_int(payload.get(LEDGER_ARG)),
+        delivery_id=_ledger_id(payload.get(LEDGER_ARG)),
         bounce_type=_text(payload.get("type"), 32).lower(),
         payload=payload,
     )

@@ -31,6 +31,22 @@ def _problem(status_code: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status_code)
 
 
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes ``limit``.
+
+    A chunked request declares no length, so count while reading: ``request.body()``
+    would buffer all of it before we could look at its size.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post("/webhooks/sendgrid")
 async def sendgrid_events(request: Request, web: Web) -> Response:
     key = web.webhook_key
@@ -39,8 +55,8 @@ async def sendgrid_events(request: Request, web: Web) -> Response:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         return _problem(413, "body too large")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    body = await _read_limited(request, MAX_BODY_BYTES)
+    if body is None:
         return _problem(413, "body too large")
     signed = is_signed_by(
         key,
