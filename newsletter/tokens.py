@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -48,8 +49,27 @@ def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
+# The one spelling make_token produces: unpadded URL-safe base64, a dot, and a
+# 16-byte signature (22 characters). Anything else is refused before decoding, so a
+# token has exactly one accepted form (no stray characters, padding or aliases).
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}")
+_MAX_TOKEN_CHARS = 200  # far above any real token; bounds the work done on junk
+_PAYLOAD_SHAPE = re.compile(rb"([a-z]):([0-9]{1,19}):([0-9]{1,19})(?::([0-9]{1,19}))?")
+
+
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict decode: only the alphabet, and only the canonical encoding of its bytes.
+
+    Base64 leaves spare low bits in a final partial group; two strings differing
+    only there decode alike, so re-encode and compare to refuse the alias.
+    """
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (ValueError, binascii.Error):
+        raise TokenError("this link is malformed or incomplete") from None
+    if _b64(data) != text:
+        raise TokenError("this link is malformed or incomplete")
+    return data
 
 
 def _sign(secret: bytes, payload: bytes) -> bytes:
@@ -72,23 +92,26 @@ def make_token(
 
 
 def read_token(secret: bytes, token: str, purpose: Purpose, *, now: datetime) -> TokenClaims:
-    """Verify signature, purpose and expiry. The caller still checks the version."""
-    try:
-        payload_text, signature_text = token.split(".")
-        payload = _unb64(payload_text)
-        signature = _unb64(signature_text)
-    except (ValueError, binascii.Error):
-        raise TokenError("this link is malformed or incomplete") from None
+    """Verify shape, signature, purpose and expiry. The caller still checks the version."""
+    if len(token) > _MAX_TOKEN_CHARS or _TOKEN_SHAPE.fullmatch(token) is None:
+        raise TokenError("this link is malformed or incomplete")
+    payload_text, signature_text = token.split(".")
+    payload = _unb64(payload_text)
+    signature = _unb64(signature_text)
     if not hmac.compare_digest(signature, _sign(secret, payload)):
         raise TokenError("this link is not valid")
-    fields = payload.decode("ascii").split(":")
-    if fields[0] != purpose.value:
+    # Signed by us, so well formed unless the secret is shared with something else;
+    # parse strictly anyway so a surprise is a refused link, never a server error.
+    fields = _PAYLOAD_SHAPE.fullmatch(payload)
+    if fields is None:
+        raise TokenError("this link is not valid")
+    if fields[1] != purpose.value.encode("ascii"):
         raise TokenError("this link is not meant for this page")
-    subscriber_id, version = int(fields[1]), int(fields[2])
-    expires_at = int(fields[3]) if len(fields) > 3 else None
+    subscriber_id, version = int(fields[2]), int(fields[3])
+    expires_at = int(fields[4]) if fields[4] is not None else None
     if expires_at is not None and now.timestamp() > expires_at:
         raise TokenError("this link has expired")
-    return TokenClaims(Purpose(fields[0]), subscriber_id, version, expires_at)
+    return TokenClaims(purpose, subscriber_id, version, expires_at)
 
 
 class ManageTokens:
