@@ -19,24 +19,32 @@ from sqlmodel import select
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.delivery.base import Backend
-from newsletter.dispatch import SendReport, send_edition
+from newsletter.dispatch import SendOutcome, SendReport, send_edition
 from newsletter.editions import prepare_edition
-from newsletter.errors import EmptyEditionError
+from newsletter.errors import EmptyEditionError, NewsletterError
 from newsletter.models import Edition, EditionStatus, Region
 from newsletter.scheduling import RegionSchedule, local_date_at
 from newsletter.sqltypes import utcnow
 
 log = logging.getLogger(__name__)
 
-# Statuses in which an editor has signed the edition off (or it already went out).
-SIGNED_OFF = (EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.SENT)
+# An editor signed the edition off, or its send has begun (a FAILED send was under
+# way when the provider refused us: resuming it needs no new approval).
+SIGNED_OFF = (EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED)
+# Statuses a run leaves alone: a decision was taken about this edition already.
+CLOSED = (EditionStatus.MISSED, EditionStatus.CANCELLED)
+# Going or gone out: never relabelled as missed, held or empty.
+UNDER_WAY = (EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED)
 
 
 class RunOutcome(StrEnum):
-    SENT = "sent"  # the send ran (see the report: complete, paused or stopped)
+    SENT = "sent"  # the send ran to the end of the list (see the report)
+    INCOMPLETE = "incomplete"  # the send paused, stopped or failed: run again to resume
     EMPTY = "empty"  # no stories: reported, nothing sent
     HELD = "held"  # approval required and missing
     MISSED = "missed"  # past the grace window: recorded, nothing sent
+    SKIPPED = "skipped"  # recorded earlier as missed or cancelled: left alone
+    ERROR = "error"  # this region failed; the other regions still ran
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,10 @@ def edition_status(engine: sa.Engine, region_code: str, local_date: date) -> Edi
 
 
 def _note(engine: sa.Engine, region_code: str, local_date: date, status: EditionStatus | None, note: str) -> None:
-    """Record why an edition did not go out on its row (created if need be)."""
+    """Record on the edition's row (created if need be) why it did not go out as planned.
+
+    An edition under way keeps its status (its ledger tells the truth); only the note changes.
+    """
     with session_scope(engine) as session:
         edition = session.exec(
             select(Edition).where(Edition.region_code == region_code, Edition.local_date == local_date)
@@ -72,9 +83,7 @@ def _note(engine: sa.Engine, region_code: str, local_date: date, status: Edition
         if edition is None:
             edition = Edition(region_code=region_code, local_date=local_date)
             session.add(edition)
-        if edition.status in SIGNED_OFF[1:]:
-            return  # never relabel an edition that is going or has gone out
-        if status is not None:
+        if status is not None and edition.status not in UNDER_WAY:
             edition.status = status
         edition.note = note
 
@@ -91,6 +100,10 @@ def run_edition(
 ) -> EditionRun:
     """Prepare (assemble + render once) and send one region's edition for a local date."""
     now = now or datetime.now(UTC)
+    status = edition_status(engine, region_code, local_date)
+    if status in CLOSED:
+        assert status is not None
+        return EditionRun(region_code, local_date, RunOutcome.SKIPPED, detail=f"edition is {status.value}")
     try:
         with session_scope(engine) as session:
             prepare_edition(session, settings, region_code, local_date, now=now)
@@ -99,27 +112,30 @@ def run_edition(
         _note(engine, region_code, local_date, None, f"empty: {exc}")
         return EditionRun(region_code, local_date, RunOutcome.EMPTY, detail=str(exc))
 
-    if settings.require_approval:
-        with session_scope(engine) as session:
-            status = session.exec(
-                select(Edition.status).where(Edition.region_code == region_code, Edition.local_date == local_date)
-            ).one()
-        if status not in SIGNED_OFF:
-            detail = f"held at {now:%Y-%m-%d %H:%M} UTC: approval required (NEWSLETTER_REQUIRE_APPROVAL) and missing"
-            log.warning("edition %s %s %s", region_code, local_date, detail)
-            _note(engine, region_code, local_date, None, detail)
-            return EditionRun(region_code, local_date, RunOutcome.HELD, detail=detail)
+    if settings.require_approval and edition_status(engine, region_code, local_date) not in SIGNED_OFF:
+        detail = f"held at {now:%Y-%m-%d %H:%M} UTC: approval required (NEWSLETTER_REQUIRE_APPROVAL) and missing"
+        log.warning("edition %s %s %s", region_code, local_date, detail)
+        _note(engine, region_code, local_date, None, detail)
+        return EditionRun(region_code, local_date, RunOutcome.HELD, detail=detail)
 
     report = send_edition(
         engine, settings, region_code, local_date, backend=backend, should_stop=should_stop, now=now
     )
-    return EditionRun(region_code, local_date, RunOutcome.SENT, report=report)
+    if report.outcome is SendOutcome.COMPLETED:
+        return EditionRun(region_code, local_date, RunOutcome.SENT, report=report)
+    log.error("edition %s %s send %s: %s", region_code, local_date, report.outcome.value, report.message)
+    return EditionRun(region_code, local_date, RunOutcome.INCOMPLETE, report=report, detail=report.message)
 
 
 def record_missed(engine: sa.Engine, region_code: str, local_date: date, scheduled_at: datetime) -> EditionRun:
-    """Past the grace window: record the edition as missed and say so loudly."""
-    detail = f"missed: scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC, not sent late (recorded {utcnow():%H:%M} UTC)"
-    log.error("EDITION MISSED %s %s: %s", region_code, local_date, detail)
+    """Past the grace window: record the edition as missed (or partly sent) and say so loudly."""
+    partly_sent = edition_status(engine, region_code, local_date) in UNDER_WAY
+    what = "partly sent and not resumed" if partly_sent else "missed"
+    detail = (
+        f"{what}: scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC and past the grace window, so not sent late "
+        f"(recorded {utcnow():%H:%M} UTC)" + ("; `newsletter resume` finishes it if an editor decides so" if partly_sent else "")
+    )
+    log.error("EDITION %s %s %s: %s", what.upper(), region_code, local_date, detail)
     _note(engine, region_code, local_date, EditionStatus.MISSED, detail)
     return EditionRun(region_code, local_date, RunOutcome.MISSED, detail=detail)
 
@@ -127,9 +143,17 @@ def record_missed(engine: sa.Engine, region_code: str, local_date: date, schedul
 def run_daily(
     engine: sa.Engine, settings: Settings, *, now: datetime | None = None, backend: Backend | None = None
 ) -> list[EditionRun]:
-    """Every region's edition for its own local date at ``now``, sent now."""
-    now = now or datetime.now(UTC)
-    return [
-        run_edition(engine, settings, s.code, local_date_at(s, now), backend=backend, now=now)
-        for s in region_schedules(engine)
-    ]
+    """Every region's edition for its own local date at ``now``, sent now.
+
+    One region's failure is logged and reported; the other regions still go out.
+    """
+    runs = []
+    for schedule in region_schedules(engine):
+        instant = now or datetime.now(UTC)
+        local_date = local_date_at(schedule, instant)
+        try:
+            runs.append(run_edition(engine, settings, schedule.code, local_date, backend=backend, now=instant))
+        except NewsletterError as exc:
+            log.error("edition %s %s failed: %s", schedule.code, local_date, exc)
+            runs.append(EditionRun(schedule.code, local_date, RunOutcome.ERROR, detail=str(exc)))
+    return runs

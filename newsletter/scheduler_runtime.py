@@ -8,6 +8,11 @@ Missed runs: at start-up every region's current decision is acted on (send if
 inside the grace window, record "missed" if past it); while running, a job that
 fires late within ``misfire_grace_time`` still runs, and one later than that is
 recorded as missed by the EVENT_JOB_MISSED listener. Nothing is sent late silently.
+
+Interrupted sends: a send that pauses (provider outage, error threshold) is tried
+again every ``RETRY_DELAY`` by a one-off job while the grace window lasts; the
+ledger resumes it where it stopped. Past the window it is recorded, loudly, as
+partly sent, for an editor to finish with ``newsletter resume`` or leave.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -22,9 +28,12 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from newsletter.config import Settings
-from newsletter.daily import EditionRun, edition_status, record_missed, region_schedules, run_edition
+from newsletter.daily import EditionRun, RunOutcome, edition_status, record_missed, region_schedules, run_edition
+from newsletter.delivery.base import Backend
+from newsletter.dispatch import SendOutcome
 from newsletter.models import EditionStatus
 from newsletter.scheduling import RegionSchedule, Verdict, decide, local_date_at
 
@@ -32,6 +41,7 @@ log = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
 DONE = (EditionStatus.SENT, EditionStatus.MISSED, EditionStatus.CANCELLED)
+RETRY_DELAY = timedelta(minutes=5)
 
 
 @dataclass
@@ -39,6 +49,8 @@ class _Runtime:
     engine: sa.Engine
     settings: Settings
     stop: threading.Event
+    scheduler: BackgroundScheduler
+    backend: Backend | None  # None: the configured backend, built per send
 
 
 # Jobs in a persistent store are saved as a function reference plus picklable
@@ -48,6 +60,10 @@ _runtime: _Runtime | None = None
 
 def job_id(region_code: str) -> str:
     return f"edition:{region_code}"
+
+
+def retry_job_id(region_code: str) -> str:
+    return f"retry:{region_code}"
 
 
 def act(schedule: RegionSchedule, now: datetime) -> EditionRun | None:
@@ -65,10 +81,25 @@ def act(schedule: RegionSchedule, now: datetime) -> EditionRun | None:
         return record_missed(_runtime.engine, schedule.code, decision.local_date, decision.scheduled_at)
     run = run_edition(
         _runtime.engine, _runtime.settings, schedule.code, decision.local_date,
-        should_stop=_runtime.stop.is_set, now=now,
+        backend=_runtime.backend, should_stop=_runtime.stop.is_set, now=now,
     )
-    log.info("edition %s %s: %s %s", run.region, run.local_date, run.outcome.value, run.report or run.detail)
+    log.info("edition %s %s: %s %s", run.region, run.local_date, run.outcome.value, run.detail)
+    if run.outcome is RunOutcome.INCOMPLETE and run.report and run.report.outcome is SendOutcome.PAUSED:
+        _retry_later(schedule.code, now + RETRY_DELAY, decision.scheduled_at + grace)
     return run
+
+
+def _retry_later(region_code: str, at: datetime, window_ends: datetime) -> None:
+    """A one-off firing to resume a paused send; the last one lands on the window's end."""
+    assert _runtime is not None
+    if _runtime.stop.is_set():
+        return
+    at = min(at, window_ends + timedelta(seconds=1))  # past the end, the rule records it
+    _runtime.scheduler.add_job(
+        fire_region, DateTrigger(run_date=at), args=[region_code], id=retry_job_id(region_code),
+        name=f"{region_code} resume of a paused send", replace_existing=True,
+    )
+    log.error("edition %s paused; trying again at %s UTC", region_code, f"{at:%H:%M:%S}")
 
 
 def fire_region(region_code: str) -> None:
@@ -84,7 +115,7 @@ def fire_region(region_code: str) -> None:
 def _on_missed(event: JobExecutionEvent) -> None:
     """A job fired later than its grace: record the edition as missed, loudly."""
     assert _runtime is not None
-    region_code = event.job_id.removeprefix("edition:")
+    region_code = event.job_id.partition(":")[2]
     for schedule in region_schedules(_runtime.engine):
         if schedule.code == region_code:
             scheduled = event.scheduled_run_time.astimezone(UTC)
@@ -93,10 +124,11 @@ def _on_missed(event: JobExecutionEvent) -> None:
                 record_missed(_runtime.engine, region_code, local_date, scheduled)
 
 
-def build_scheduler(engine: sa.Engine, settings: Settings, stop: threading.Event) -> BackgroundScheduler:
+def build_scheduler(
+    engine: sa.Engine, settings: Settings, stop: threading.Event, *, backend: Backend | None = None
+) -> BackgroundScheduler:
     """A scheduler whose jobs are exactly the regions' (replacing any stored earlier)."""
     global _runtime
-    _runtime = _Runtime(engine, settings, stop)
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
         job_defaults={
@@ -110,6 +142,7 @@ def build_scheduler(engine: sa.Engine, settings: Settings, stop: threading.Event
         timezone=UTC,
     )
     scheduler.add_listener(_on_missed, EVENT_JOB_MISSED)
+    _runtime = _Runtime(engine, settings, stop, scheduler, backend)
     return scheduler
 
 
@@ -117,7 +150,7 @@ def install_jobs(scheduler: BackgroundScheduler, schedules: list[RegionSchedule]
     """One cron job per region at its local send time; stale jobs are removed."""
     wanted = {job_id(s.code) for s in schedules}
     for job in scheduler.get_jobs():
-        if job.id not in wanted:
+        if job.id not in wanted and not job.id.startswith("retry:"):
             job.remove()
     for schedule in schedules:
         hour, minute = schedule.send_time.split(":")
@@ -131,14 +164,18 @@ def install_jobs(scheduler: BackgroundScheduler, schedules: list[RegionSchedule]
         )
 
 
-def catch_up(schedules: list[RegionSchedule], now: datetime) -> list[EditionRun]:
-    """At start-up, act on every region's current decision (replaced jobs lose misfires)."""
+def catch_up(schedules: list[RegionSchedule], clock: Callable[[], datetime]) -> list[EditionRun]:
+    """At start-up, act on every region's current decision (replaced jobs lose misfires).
+
+    The clock is read again for each region: sending one region may take a while,
+    and the next one must be judged at the time it is actually handled.
+    """
     assert _runtime is not None
     runs = []
     for schedule in schedules:
         if _runtime.stop.is_set():
             break
-        run = act(schedule, now)
+        run = act(schedule, clock())
         if run is not None:
             runs.append(run)
     return runs
@@ -150,7 +187,7 @@ def run_scheduler(engine: sa.Engine, settings: Settings, stop: threading.Event) 
     schedules = region_schedules(engine)
     scheduler.start(paused=True)
     install_jobs(scheduler, schedules)
-    catch_up(schedules, datetime.now(UTC))
+    catch_up(schedules, lambda: datetime.now(UTC))
     scheduler.resume()
     for job in scheduler.get_jobs():
         log.info("scheduled %s; next run %s", job.name, job.next_run_time)

@@ -17,15 +17,49 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.daily import RunOutcome, region_schedules
+from newsletter.daily import RunOutcome, region_schedules, run_daily
+from newsletter.delivery.base import MessageContent, Outcome, Recipient, SendResult
+from newsletter.delivery.outbox import OutboxBackend
 from newsletter.editions import approve_edition
+from newsletter.errors import TransientDeliveryError
 from newsletter.models import Delivery, DeliveryState, Edition, EditionStatus, Region
 from newsletter import scheduler_runtime
-from newsletter.scheduler_runtime import JOB_TABLE, act, build_scheduler, catch_up, install_jobs
+from newsletter.scheduler_runtime import JOB_TABLE, RETRY_DELAY, act, build_scheduler, catch_up, install_jobs
 from newsletter.scheduling import RegionSchedule
 from tests.conftest import PROJECT_ROOT, TEST_SECRET, make_settings, seed_engine
 
 DC_SEND = datetime(2026, 11, 30, 11, 30, tzinfo=UTC)  # 06:30 EST on Monday 30 November
+
+
+class RecordingBackend:
+    """The outbox, plus a count of every message handed over: a second copy cannot hide."""
+
+    name = "recording"
+
+    def __init__(self, folder: Path) -> None:
+        self.outbox = OutboxBackend(folder)
+        self.handed_over: list[tuple[str, str]] = []  # (campaign, address)
+        self.lock = threading.Lock()
+
+    def send_batch(self, content: MessageContent, recipients: list[Recipient]) -> list[SendResult]:
+        with self.lock:
+            self.handed_over.extend((content.campaign, r.email) for r in recipients)
+        return self.outbox.send_batch(content, recipients)
+
+    def close(self) -> None:
+        pass
+
+
+class DownBackend:
+    """A provider that is down: every request fails before anything is handed over."""
+
+    name = "down"
+
+    def send_batch(self, content: MessageContent, recipients: list[Recipient]) -> list[SendResult]:
+        raise TransientDeliveryError("provider unavailable", status=503)
+
+    def close(self) -> None:
+        pass
 
 
 @pytest.fixture
@@ -35,13 +69,18 @@ def seeded(sqlite_engine: sa.Engine) -> sa.Engine:
 
 
 @pytest.fixture
-def runtime(seeded: sa.Engine, sqlite_url: str, tmp_path: Path):
+def recorder(tmp_path: Path) -> RecordingBackend:
+    return RecordingBackend(tmp_path / "outbox")
+
+
+@pytest.fixture
+def runtime(seeded: sa.Engine, sqlite_url: str, tmp_path: Path, recorder: RecordingBackend):
     """A built (not started) scheduler with its runtime, torn down afterwards."""
     settings = make_settings(sqlite_url, tmp_path)
     made = []
 
-    def build(settings: Settings = settings):
-        scheduler = build_scheduler(seeded, settings, threading.Event())
+    def build(settings: Settings = settings, engine: sa.Engine = seeded, backend=recorder):
+        scheduler = build_scheduler(engine, settings, threading.Event(), backend=backend)
         made.append(scheduler)
         return scheduler
 
@@ -131,29 +170,29 @@ def test_before_send_time_nothing_happens(runtime, seeded) -> None:
     assert edition_row(seeded, DC_SEND.date()) is None
 
 
-def test_a_double_firing_sends_once(runtime, seeded, tmp_path) -> None:
+def test_a_double_firing_sends_once(runtime, seeded, recorder) -> None:
     runtime()
     act(dc(seeded), DC_SEND)
-    first = deliveries(seeded, DC_SEND.date())
-    files = outbox_files(tmp_path)
+    first = list(recorder.handed_over)
+    assert first and len(first) == len(set(first)) == deliveries(seeded, DC_SEND.date())
     second = act(dc(seeded), DC_SEND + timedelta(minutes=1))
     assert second is None  # the edition is already sent
     # Even a firing that ignores the edition's state is stopped by the ledger.
     from newsletter.daily import run_edition
 
-    again = run_edition(seeded, scheduler_runtime._runtime.settings, "dc", DC_SEND.date(), now=DC_SEND)
+    again = run_edition(seeded, scheduler_runtime._runtime.settings, "dc", DC_SEND.date(), backend=recorder, now=DC_SEND)
     assert sum(again.report.this_run.values()) == 0
-    assert deliveries(seeded, DC_SEND.date()) == first
-    assert outbox_files(tmp_path) == files
+    assert recorder.handed_over == first
 
 
-def test_two_schedulers_firing_at_once_send_each_subscriber_once(runtime, seeded, tmp_path) -> None:
-    runtime()
+def test_two_firings_at_once_send_each_subscriber_once(runtime, engine, recorder, tmp_path) -> None:
+    seed_engine(engine)
+    runtime(make_settings(str(engine.url.render_as_string(hide_password=False)), tmp_path), engine=engine)
     errors: list[BaseException] = []
 
     def fire() -> None:
         try:
-            act(dc(seeded), DC_SEND)
+            act(dc(engine), DC_SEND)
         except BaseException as exc:  # a refusal is fine; a double send is not
             errors.append(exc)
 
@@ -162,9 +201,10 @@ def test_two_schedulers_firing_at_once_send_each_subscriber_once(runtime, seeded
         thread.start()
     for thread in threads:
         thread.join()
-    recipients = [p.name.split("-", 1)[1] for p in outbox_files(tmp_path)]
-    assert recipients and len(recipients) == len(set(recipients)) == deliveries(seeded, DC_SEND.date())
-    assert len(errors) <= 1
+    assert recorder.handed_over and len(recorder.handed_over) == len(set(recorder.handed_over))
+    assert len(recorder.handed_over) == deliveries(engine, DC_SEND.date())
+    assert edition_row(engine, DC_SEND.date()).status is EditionStatus.SENT
+    assert len(errors) <= 1, errors  # the loser may be refused (SQLite's lock), never both
 
 
 def test_approval_gate_holds_an_unapproved_edition(runtime, seeded, sqlite_url, tmp_path) -> None:
@@ -187,7 +227,7 @@ def test_catch_up_acts_on_every_region(runtime, seeded) -> None:
     # 07:10 UTC on 30 Nov: Brussels (06:00 UTC) and Lagos (05:30) are due, Riyadh (03:00)
     # and Beijing/Singapore (23:00 the day before) are past grace, D.C. (11:30) not yet.
     now = datetime(2026, 11, 30, 7, 10, tzinfo=UTC)
-    runs = {run.region: run.outcome for run in catch_up(region_schedules(seeded), now)}
+    runs = {run.region: run.outcome for run in catch_up(region_schedules(seeded), lambda: now)}
     assert runs == {
         "bxl": RunOutcome.SENT, "lagos": RunOutcome.SENT,
         "riyadh": RunOutcome.MISSED, "beijing": RunOutcome.MISSED, "sg": RunOutcome.MISSED,
@@ -243,3 +283,55 @@ def test_scheduler_process_sends_at_send_time_and_stops_cleanly_on_sigterm(seede
             select(Delivery.edition_id, Delivery.subscriber_id).where(Delivery.state == DeliveryState.SENT)
         ).all()
     assert len(rows) == len(set(rows)) == len(outbox_files(tmp_path)) > 0
+
+
+def test_a_paused_send_is_retried_inside_the_grace_window(runtime, seeded, sqlite_url, tmp_path, caplog) -> None:
+    scheduler = runtime(make_settings(sqlite_url, tmp_path, max_retries=0), backend=DownBackend())
+    scheduler.start(paused=True)  # jobs go to the persistent store, where a retry replaces the last
+    run = act(dc(seeded), DC_SEND)
+    assert run.outcome is RunOutcome.INCOMPLETE
+    assert edition_row(seeded, DC_SEND.date()).status is EditionStatus.SENDING
+    retry = scheduler.get_job("retry:dc")
+    assert retry is not None and retry.trigger.run_date == DC_SEND + RETRY_DELAY
+    assert any(r.levelname == "ERROR" and "paused" in r.getMessage() for r in caplog.records)
+
+    # Late in the window the retry is pinned to its end; past it, the partly sent edition is recorded.
+    act(dc(seeded), DC_SEND + timedelta(hours=1, minutes=58))
+    assert scheduler.get_job("retry:dc").trigger.run_date == DC_SEND + timedelta(hours=2, seconds=1)
+    run = act(dc(seeded), DC_SEND + timedelta(hours=2, seconds=1))
+    assert run.outcome is RunOutcome.MISSED
+    edition = edition_row(seeded, DC_SEND.date())
+    assert edition.status is EditionStatus.SENDING and "partly sent" in edition.note
+
+
+def test_a_resumed_retry_finishes_the_send(runtime, seeded, sqlite_url, tmp_path, recorder) -> None:
+    settings = make_settings(sqlite_url, tmp_path, max_retries=0)
+    runtime(settings, backend=DownBackend())
+    assert act(dc(seeded), DC_SEND).outcome is RunOutcome.INCOMPLETE
+    runtime(settings, backend=recorder)  # the provider is back
+    run = act(dc(seeded), DC_SEND + RETRY_DELAY)
+    assert run.outcome is RunOutcome.SENT
+    assert len(recorder.handed_over) == len(set(recorder.handed_over)) == deliveries(seeded, DC_SEND.date()) > 0
+
+
+def test_daily_goes_on_past_a_region_recorded_missed(runtime, seeded, sqlite_url, tmp_path, recorder) -> None:
+    runtime()
+    act(dc(seeded), DC_SEND + timedelta(hours=3))  # D.C. recorded missed
+    now = DC_SEND + timedelta(hours=3)
+    runs = {run.region: run.outcome for run in run_daily(seeded, make_settings(sqlite_url, tmp_path), now=now, backend=recorder)}
+    assert runs["dc"] is RunOutcome.SKIPPED
+    assert all(runs[code] is RunOutcome.SENT for code in ("bxl", "lagos", "riyadh", "beijing", "sg"))
+    assert {campaign.split("-")[0] for campaign, _ in recorder.handed_over} == {"bxl", "lagos", "riyadh", "beijing", "sg"}
+
+
+def test_a_failed_send_is_not_held_for_approval_again(runtime, seeded, sqlite_url, tmp_path) -> None:
+    gated = make_settings(sqlite_url, tmp_path, require_approval=True)
+    runtime(gated)
+    with Session(seeded) as session:
+        approve_edition(session, gated, "dc", DC_SEND.date(), now=DC_SEND)
+        edition = session.exec(select(Edition).where(Edition.region_code == "dc")).one()
+        edition.status = EditionStatus.FAILED  # as a refused API key leaves it
+        session.add(edition)
+        session.commit()
+    run = act(dc(seeded), DC_SEND)
+    assert run.outcome is RunOutcome.SENT
