@@ -45,3 +45,44 @@ def test_a_token_made_with_another_secret_or_purpose_is_refused() -> None:
         read_token(SECRET, ManageTokens(SECRET)(5, 1), Purpose.CONFIRM, now=NOW)
     confirm = confirm_token(SECRET, 5, 1, now=NOW)
     assert read_token(SECRET, confirm, Purpose.CONFIRM, now=NOW).expires_at is not None
+
+
+def _aliases(token: str) -> list[str]:
+    """Other spellings a lenient decoder maps to the same bytes."""
+    payload, signature = token.split(".")
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # A 16-byte signature is 22 characters with 4 spare low bits in the last one.
+    spare_bits = last[last.index(signature[-1]) ^ 1]
+    return [
+        f"{payload}!!!!.{signature}",  # characters outside the alphabet, skipped by a lenient decoder
+        f"{payload[:2]}~~~~{payload[2:]}.{signature}",
+        f"{payload}.{signature[:-1]}{spare_bits}",  # same bytes, non-canonical last character
+        f"{payload}==.{signature}",  # padding
+        f"{payload}.{signature}==",
+        f" {token}",
+        f"{token}\n",
+        f"{payload}.{signature}".replace("-", "+").replace("_", "/"),  # the other alphabet
+        f"{payload}.{signature[:-1]}",
+        f"{payload}.{signature}A",
+        "\u0661" + token,  # a non-ASCII digit
+    ]
+
+
+@pytest.mark.parametrize("subscriber_id", [1, 7, 12345])
+def test_only_the_exact_spelling_of_a_token_is_accepted(subscriber_id: int) -> None:
+    token = manage_token(SECRET, subscriber_id, 1)
+    assert read_token(SECRET, token, Purpose.MANAGE, now=NOW).subscriber_id == subscriber_id
+    for alias in _aliases(token):
+        if alias == token:
+            continue  # e.g. no '-' or '_' to swap in this token
+        with pytest.raises(TokenError):
+            read_token(SECRET, alias, Purpose.MANAGE, now=NOW)
+
+
+def test_an_expiring_token_keeps_its_spelling_strict() -> None:
+    token = confirm_token(SECRET, 5, 2, now=NOW)
+    assert read_token(SECRET, token, Purpose.CONFIRM, now=NOW).expires_at is not None
+    for alias in _aliases(token):
+        if alias != token:
+            with pytest.raises(TokenError):
+                read_token(SECRET, alias, Purpose.CONFIRM, now=NOW)

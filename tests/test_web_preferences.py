@@ -128,6 +128,21 @@ def test_forged_manage_tokens_get_a_friendly_page(client: TestClient, web_engine
         assert "This link does not work" in answer.text and "Traceback" not in answer.text
 
 
+def test_other_spellings_of_a_valid_token_are_refused(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
+    token = active_subscriber(web_engine, web_settings, "spelling@example.com", ["dc"])
+    payload, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same_bytes = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]  # only spare bits differ
+    assert client.get(f"/p/{token}").status_code == 200
+    for alias in (f"{payload}!!!!.{signature}", f"{payload[:2]}~~~~{payload[2:]}.{signature}",
+                  f"{payload}.{same_bytes}", f"{payload}.{signature}=="):
+        answer = client.get(f"/p/{alias}")
+        assert answer.status_code == 400, alias
+        assert "This link does not work" in answer.text
+
+
 def test_a_confirmation_token_is_not_a_manage_token(
     client: TestClient, web_engine: sa.Engine, web_settings: Settings
 ) -> None:
