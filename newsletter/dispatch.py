@@ -43,7 +43,7 @@ from newsletter.config import Settings
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
 from newsletter.dispatch_loop import Dispatcher, SendOutcome
-from newsletter.edition_send import close_send, find_edition, open_send
+from newsletter.edition_send import LEFT_BEHIND, close_send, find_edition, open_send
 from newsletter.models import DeliveryState, EditionStatus
 from newsletter.sqltypes import utcnow
 
@@ -145,7 +145,12 @@ def send_edition(
         status = EditionStatus.SENT
     elif outcome is SendOutcome.FAILED:
         status = EditionStatus.FAILED
-    close_send(engine, source.edition_id, status, f"{outcome.value}: {message}" if message else "", now=utcnow())
+    closed = close_send(engine, source.edition_id, status, f"{outcome.value}: {message}" if message else "", now=utcnow())
+    if status is EditionStatus.SENT and closed is not EditionStatus.SENT:
+        # This run reached the end of the list, but readers it passed were released
+        # meanwhile (another dispatcher's failed batch or stop): not done yet.
+        counts = _counts(engine, source.edition_id)
+        message = LEFT_BEHIND
     log.info("edition %s %s: %s, this run %s", region_code, local_date, outcome.value, dict(dispatcher.tally))
     return SendReport(region_code, local_date, source.edition_id, outcome, counts, dispatcher.tally, message)
 

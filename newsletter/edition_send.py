@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import Session, select
 
+from newsletter import ledger
 from newsletter.config import Settings
 from newsletter.db import session_scope
 from newsletter.delivery.base import MessageContent
@@ -56,9 +57,15 @@ def message_content(settings: Settings, rendered: RenderedEdition, *, subject_pr
 def open_send(engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime) -> SendSource:
     """Prepare the edition (assembled and rendered once), check it may go out, mark it SENDING.
 
-    Two dispatchers starting a draft edition together both try to assemble it; the
-    database lets one win and the other's transaction fail. One retry then finds
-    the edition frozen (SENDING) and takes the stored rendering.
+    The edition row is locked before it is read (:func:`_lock_edition`), so two
+    dispatchers starting a draft edition together take turns: the first assembles
+    and marks it SENDING, the second then finds it frozen and sends the same stored
+    rendering. When neither row existed yet, both insert it and the database lets
+    one win; one retry then finds the edition frozen.
+
+    A SENT edition that still owes an eligible reader a message (released by an
+    operator, or by another dispatcher after a failed batch) is resumed, not
+    answered "already sent".
     """
     try:
         return _open_send(engine, settings, region_code, local_date, now=now)
@@ -66,16 +73,40 @@ def open_send(engine: sa.Engine, settings: Settings, region_code: str, local_dat
         return _open_send(engine, settings, region_code, local_date, now=now)
 
 
+def _lock_edition(session: Session, region_code: str, local_date: date) -> None:
+    """Hold the edition row (if any) for the rest of the transaction, before reading it.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE``; a second opener waits here and then reads
+    the first one's committed state. SQLite has no row locks and a deferred
+    transaction that read first cannot take the write lock once another writer
+    committed; so write first (a no-op update), which takes the database's write
+    lock with a fresh view.
+    """
+    where = (Edition.region_code == region_code, Edition.local_date == local_date)
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(select(Edition.id).where(*where).with_for_update()).first()
+    else:
+        table = Edition.__table__  # type: ignore[attr-defined]
+        session.execute(sa.update(table).where(*where).values(status=table.c.status))
+
+
 def _open_send(engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime) -> SendSource:
     with session_scope(engine) as session:
+        _lock_edition(session, region_code, local_date)
         rendered = prepare_edition(session, settings, region_code, local_date, now=now)
         edition = session.get(Edition, rendered.edition_id)
         if edition is None:  # pragma: no cover - prepare_edition just returned it
             raise NotFoundError(f"edition {region_code} {local_date} vanished")
         content = message_content(settings, rendered)
         if edition.status is EditionStatus.SENT:
-            return SendSource(rendered.edition_id, content, already_sent=True)
-        if edition.status not in SENDABLE:
+            connection = session.connection()
+            if not ledger.outstanding(
+                connection, edition_id=rendered.edition_id, region_code=region_code, listed_before=edition.send_started_at
+            ):
+                return SendSource(rendered.edition_id, content, already_sent=True)
+            # Readers were released after it was marked sent: resume for them.
+            edition.sent_at = None
+        elif edition.status not in SENDABLE:
             raise EditionError(f"edition {region_code} {local_date} is {edition.status.value}; it cannot be sent")
         if settings.require_approval and edition.status is EditionStatus.DRAFT:
             raise EditionError(
@@ -86,18 +117,35 @@ def _open_send(engine: sa.Engine, settings: Settings, region_code: str, local_da
         return SendSource(rendered.edition_id, content, already_sent=False)
 
 
-def close_send(engine: sa.Engine, edition_id: int, status: EditionStatus, note: str, *, now: datetime) -> None:
-    """Record how the send ended on the edition row."""
+def close_send(engine: sa.Engine, edition_id: int, status: EditionStatus, note: str, *, now: datetime) -> EditionStatus:
+    """Record how the send ended on the edition row; returns the status it now has.
+
+    SENT is only written when, in the same transaction, nobody is left: no CLAIMED
+    or UNKNOWN row and no eligible reader without a row. A run that got to the end
+    of the list may still leave readers behind, released by another dispatcher
+    (failed batch, stop) after this one had passed them; then the edition stays
+    SENDING and the next run sends to them.
+    """
     with session_scope(engine) as session:
-        edition = session.get(Edition, edition_id)
+        edition = session.get(Edition, edition_id, with_for_update=session.get_bind().dialect.name == "postgresql")
         if edition is None:  # pragma: no cover
             raise NotFoundError(f"edition #{edition_id} does not exist")
         if edition.status is EditionStatus.SENT:
-            return  # another dispatcher finished it; never step back
+            return EditionStatus.SENT  # another dispatcher finished it; never step back
+        if status is EditionStatus.SENT and ledger.outstanding(
+            session.connection(), edition_id=edition_id, region_code=edition.region_code,
+            listed_before=edition.send_started_at,
+        ):
+            status = EditionStatus.SENDING
+            note = note or LEFT_BEHIND
         edition.status = status
         edition.note = note
         if status is EditionStatus.SENT:
             edition.sent_at = now
+        return status
+
+
+LEFT_BEHIND = "readers were released by another dispatcher after this run passed them; run the send again"
 
 
 def find_edition(engine: sa.Engine, region_code: str, local_date: date) -> Edition:

@@ -181,9 +181,15 @@ class Answer:
     error: str | None = None
 
 
-def record(connection: sa.Connection, answers: Iterable[Answer], *, attempts: int, now: datetime) -> None:
-    """Mark claimed rows with the backend's answer. Only rows still CLAIMED change."""
+def record(connection: sa.Connection, answers: Iterable[Answer], *, attempts: int, now: datetime) -> list[int]:
+    """Mark claimed rows with the backend's answer. Only rows still CLAIMED change.
+
+    Returns the ids of handed-over answers (SENT, QUEUED) whose row was no longer
+    CLAIMED: an operator released it while the batch was still retrying. The
+    caller writes those back (:func:`record_late`) so nobody sends them again.
+    """
     d = _delivery.c
+    missing: list[int] = []
     for answer in answers:
         handed_over = answer.state in (DeliveryState.SENT, DeliveryState.QUEUED)
         values = {
@@ -195,9 +201,63 @@ def record(connection: sa.Connection, answers: Iterable[Answer], *, attempts: in
             "sent_at": now if handed_over else None,
         }
         for ids in _chunks(answer.delivery_ids):
-            connection.execute(
-                sa.update(_delivery).where(d.id.in_(ids), d.state == DeliveryState.CLAIMED).values(**values)
-            )
+            updated = connection.execute(
+                sa.update(_delivery)
+                .where(d.id.in_(ids), d.state == DeliveryState.CLAIMED)
+                .values(**values)
+                .returning(d.id)
+            ).scalars().all()
+            if handed_over and len(updated) < len(ids):
+                missing += sorted(set(ids) - set(updated))
+    return missing
+
+
+def touch(connection: sa.Connection, delivery_ids: Sequence[int], *, now: datetime) -> None:
+    """Refresh ``updated_at`` of claims still being worked on.
+
+    The operator's release treats CLAIMED rows untouched for a while as abandoned;
+    a batch that is still retrying must not look abandoned, or it could be sent twice.
+    """
+    d = _delivery.c
+    for ids in _chunks(delivery_ids):
+        connection.execute(
+            sa.update(_delivery).where(d.id.in_(ids), d.state == DeliveryState.CLAIMED).values(updated_at=now)
+        )
+
+
+@dataclass(frozen=True)
+class LateAnswer:
+    """A handed-over answer whose claim had been released meanwhile: the reader did get it."""
+
+    edition_id: int
+    subscriber_id: int
+    state: DeliveryState
+    provider_message_id: str | None
+    attempts: int
+
+
+def record_late(connection: sa.Connection, late: Sequence[LateAnswer], *, now: datetime) -> int:
+    """Write back rows for readers whose released claim was handed over after all.
+
+    Without the row, the next send would take them as never sent and mail them a
+    second copy. If another dispatcher claimed them again in between, its row wins
+    (ON CONFLICT DO NOTHING): that copy is already on its way. Returns the rows written.
+    """
+    if not late:
+        return 0
+    values = [
+        {
+            "edition_id": a.edition_id, "subscriber_id": a.subscriber_id, "state": a.state.value,
+            "provider_message_id": a.provider_message_id, "attempts": a.attempts, "last_error": None,
+            "claimed_at": now, "updated_at": now, "sent_at": now,
+        }
+        for a in late
+    ]
+    statement = (
+        _insert(connection).values(values).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+        .returning(_delivery.c.id)
+    )
+    return len(connection.execute(statement).all())
 
 
 def release(connection: sa.Connection, delivery_ids: Sequence[int]) -> int:
@@ -227,6 +287,33 @@ def release_unresolved(connection: sa.Connection, *, edition_id: int, claimed_be
         )
     )
     return result.rowcount
+
+
+def outstanding(
+    connection: sa.Connection, *, edition_id: int, region_code: str, listed_before: datetime | None = None
+) -> bool:
+    """Whether the edition still owes anyone an answer: a CLAIMED/UNKNOWN row, or an eligible reader with no row.
+
+    ``listed_before`` leaves out subscriptions made after that instant (the send's
+    start): readers who join while a big list is going out are welcome to the
+    rest of the send, but must not keep a finished edition open, nor reopen it.
+
+    The unresolved rows are read first on purpose. A claim moves from CLAIMED to
+    deleted (released) to candidate; under READ COMMITTED each statement sees the
+    latest commits, so a release landing between the two reads is seen by one of
+    them, never missed by both.
+    """
+    d, sub = _delivery.c, _subscription.c
+    unresolved_row = connection.execute(
+        sa.select(d.id).where(d.edition_id == edition_id, d.state.in_(UNRESOLVED)).limit(1)
+    ).first()
+    if unresolved_row is not None:
+        return True
+    conditions = _on_the_list(edition_id, region_code, 0)
+    if listed_before is not None:
+        conditions.append(sub.created_at <= sa.literal(listed_before, UTCDateTime()))
+    left = connection.execute(sa.select(sub.subscriber_id).select_from(_LIST_JOIN).where(*conditions).limit(1)).first()
+    return left is not None
 
 
 def state_counts(connection: sa.Connection, *, edition_id: int) -> dict[DeliveryState, int]:

@@ -280,3 +280,75 @@ def test_backoff_grows_and_stays_bounded() -> None:
     for attempt in range(1, 10):
         assert 0 <= policy.backoff(attempt, rng) <= min(8, 2 ** (attempt - 1))
     assert 30 <= policy.wait_for(1, 3600, rng) <= 30.5  # a provider's long wait is capped
+
+
+# -- readers released behind a dispatcher's back -------------------------------------------
+
+
+def _outbox_recipients(tmp_path: Path) -> Counter[str]:
+    return Counter(email.message_from_bytes(f.read_bytes())["To"] for f in (tmp_path / "outbox").rglob("*.eml"))
+
+
+def test_readers_released_after_a_dispatcher_passed_them_keep_the_edition_open(
+    seeded: sa.Engine, db_url: str, tmp_path: Path
+) -> None:
+    """Dispatcher A claims the first batch; B passes it; A's batch fails and is released; B ends.
+
+    B must not mark the edition SENT, and the next send reaches the released readers.
+    """
+    from datetime import UTC, datetime
+
+    from newsletter import ledger
+
+    readers = active_readers(6)
+    add_readers(seeded, readers)
+    settings = make_settings(db_url, tmp_path, batch_size=2, concurrency=1)
+    local_date = edition_date(seeded)
+    approve(seeded, settings, local_date)
+    started = datetime.now(UTC)
+    first = send_edition(seeded, settings, REGION, local_date, now=started, should_stop=lambda: True)
+    edition_id = first.edition_id
+    with seeded.begin() as connection:  # dispatcher A claims readers 0 and 1
+        candidates = ledger.next_candidates(connection, edition_id=edition_id, region_code=REGION, after=0, limit=2)
+        held = ledger.claim(connection, edition_id=edition_id, region_code=REGION, candidates=candidates, now=started)
+    assert [c.email for c in held.to_send] == [r.email for r in readers[:2]]
+
+    def a_releases_its_failed_batch(_tally: Counter[DeliveryState]) -> None:
+        with seeded.begin() as connection:
+            ledger.release(connection, [c.delivery_id for c in held.to_send])
+
+    b = send_edition(seeded, settings, REGION, local_date, now=started, progress=a_releases_its_failed_batch)
+
+    assert b.outcome is SendOutcome.COMPLETED and "released" in b.message
+    assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENDING
+    again = send_edition(seeded, settings, REGION, local_date, now=started)
+    assert again.this_run[DeliveryState.SENT] == 2
+    assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
+    assert _outbox_recipients(tmp_path) == Counter(r.email for r in readers)  # everyone once
+
+
+def test_a_sent_edition_with_a_released_reader_resumes_instead_of_saying_already_sent(
+    seeded: sa.Engine, db_url: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    readers = active_readers(3)
+    add_readers(seeded, readers)
+    settings = make_settings(db_url, tmp_path)
+    local_date = edition_date(seeded)
+    done = send_edition(seeded, settings, REGION, local_date, now=datetime.now(UTC))
+    assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
+    with seeded.begin() as connection:  # as a release racing the end of the send left it
+        connection.execute(
+            sa.text("delete from delivery where subscriber_id = (select id from subscriber where email = :e)"),
+            {"e": readers[1].email},
+        )
+    for eml in (tmp_path / "outbox").rglob(f"*{readers[1].email}*"):
+        eml.unlink()
+
+    resumed = send_edition(seeded, settings, REGION, local_date)
+
+    assert resumed.edition_id == done.edition_id and resumed.this_run[DeliveryState.SENT] == 1
+    assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
+    assert _outbox_recipients(tmp_path) == Counter(r.email for r in readers)
+    assert send_edition(seeded, settings, REGION, local_date).message == "already sent; nothing to do"
