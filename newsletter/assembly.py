@@ -74,7 +74,12 @@ def _select_stories(
     already_sent = (
         select(EditionItem.story_id)
         .join(Edition, Edition.id == EditionItem.edition_id)
-        .where(Edition.region_code == region_code, Edition.status.in_(WENT_OUT), EditionItem.story_id.is_not(None))
+        .where(
+            Edition.region_code == region_code,
+            Edition.local_date != local_date,  # this edition's own stories are not "already sent" to itself
+            Edition.status.in_(WENT_OUT),
+            EditionItem.story_id.is_not(None),
+        )
     )
     query = (
         select(Story)

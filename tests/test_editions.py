@@ -300,3 +300,52 @@ def test_preview_errors_list_what_is_valid(sqlite_engine: sa.Engine, sqlite_url:
     bad_date = run_cli(["preview", "dc", "--date", "29/11/2026"], sqlite_url, tmp_path)
     assert bad_date.returncode == 2 and "%Y-%m-%d" in bad_date.stderr
     assert not (tmp_path / "var" / "preview").exists()
+
+
+def test_reassembling_an_edition_under_way_keeps_its_own_stories(seeded: sa.Engine, cfg: Settings) -> None:
+    from newsletter.assembly import assemble, get_region
+
+    with Session(seeded) as session:
+        first = prepare_edition(session, cfg, "dc", DAY, now=NOW)
+        edition = session.get(Edition, first.edition_id)
+        assert edition is not None
+        edition.status = EditionStatus.SENDING
+        session.flush()
+        content, _, _ = assemble(session, cfg, get_region(session, "dc"), DAY, now=NOW)
+        assert [s.headline for s in content.stories] == headlines(first.html)
+
+
+def test_a_second_opener_waits_for_the_first_and_sends_the_same_content(seeded: sa.Engine, cfg: Settings) -> None:
+    """Dispatcher A holds the edition row (marking it SENDING) while B opens the same draft.
+
+    B must wait and then send A's frozen content, never re-assemble it with a
+    story published meanwhile.
+    """
+    import threading
+    import time
+
+    from newsletter.edition_send import open_send
+
+    with Session(seeded) as session:
+        draft = prepare_edition(session, cfg, "dc", DAY, now=NOW)
+        session.commit()
+        add_story(session, "dc", "late-breaking", NOW + timedelta(seconds=30), priority=100, headline="LATE BREAKING")
+        session.commit()
+    opened: dict[str, str] = {}
+
+    def b_opens() -> None:
+        opened["B"] = open_send(seeded, cfg, "dc", DAY, now=NOW + timedelta(minutes=1)).content.html
+
+    with seeded.connect() as a:  # A, between its assembly and its commit of SENDING
+        a.execute(sa.text("update edition set status = 'sending' where id = :id"), {"id": draft.edition_id})
+        b = threading.Thread(target=b_opens)
+        b.start()
+        time.sleep(1.0)  # B reads (and, unlocked, would re-assemble) meanwhile
+        a.commit()
+    b.join(30)
+
+    assert "LATE BREAKING" not in opened["B"]
+    assert opened["B"] == draft.html
+    with Session(seeded) as session:
+        stored = session.get(Edition, draft.edition_id)
+        assert stored is not None and stored.html == draft.html and stored.status is EditionStatus.SENDING
