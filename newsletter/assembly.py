@@ -1,7 +1,8 @@
 """Choose what goes into a region's edition for a local date: stories, ads, subject, preheader.
 
-The window: stories published for the region since its previous edition went
-out; before its first edition, its most recent stories, so a fresh install's
+The window: stories published for the region since its previous edition's
+content was fixed (its assembly, recorded in its snapshot), less the stories an
+edition already carried; before its first edition, its most recent stories, so a fresh install's
 first edition is full. At most ``settings.edition_size`` stories, ordered by
 editor-set priority, then recency. Reads the database, writes nothing.
 """
@@ -21,6 +22,7 @@ from newsletter.edition_content import (
     SignalBlock,
     SourceRef,
     StoryBlock,
+    assembled_at,
 )
 from newsletter.errors import EmptyEditionError, NotFoundError
 from newsletter.models import (
@@ -38,7 +40,7 @@ from newsletter.models import (
 )
 from newsletter.safe_markdown import plain_text
 
-# Editions whose content reached readers: the next edition's window starts at their send.
+# Editions whose content reached readers: the next edition's window starts where their content was fixed.
 WENT_OUT = (EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED)
 
 SUBJECT_MAX = 150
@@ -56,7 +58,15 @@ def get_region(session: Session, region_code: str) -> Region:
 
 
 def _previous_send(session: Session, region_code: str, local_date: date) -> datetime | None:
-    """When the region's latest earlier edition went out; None before its first."""
+    """Where the next window starts: when the region's latest earlier edition that went out had its content fixed.
+
+    That is the instant its stories were chosen (recorded in its snapshot), not
+    when its send began: a story published in between was not in it and belongs
+    to the next edition. Stories it did carry are kept out by the "already sent"
+    exclusion. For snapshots from before that instant was recorded: approval
+    (which re-assembles), else the send's start (a draft is re-assembled when its
+    send opens). None before the region's first edition.
+    """
     previous = session.exec(
         select(Edition)
         .where(Edition.region_code == region_code, Edition.local_date < local_date, Edition.status.in_(WENT_OUT))
@@ -64,7 +74,8 @@ def _previous_send(session: Session, region_code: str, local_date: date) -> date
     ).first()
     if previous is None:
         return None
-    return previous.send_started_at or previous.sent_at or previous.approved_at or previous.created_at
+    fixed = assembled_at(previous.snapshot) if previous.snapshot else None
+    return fixed or previous.approved_at or previous.send_started_at or previous.sent_at or previous.created_at
 
 
 def _select_stories(

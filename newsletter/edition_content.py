@@ -62,6 +62,18 @@ class RegionRef:
     name: str
 
 
+# Keys stored beside the content in a snapshot, not part of what renders:
+# "assembled_at" is the instant the stories were chosen (ISO, UTC); the next
+# edition's window starts there (see assembly).
+SNAPSHOT_EXTRAS = frozenset({"version", "assembled_at"})
+
+
+def assembled_at(data: dict[str, Any]) -> datetime | None:
+    """When a snapshot's stories were chosen; None for snapshots stored before it was recorded."""
+    value = data.get("assembled_at")
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class EditionContent:
     """Everything one edition renders from, including the footer's sender details."""
@@ -100,7 +112,7 @@ class EditionContent:
     def from_snapshot(cls, data: dict[str, Any]) -> EditionContent:
         if data.get("version") != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported edition snapshot version {data.get('version')!r}")
-        fields = {k: v for k, v in data.items() if k != "version"}
+        fields = {k: v for k, v in data.items() if k not in SNAPSHOT_EXTRAS}
         fields["local_date"] = date.fromisoformat(data["local_date"])
         fields["regions"] = tuple(RegionRef(**r) for r in data["regions"])
         fields["items"] = tuple(_item_from_json(item) for item in data["items"])

@@ -9,7 +9,7 @@ stories since. What goes in is decided in :mod:`newsletter.assembly`.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -61,7 +61,9 @@ def _stored(edition: Edition) -> RenderedEdition:
     )
 
 
-def _store(session: Session, edition: Edition, content: EditionContent, stories: list[Story], ads: list[Ad]) -> RenderedEdition:
+def _store(
+    session: Session, edition: Edition, content: EditionContent, stories: list[Story], ads: list[Ad], *, now: datetime
+) -> RenderedEdition:
     """Replace the draft's items and rendering with a fresh assembly."""
     assert edition.id is not None
     session.execute(sa.delete(EditionItem).where(EditionItem.edition_id == edition.id))  # type: ignore[arg-type]
@@ -75,7 +77,9 @@ def _store(session: Session, edition: Edition, content: EditionContent, stories:
     rendered = render_edition(content, edition_id=edition.id)
     edition.subject = derive_subject(content.stories[0])
     edition.preheader = derive_preheader(content.stories[0], content.stories[1:])
-    edition.snapshot = content.to_snapshot()
+    # The instant the stories were chosen: the next edition's window starts here,
+    # so a story published between this assembly and the send is not lost.
+    edition.snapshot = {**content.to_snapshot(), "assembled_at": now.astimezone(UTC).isoformat()}
     edition.html = rendered.html
     edition.text = rendered.text
     session.flush()
@@ -105,7 +109,7 @@ def prepare_edition(
         edition = Edition(region_code=region_code, local_date=local_date)
         session.add(edition)
         session.flush()
-    return _store(session, edition, content, stories, ads)
+    return _store(session, edition, content, stories, ads, now=now)
 
 
 def approve_edition(

@@ -116,11 +116,13 @@ def test_edition_size_caps_the_first_edition_by_recency_then_orders_by_priority(
         assert headlines(rendered.html) == [s.headline for s in expected]
 
 
-def test_next_edition_takes_only_stories_published_since_the_previous_send(
+def test_next_edition_takes_the_stories_published_since_the_previous_one_was_assembled(
     seeded: sa.Engine, cfg: Settings
 ) -> None:
+    """The window starts when the previous edition's stories were chosen, not when its send began:
+    a story published in between (``lagos-before-send``) was in neither and goes in the next one."""
     with Session(seeded) as session:
-        first = prepare_edition(session, cfg, "lagos", DAY, now=NOW)
+        first = prepare_edition(session, cfg, "lagos", DAY, now=NOW)  # assembled (content fixed) at NOW
         sent_at = NOW + timedelta(hours=1)
         mark_sent(session, first.edition_id, sent_at)
         add_story(session, "lagos", "lagos-after-send", sent_at + timedelta(hours=3), priority=1)
@@ -131,7 +133,10 @@ def test_next_edition_takes_only_stories_published_since_the_previous_send(
         add_story(session, "lagos", "lagos-retracted", sent_at + timedelta(hours=2), status=StoryStatus.RETRACTED)
         add_story(session, "dc", "dc-elsewhere", sent_at + timedelta(hours=2))
         nxt = prepare_edition(session, cfg, "lagos", DAY + timedelta(days=1), now=NOW + timedelta(days=1))
-        assert headlines(nxt.html) == ["Headline lagos-top-priority", "Headline lagos-after-send"]
+        assert headlines(nxt.html) == [
+            "Headline lagos-before-send", "Headline lagos-top-priority", "Headline lagos-after-send"
+        ]
+        assert not set(headlines(first.html)) & set(headlines(nxt.html))  # nothing sent twice
 
 
 def test_nothing_new_since_the_last_send_is_an_explicit_empty_edition(seeded: sa.Engine, cfg: Settings) -> None:
