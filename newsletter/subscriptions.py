@@ -11,8 +11,10 @@ Statuses, and who moves them:
                            │  └──webhook bounce/drop──> bounced
                            └─────webhook spam report──> complained
 
-Any suppressed subscriber comes back to ``active`` only by an explicit act: a new
-double opt-in, or choosing regions on their own preference page.
+Only ``confirm`` (the double opt-in) moves ``pending`` to ``active``. A subscriber
+who unsubscribed may come back by choosing regions on their own preference page;
+one who bounced or complained needs a fresh double opt-in (the mailbox may have
+changed hands, or its owner told their provider they never wanted this).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from newsletter.addresses import normalise_email
+from newsletter.confirm_links import make_confirm_link_token, read_confirm_link_token
 from newsletter.errors import TokenError
 from newsletter.models import Region, Subscriber, SubscriberStatus, Subscription
-from newsletter.tokens import CONFIRM_TTL, Purpose, confirm_token, manage_token, read_token
+from newsletter.tokens import CONFIRM_TTL, Purpose, manage_token, read_token
 
 SUPPRESSED = frozenset({SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED})
 
@@ -42,6 +45,18 @@ _SUPPRESSION_RANK = {
 
 class SubscriptionRequestError(ValueError):
     """The visitor's input cannot be accepted (no region chosen, unknown region)."""
+
+
+class ReactivationRefused(SubscriptionRequestError):
+    """The preference page cannot turn this subscriber back on; a double opt-in can."""
+
+    def __init__(self, status: SubscriberStatus) -> None:
+        super().__init__(f"a {status.value} subscriber needs a confirmed subscription first")
+        self.status = status
+
+
+# Statuses the preference page may not move to active (see the module docstring).
+NEEDS_OPT_IN = frozenset({SubscriberStatus.PENDING, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED})
 
 
 class MailKind(StrEnum):
@@ -78,6 +93,11 @@ class Preferences:
     def suppressed(self) -> bool:
         return self.status in SUPPRESSED
 
+    @property
+    def needs_opt_in(self) -> bool:
+        """Saving regions here cannot turn editions on; subscribing and confirming can."""
+        return self.status in NEEDS_OPT_IN
+
 
 def all_regions(session: Session) -> list[Region]:
     return list(session.exec(select(Region).order_by(col(Region.position), col(Region.code))))
@@ -109,6 +129,7 @@ def subscribe(
     if not regions:
         raise SubscriptionRequestError("choose at least one region")
     subscriber = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+    is_new = subscriber is None
     if subscriber is None:
         subscriber = Subscriber(email=email, created_at=now, updated_at=now)
         session.add(subscriber)
@@ -118,17 +139,18 @@ def subscribe(
     manage_link_token = manage_token(secret, subscriber.id, subscriber.token_version)
     if subscriber.status is SubscriberStatus.ACTIVE:
         return SubscribeOutcome(MailKind.ALREADY_ACTIVE, email, manage_link_token, None, names)
-    # Not active, so nothing is being sent to this address: the requested regions
-    # replace whatever was stored and wait, inactive, for the confirmation click.
-    for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id)):
-        session.delete(row)
-    session.flush()
-    session.add_all(
-        Subscription(subscriber_id=subscriber.id, region_code=region.code, active=False, created_at=now)
-        for region in regions
+    # The requested regions travel in the confirmation link and take effect only
+    # when the mailbox owner confirms. A known address's stored regions are its
+    # owner's: a stranger's request must not rewrite them. A brand-new address has
+    # none, so its request is stored (inactive) for the preference page to show.
+    if is_new:
+        session.add_all(
+            Subscription(subscriber_id=subscriber.id, region_code=region.code, active=False, created_at=now)
+            for region in regions
+        )
+    confirm_link_token = make_confirm_link_token(
+        secret, subscriber.id, subscriber.token_version, [region.code for region in regions], now=now
     )
-    subscriber.updated_at = now
-    confirm_link_token = confirm_token(secret, subscriber.id, subscriber.token_version, now=now)
     return SubscribeOutcome(MailKind.CONFIRM, email, manage_link_token, confirm_link_token, names)
 
 
@@ -150,8 +172,32 @@ def subscriber_for_manage_token(session: Session, token: str, *, secret: bytes, 
 
 def subscriber_for_confirm_token(session: Session, token: str, *, secret: bytes, now: datetime) -> Subscriber:
     """The subscriber a confirmation link belongs to, without confirming; TokenError otherwise."""
-    claims = read_token(secret, token, Purpose.CONFIRM, now=now)
+    claims = read_confirm_link_token(secret, token, now=now).claims
     return _subscriber_for(session, claims.subscriber_id, claims.version)
+
+
+def _activate_regions(session: Session, subscriber: Subscriber, codes: tuple[str, ...] | None, now: datetime) -> None:
+    """Activate the confirmed regions (or, for a legacy link, the stored request)."""
+    rows = {
+        row.region_code: row
+        for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id))
+    }
+    if codes is None:
+        for row in rows.values():
+            row.active = True
+        return
+    # A region withdrawn since the request was made is skipped, not an error.
+    offered = {region.code for region in all_regions(session)}
+    chosen = [code for code in codes if code in offered]
+    if not chosen:
+        raise TokenError("the regions in this link are no longer offered; please subscribe again")
+    for code, row in rows.items():
+        row.active = code in chosen
+    session.add_all(
+        Subscription(subscriber_id=subscriber.id, region_code=code, active=True, created_at=now)
+        for code in chosen
+        if code not in rows
+    )
 
 
 def confirm(session: Session, token: str, *, secret: bytes, now: datetime) -> Subscriber:
@@ -160,7 +206,8 @@ def confirm(session: Session, token: str, *, secret: bytes, now: datetime) -> Su
     Confirming twice is harmless. A confirmation link issued before the subscriber
     last left the list is refused, so an old mail cannot undo an unsubscribe.
     """
-    claims = read_token(secret, token, Purpose.CONFIRM, now=now)
+    link = read_confirm_link_token(secret, token, now=now)
+    claims = link.claims
     subscriber = _subscriber_for(session, claims.subscriber_id, claims.version)
     if subscriber.status is SubscriberStatus.ACTIVE:
         return subscriber
@@ -170,8 +217,7 @@ def confirm(session: Session, token: str, *, secret: bytes, now: datetime) -> Su
     left_at = subscriber.unsubscribed_at
     if left_at is not None and int(left_at.timestamp()) > issued_at:
         raise TokenError("this confirmation link is older than your last unsubscribe; please subscribe again")
-    for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id)):
-        row.active = True
+    _activate_regions(session, subscriber, link.region_codes, now)
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.paused = False
     subscriber.confirmed_at = now
@@ -200,12 +246,17 @@ def update_preferences(
 
     No region at all means "stop everything", which is an unsubscribe. Choosing
     regions on one's own preference page (reached through a signed link that only
-    the mailbox owner has) is an explicit opt-in, so it also ends a suppression.
+    the mailbox owner has) is an explicit opt-in, so it ends an unsubscribe. It
+    does not stand in for a double opt-in: the manage link is in the confirmation
+    mail too (List-Unsubscribe), so a pending subscriber, and one who bounced or
+    complained, gets ReactivationRefused and nothing changes.
     """
     regions = _checked_regions(session, region_codes)
     if not regions:
         unsubscribe(session, subscriber, now=now)
         return
+    if subscriber.status in NEEDS_OPT_IN:
+        raise ReactivationRefused(subscriber.status)
     chosen = {region.code for region in regions}
     existing = {
         row.region_code: row
@@ -253,3 +304,14 @@ def revoke_links(session: Session, subscriber: Subscriber, *, now: datetime) -> 
     """Invalidate every link sent to this subscriber so far (e.g. a forwarded mail)."""
     subscriber.token_version += 1
     subscriber.updated_at = now
+
+
+def revoke_links_for_address(session: Session, raw_email: str, *, now: datetime) -> Subscriber | None:
+    """The operator's path: revoke by address. None when no subscriber has it.
+
+    Raises InvalidAddress for text that is not an address at all.
+    """
+    subscriber = session.exec(select(Subscriber).where(Subscriber.email == normalise_email(raw_email))).first()
+    if subscriber is not None:
+        revoke_links(session, subscriber, now=now)
+    return subscriber

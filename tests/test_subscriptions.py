@@ -53,13 +53,91 @@ def test_subscribe_then_confirm(engine_with_regions: sa.Engine, web_settings: Se
         assert _regions(session, subscriber) == {"dc": True, "bxl": True}
 
 
-def test_pending_resubmission_replaces_the_requested_regions(engine_with_regions: sa.Engine, web_settings: Settings) -> None:
+def test_a_second_request_changes_nothing_until_its_own_link_is_confirmed(
+    engine_with_regions: sa.Engine, web_settings: Settings
+) -> None:
+    secret = web_settings.secret
     with session_scope(engine_with_regions) as session:
-        subscriptions.subscribe(session, "twice@example.com", ["dc"], secret=web_settings.secret, now=START)
+        first = subscriptions.subscribe(session, "twice@example.com", ["dc"], secret=secret, now=START)
     with session_scope(engine_with_regions) as session:
-        second = subscriptions.subscribe(session, "twice@example.com", ["lagos"], secret=web_settings.secret, now=LATER)
-        assert second.kind is MailKind.CONFIRM
-        assert _regions(session, _subscriber(session, "twice@example.com")) == {"lagos": False}
+        # Anyone can type this address into the form: the stored request stays as it was.
+        second = subscriptions.subscribe(session, "twice@example.com", ["bxl", "lagos"], secret=secret, now=LATER)
+        assert second.kind is MailKind.CONFIRM and second.confirm_token is not None
+        assert _regions(session, _subscriber(session, "twice@example.com")) == {"dc": False}
+    with session_scope(engine_with_regions) as session:
+        assert first.confirm_token is not None
+        subscriptions.confirm(session, first.confirm_token, secret=secret, now=LATER)
+        assert _regions(session, _subscriber(session, "twice@example.com")) == {"dc": True}
+
+
+def test_each_confirmation_link_confirms_the_regions_it_was_sent_for(
+    engine_with_regions: sa.Engine, web_settings: Settings
+) -> None:
+    secret = web_settings.secret
+    with session_scope(engine_with_regions) as session:
+        subscriptions.subscribe(session, "later@example.com", ["dc"], secret=secret, now=START)
+        second = subscriptions.subscribe(session, "later@example.com", ["lagos"], secret=secret, now=START)
+    with session_scope(engine_with_regions) as session:
+        assert second.confirm_token is not None
+        subscriptions.confirm(session, second.confirm_token, secret=secret, now=LATER)
+        assert _regions(session, _subscriber(session, "later@example.com")) == {"dc": False, "lagos": True}
+
+
+def test_regions_in_a_confirmation_link_cannot_be_edited(engine_with_regions: sa.Engine, web_settings: Settings) -> None:
+    secret = web_settings.secret
+    with session_scope(engine_with_regions) as session:
+        outcome = subscriptions.subscribe(session, "bound@example.com", ["dc"], secret=secret, now=START)
+    assert outcome.confirm_token is not None
+    payload, signature, regions, mac = outcome.confirm_token.split(".")
+    assert regions == "dc"
+    with session_scope(engine_with_regions) as session:
+        for forged in (f"{payload}.{signature}.lagos.{mac}", f"{payload}.{signature}.dc-lagos.{mac}",
+                       f"{payload}.{signature}.dc", f"{payload}.{signature}.DC.{mac}"):
+            with pytest.raises(TokenError):
+                subscriptions.confirm(session, forged, secret=secret, now=LATER)
+        assert _subscriber(session, "bound@example.com").status is SubscriberStatus.PENDING
+
+
+def test_only_confirm_activates_a_pending_subscriber(engine_with_regions: sa.Engine, web_settings: Settings) -> None:
+    with session_scope(engine_with_regions) as session:
+        subscriptions.subscribe(session, "p@example.com", ["dc"], secret=web_settings.secret, now=START)
+    with session_scope(engine_with_regions) as session:
+        subscriber = _subscriber(session, "p@example.com")
+        with pytest.raises(subscriptions.ReactivationRefused):
+            subscriptions.update_preferences(session, subscriber, ["dc"], paused=False, now=LATER)
+        assert subscriber.status is SubscriberStatus.PENDING
+
+
+@pytest.mark.parametrize("status", [SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED])
+def test_bounced_or_complained_need_a_fresh_opt_in(
+    engine_with_regions: sa.Engine, web_settings: Settings, status: SubscriberStatus
+) -> None:
+    secret = web_settings.secret
+    with session_scope(engine_with_regions) as session:
+        outcome = subscriptions.subscribe(session, "b@example.com", ["dc"], secret=secret, now=START)
+        assert outcome.confirm_token is not None
+        subscriber = subscriptions.confirm(session, outcome.confirm_token, secret=secret, now=START)
+        subscriptions.suppress(session, subscriber, status, now=LATER)
+        with pytest.raises(subscriptions.ReactivationRefused):
+            subscriptions.update_preferences(session, subscriber, ["dc"], paused=False, now=LATER)
+        assert subscriber.status is status
+        # A new double opt-in brings them back.
+        again = subscriptions.subscribe(session, "b@example.com", ["bxl"], secret=secret, now=LATER)
+        assert again.confirm_token is not None
+        subscriptions.confirm(session, again.confirm_token, secret=secret, now=LATER + timedelta(seconds=1))
+        assert subscriber.status is SubscriberStatus.ACTIVE
+        assert _regions(session, subscriber) == {"dc": False, "bxl": True}
+
+
+def test_revoking_links_by_address(engine_with_regions: sa.Engine, web_settings: Settings) -> None:
+    secret = web_settings.secret
+    with session_scope(engine_with_regions) as session:
+        outcome = subscriptions.subscribe(session, "rv@example.com", ["dc"], secret=secret, now=START)
+        revoked = subscriptions.revoke_links_for_address(session, " RV@example.com ", now=LATER)
+        assert revoked is not None and revoked.token_version == 2
+        with pytest.raises(TokenError, match="replaced by a newer one"):
+            subscriptions.subscriber_for_manage_token(session, outcome.manage_token, secret=secret, now=LATER)
+        assert subscriptions.revoke_links_for_address(session, "nobody@example.com", now=LATER) is None
 
 
 def test_bad_input_is_refused_before_anything_is_written(engine_with_regions: sa.Engine, web_settings: Settings) -> None:

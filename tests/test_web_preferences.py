@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from newsletter.config import Settings
-from newsletter.models import Subscriber
+from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.tokens import manage_token
 from tests.web_helpers import (  # noqa: F401 - fixtures
+    Clock,
     TestClient,
     active_subscriber,
     checked_regions,
     client,
     clock,
     csrf_from,
+    outbox_messages,
+    subscribe,
     subscriber_state,
     web_engine,
     web_settings,
@@ -72,6 +79,47 @@ def test_saving_with_no_region_is_an_unsubscribe(client: TestClient, web_engine:
     csrf = csrf_from(client.get(f"/p/{token}").text)
     assert client.post(f"/p/{token}", data={"action": "save", "csrf_token": csrf}).status_code == 303
     assert subscriber_state(web_engine, "none@example.com")[0] == "unsubscribed"
+
+
+def test_a_pending_subscriber_cannot_be_activated_from_the_preference_page(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings, clock: Clock
+) -> None:
+    subscribe(client, "late@example.com", ["dc"])
+    message = outbox_messages(web_settings)[-1]
+    # The confirmation mail's List-Unsubscribe carries the manage token.
+    manage = re.search(r"/u/([A-Za-z0-9_.\-]+)>", message["List-Unsubscribe"]).group(1)  # type: ignore[union-attr]
+    clock.advance(timedelta(days=30))  # the confirmation link has expired
+    page = client.get(f"/p/{manage}")
+    assert page.status_code == 200 and "not confirmed yet" in page.text
+    assert 'value="save"' not in page.text
+    answer = client.post(f"/p/{manage}", data={"csrf_token": csrf_from(page.text), "regions": ["dc"], "action": "save"})
+    assert answer.status_code == 409 and "not confirmed yet" in answer.text
+    assert subscriber_state(web_engine, "late@example.com") == ("pending", False, set())
+    # Leaving is still one click away.
+    answer = client.post(f"/p/{manage}", data={"csrf_token": csrf_from(page.text), "action": "unsubscribe"})
+    assert answer.status_code == 200
+    assert subscriber_state(web_engine, "late@example.com")[0] == "unsubscribed"
+
+
+@pytest.mark.parametrize("status", [SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED])
+def test_bounced_or_complained_subscribers_must_opt_in_again(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings, status: SubscriberStatus
+) -> None:
+    token = active_subscriber(web_engine, web_settings, "stopped@example.com", ["dc"])
+    with Session(web_engine) as session:
+        subscriber = session.get(Subscriber, subscriber_id_of(web_engine, "stopped@example.com"))
+        assert subscriber is not None
+        subscriber.status = status
+        session.commit()
+    page = client.get(f"/p/{token}")
+    assert page.status_code == 200 and "subscribe again" in page.text and 'value="save"' not in page.text
+    # The page offers no form; post the one an older copy of the page had.
+    from newsletter.web.csrf import form_token
+
+    csrf = form_token(web_settings.secret, client.cookies["__Host-csrf"], token)
+    answer = client.post(f"/p/{token}", data={"csrf_token": csrf, "regions": ["dc"], "action": "save"})
+    assert answer.status_code == 409 and "subscribe again" in answer.text
+    assert subscriber_state(web_engine, "stopped@example.com")[0] == status.value
 
 
 def test_csrf_is_bound_to_the_browser_and_to_the_subscriber(

@@ -163,14 +163,26 @@ def test_forged_and_truncated_confirmation_links_are_refused(
 ) -> None:
     subscribe(client, "forge@example.com", ["dc"])
     good = link_in(outbox_messages(web_settings)[0], "/confirm/", web_settings)
-    payload, signature = good.removeprefix("/confirm/").split(".")
+    # The link carries the requested regions after the signed token, bound by a MAC.
+    payload, signature, regions, mac = good.removeprefix("/confirm/").split(".")
     other_key = confirm_token(b"another-secret-key-of-enough-length!!", 1, 1, now=START)
-    for bad in (good[:-4], f"/confirm/{payload}", f"/confirm/{payload}.{signature[::-1]}", f"/confirm/{other_key}",
+    for bad in (good[:-4], f"/confirm/{payload}", f"/confirm/{payload}.{signature[::-1]}.{regions}.{mac}",
+                f"/confirm/{other_key}", f"/confirm/{payload}.{signature}.bxl.{mac}", f"/confirm/{payload}.{signature}.{regions}",
                 "/confirm/%00%ff", "/confirm/" + "A" * 500):
         answer = client.get(bad)
         assert answer.status_code == 400, bad
         assert "This link does not work" in answer.text
     assert subscriber_state(web_engine, "forge@example.com")[0] == "pending"
+
+
+def test_a_strangers_request_does_not_rewrite_a_pending_subscribers_regions(
+    client: TestClient, web_settings: Settings, web_engine: sa.Engine
+) -> None:
+    subscribe(client, "victim@example.com", ["dc"])
+    own_link = link_in(outbox_messages(web_settings)[-1], "/confirm/", web_settings)
+    subscribe(client, "victim@example.com", ["bxl", "lagos"])  # someone else, typing the same address
+    assert confirm(client, own_link).status_code == 200
+    assert subscriber_state(web_engine, "victim@example.com") == ("active", False, {"dc"})
 
 
 def test_an_old_confirmation_cannot_undo_an_unsubscribe(

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from newsletter import subscriptions
 from newsletter.db import session_scope
 from newsletter.errors import TokenError
+from newsletter.models import SubscriberStatus
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
 from newsletter.web.rendering import bad_link, csrf_ok, error_page, page
@@ -65,12 +66,22 @@ def save_preferences(
                 subscriptions.update_preferences(session, subscriber, regions, paused=paused, now=web.clock())
     except TokenError as exc:
         return bad_link(request, web, exc)
+    except subscriptions.ReactivationRefused as exc:
+        return error_page(request, web, 409, "Please confirm your subscription first", _opt_in_message(exc.status))
     except subscriptions.SubscriptionRequestError:
         return error_page(request, web, 400, "Unknown region", "Nothing was changed. Please reload the page and try again.")
     if action == "unsubscribe":
         return page(request, web, "unsubscribed.html", {"token": token})
     # Post/redirect/get: reloading the confirmation never re-submits the form.
     return RedirectResponse(f"/p/{token}?saved=1", status_code=303)
+
+
+def _opt_in_message(status: SubscriberStatus) -> str:
+    if status is SubscriberStatus.PENDING:
+        return ("Nothing was changed. Your subscription is not confirmed yet: open the confirmation link "
+                "in the email we sent you, or subscribe again to get a new one.")
+    return ("Nothing was changed. We stopped sending to this address after a delivery problem or a spam "
+            "report, so to receive editions again please subscribe again and confirm from the email we send.")
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
