@@ -280,6 +280,26 @@ def preview(
     typer.echo(f"text: {text_path}")
 
 
+@app.command("revoke-links")
+def revoke_links(email: Annotated[str, typer.Argument(help="the subscriber's address")]) -> None:
+    """Make every link already sent to this subscriber stop working (e.g. a forwarded mail).
+
+    Their next email carries new links; they can also subscribe again.
+    """
+    from newsletter.subscriptions import revoke_links_for_address
+
+    try:
+        with session_scope(ctx.engine) as session:
+            subscriber = revoke_links_for_address(session, email, now=datetime.now(UTC))
+            found = subscriber.email if subscriber is not None else None
+    except InvalidAddress as exc:
+        raise typer.BadParameter(str(exc), param_hint="EMAIL") from None
+    if found is None:
+        typer.secho(f"error: no subscriber has the address {email.strip()}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    typer.echo(f"revoked every link sent to {found} so far")
+
+
 def main() -> None:
     """Console entry point: known errors become one line on stderr and exit status 1."""
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from newsletter.config import Settings
 from newsletter.models import Subscriber, SubscriberStatus
 from newsletter.tokens import manage_token
+from tests.conftest import run_cli
 from tests.web_helpers import (  # noqa: F401 - fixtures
     Clock,
     TestClient,
@@ -165,6 +167,26 @@ def test_revoked_links_stop_working(client: TestClient, web_engine: sa.Engine, w
         assert answer.status_code == 400 and "replaced by a newer one" in answer.text
     assert subscriber_state(web_engine, "revoke@example.com") == ("active", False, {"dc"})
     assert client.get(f"/p/{new_token}").status_code == 200
+
+
+def test_an_operator_revokes_links_from_the_command_line(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings, tmp_path: Path
+) -> None:
+    token = active_subscriber(web_engine, web_settings, "forwarded@example.com", ["dc"])
+    assert client.get(f"/p/{token}").status_code == 200
+    done = run_cli(["revoke-links", "Forwarded@Example.com"], web_settings.database_url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "forwarded@example.com" in done.stdout
+    answer = client.get(f"/p/{token}")
+    assert answer.status_code == 400 and "replaced by a newer one" in answer.text
+    # Links do not expire when newer mails are sent; the page must not claim they do.
+    assert "when newer ones are sent" not in answer.text
+    assert subscriber_state(web_engine, "forwarded@example.com") == ("active", False, {"dc"})
+
+    unknown = run_cli(["revoke-links", "nobody@example.com"], web_settings.database_url, tmp_path)
+    assert unknown.returncode == 1 and "no subscriber" in unknown.stderr
+    invalid = run_cli(["revoke-links", "not-an-address"], web_settings.database_url, tmp_path)
+    assert invalid.returncode != 0 and "Traceback" not in invalid.stderr
 
 
 def test_forged_manage_tokens_get_a_friendly_page(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:

@@ -77,6 +77,8 @@ def bad_link(request: Request, web: WebContext, error: TokenError) -> HTMLRespon
     """The one answer to every forged, truncated, expired or revoked link: 400, nothing changed."""
     return error_page(
         request, web, 400, "This link does not work",
-        f"Sorry: {error}. Links in older emails stop working when newer ones are sent; "
-        "the newest email we sent you has one that works, or you can subscribe again.",
+        # Links do not expire by age (only confirmation links do, after a week): old
+        # links stop only when revoked for the subscriber, so say that, not more.
+        f"Sorry: {error}. Confirmation links work for a week, and links can be replaced "
+        "for your security; the newest email we sent you has one that works, or you can subscribe again.",
     )
