@@ -6,18 +6,62 @@ Environment names are part of the operator interface: ``NEWSLETTER_*`` for ours,
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from newsletter.addresses import InvalidAddress, normalise_email
 from newsletter.errors import ConfigurationError
 
 # Only accepted when NEWSLETTER_DEMO is on; refused everywhere else.
 DEMO_SECRET_KEY = "demo-secret-key-not-for-production-use-0000"
 MIN_SECRET_LENGTH = 32
+
+
+def is_loopback_host(host: str) -> bool:
+    """localhost or a loopback IP: traffic that never leaves this machine."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_problem(variable: str, value: str, *, allow_http: bool) -> str | None:
+    """Why this URL is unsafe as a base for links or API calls, or None if it is fine."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return f"{variable} is not a valid URL: {value!r}"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"{variable} must be an absolute http(s) URL with a host, like https://news.example.com (got {value!r})"
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        return f"{variable} must not carry credentials, a query or a fragment (got {value!r})"
+    if any(ch.isspace() or ch in "<>\"'" for ch in value):
+        return f"{variable} contains characters that cannot appear in a URL (got {value!r})"
+    if parts.scheme == "http" and not (allow_http or is_loopback_host(host)):
+        where = "a loopback host or demo mode" if variable == "NEWSLETTER_BASE_URL" else "a loopback host"
+        return f"{variable} must use https (plain http is only accepted for {where}; got {value!r})"
+    return None
+
+
+def _address_problem(variable: str, value: str) -> str | None:
+    try:
+        normalise_email(value)
+    except InvalidAddress as exc:
+        return f"{variable} is not a valid email address ({value!r}): {exc}"
+    if value != value.strip():
+        return f"{variable} has spaces around the address ({value!r})"
+    return None
 
 
 class BackendName(StrEnum):
@@ -80,8 +124,33 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=7200, ge=0)
 
     @model_validator(mode="after")
+    def _addresses_and_urls_are_safe(self) -> Settings:
+        # Each of these ends up in every mail (links, From, List-Unsubscribe) or
+        # carries the API key, so a typo must stop start-up, not ship.
+        problems = [
+            _url_problem("NEWSLETTER_BASE_URL", self.base_url, allow_http=self.demo),
+            _url_problem("SENDGRID_API_HOST", self.sendgrid_api_host, allow_http=False),
+            _address_problem("NEWSLETTER_SENDER_ADDRESS", self.sender_address),
+            _address_problem("NEWSLETTER_UNSUBSCRIBE_MAILTO", self.unsubscribe_mailto),
+            _address_problem("NEWSLETTER_REPLY_TO", self.reply_to) if self.reply_to is not None else None,
+        ]
+        found = [problem for problem in problems if problem is not None]
+        if found:
+            raise ValueError("; ".join(found))
+        if self.demo and self.backend is not BackendName.OUTBOX:
+            # Demo mode accepts a published placeholder secret: links made with it
+            # can be forged by anyone, so it must never reach a real mailbox.
+            raise ValueError(
+                f"NEWSLETTER_DEMO=1 only works with NEWSLETTER_BACKEND=outbox (got {self.backend.value}); "
+                "demo mode is for trying the pipeline locally, never for sending real mail."
+            )
+        return self
+
+    @model_validator(mode="after")
     def _secret_is_safe(self) -> Settings:
         secret = self.secret_key.get_secret_value() if self.secret_key else ""
+        if secret and not secret.strip():
+            raise ValueError("NEWSLETTER_SECRET_KEY is blank (only whitespace); set it to a random string.")
         if self.demo:
             if not secret:
                 self.secret_key = SecretStr(DEMO_SECRET_KEY)

@@ -9,7 +9,9 @@ from newsletter.errors import ConfigurationError
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("NEWSLETTER_SECRET_KEY", "NEWSLETTER_DEMO", "NEWSLETTER_BACKEND", "SENDGRID_API_KEY"):
+    for name in ("NEWSLETTER_SECRET_KEY", "NEWSLETTER_DEMO", "NEWSLETTER_BACKEND", "SENDGRID_API_KEY",
+                 "NEWSLETTER_BASE_URL", "SENDGRID_API_HOST", "NEWSLETTER_SENDER_ADDRESS", "NEWSLETTER_REPLY_TO",
+                 "NEWSLETTER_UNSUBSCRIBE_MAILTO"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -76,3 +78,72 @@ def test_sendgrid_key_required_only_when_asked(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "k" * 40)
     with pytest.raises(ConfigurationError, match="SENDGRID_API_KEY"):
         load_settings().require_sendgrid_key()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("NEWSLETTER_BASE_URL", "http://news.example.com", "must use https"),
+        ("NEWSLETTER_BASE_URL", "javascript:alert(1)//", "absolute http(s) URL"),
+        ("NEWSLETTER_BASE_URL", "news.example.com", "absolute http(s) URL"),
+        ("NEWSLETTER_BASE_URL", "https://", "absolute http(s) URL"),
+        ("NEWSLETTER_BASE_URL", 'https://news.example.com/"onmouseover', "cannot appear in a URL"),
+        ("NEWSLETTER_BASE_URL", "https://user:pw@news.example.com", "credentials"),
+        ("SENDGRID_API_HOST", "http://api.sendgrid.com", "must use https"),
+        ("SENDGRID_API_HOST", "ftp://api.sendgrid.com", "absolute http(s) URL"),
+        ("NEWSLETTER_SENDER_ADDRESS", "editions", "not a valid email address"),
+        ("NEWSLETTER_REPLY_TO", "not an address", "not a valid email address"),
+        ("NEWSLETTER_UNSUBSCRIBE_MAILTO", "x@y>, <https://evil.example/", "not a valid email address"),
+        ("NEWSLETTER_UNSUBSCRIBE_MAILTO", "u@news.example.com?subject=x", "not a valid email address"),
+        ("NEWSLETTER_SECRET_KEY", " " * 40, "blank"),
+        ("NEWSLETTER_SECRET_KEY", "\t\n" * 20, "blank"),
+    ],
+)
+def test_unsafe_values_are_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, words: str
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    assert variable in str(refused.value) and words in str(refused.value)
+
+
+def test_blank_secret_is_refused_in_demo_mode_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_DEMO", "1")
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "   ")
+    with pytest.raises(ConfigurationError, match="NEWSLETTER_SECRET_KEY is blank"):
+        load_settings()
+
+
+@pytest.mark.parametrize("backend", ["sendgrid", "smtp"])
+def test_demo_mode_never_sends_real_mail(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    monkeypatch.setenv("NEWSLETTER_DEMO", "1")
+    monkeypatch.setenv("NEWSLETTER_BACKEND", backend)
+    with pytest.raises(ConfigurationError, match="NEWSLETTER_DEMO=1 only works with NEWSLETTER_BACKEND=outbox"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NEWSLETTER_BASE_URL", "https://news.example.com"),
+        ("NEWSLETTER_BASE_URL", "https://news.example.com/wire/"),
+        ("NEWSLETTER_BASE_URL", "http://localhost:8000"),
+        ("NEWSLETTER_BASE_URL", "http://127.0.0.1:8123"),
+        ("NEWSLETTER_BASE_URL", "http://[::1]:8000"),
+        ("SENDGRID_API_HOST", "https://api.eu.sendgrid.com"),
+        ("SENDGRID_API_HOST", "http://127.0.0.1:9999"),
+        ("NEWSLETTER_REPLY_TO", "desk@news.example.com"),
+    ],
+)
+def test_safe_values_are_accepted(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv(variable, value)
+    load_settings()
+
+
+def test_demo_mode_allows_plain_http_on_any_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_DEMO", "1")
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", "http://demo.internal:8000")
+    assert load_settings().base_url == "http://demo.internal:8000"
