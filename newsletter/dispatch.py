@@ -42,7 +42,7 @@ from newsletter import ledger
 from newsletter.config import Settings
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
-from newsletter.dispatch_loop import Dispatcher, SendOutcome
+from newsletter.dispatch_loop import HEARTBEAT_SECONDS, Dispatcher, SendOutcome
 from newsletter.edition_send import LEFT_BEHIND, close_send, find_edition, open_send
 from newsletter.models import DeliveryState, EditionStatus
 from newsletter.sqltypes import utcnow
@@ -99,13 +99,14 @@ def send_edition(
     progress: Callable[[Counter[DeliveryState]], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    heartbeat: float = HEARTBEAT_SECONDS,
 ) -> SendReport:
     """Send (or resume) one region's edition for a local date. Safe to call again at any time.
 
     ``backend`` defaults to the configured one (and is then closed here);
     ``should_stop`` is polled between batches; ``progress`` gets this run's
     running counts after each batch; ``sleep`` and ``rng`` are the retry loop's
-    clock and dice, for tests.
+    clock and dice, and ``heartbeat`` how often claims in flight are refreshed, for tests.
     """
     now = now or datetime.now(UTC)
     source = open_send(engine, settings, region_code, local_date, now=now)
@@ -123,6 +124,7 @@ def send_edition(
         sleep=sleep,
         rng=rng or random.Random(),
         progress=progress,
+        heartbeat=heartbeat,
     )
     log.info("sending edition %s %s (#%d) via %s", region_code, local_date, source.edition_id, active_backend.name)
     try:

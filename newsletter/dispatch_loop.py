@@ -43,6 +43,13 @@ _STATE_OF = {
     Outcome.UNKNOWN: DeliveryState.UNKNOWN,
 }
 
+# How often a retrying worker hears a stop request while it waits.
+STOP_POLL_SECONDS = 0.5
+# How often the claims of batches still in flight get their updated_at refreshed: far
+# under the operator release's age (15 minutes), so a batch still retrying never looks abandoned.
+HEARTBEAT_SECONDS = 60.0
+
+
 class SendOutcome(StrEnum):
     COMPLETED = "completed"  # every eligible subscriber has a ledger row
     PAUSED = "paused"  # error threshold or provider unavailable: run again to resume
@@ -72,6 +79,7 @@ class Dispatcher:
         sleep: Callable[[float], None],
         rng: random.Random,
         progress: Callable[[Counter[DeliveryState]], None] | None,
+        heartbeat: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -84,6 +92,9 @@ class Dispatcher:
         self.policy = RetryPolicy(max_retries=settings.max_retries)
         self.pacer = Pacer(settings.rate_limit_per_second, sleep=sleep)
         self.tally: Counter[DeliveryState] = Counter()
+        self.heartbeat = heartbeat
+        self.edition_id = 0
+        self._subscriber_of: dict[int, int] = {}  # delivery id -> subscriber id, for claims in flight
         self.halt: tuple[SendOutcome, str] | None = None
         # One token per recipient, made on the main thread (the send's bottleneck): key set up once.
         self.tokens = ManageTokens(settings.secret)
@@ -98,6 +109,7 @@ class Dispatcher:
         while pending:
             attempt += 1
             provider_wait: float | None = None
+            recipient_only: dict[int | None, str | None] = {}
             try:
                 results = self.backend.send_batch(self.content, pending)
             except AuthenticationError as exc:
@@ -122,15 +134,37 @@ class Dispatcher:
                 error = deferred[0].error or "deferred"
                 waits = [r.retry_after for r in deferred if r.retry_after is not None]
                 provider_wait = max(waits) if waits else None
+                # A recipient deferred on its own (greylisting, mailbox full) must not hold the
+                # send hostage: past the retries it fails alone, with the server's text.
+                recipient_only = {r.recipient.ledger_id: r.error for r in deferred if r.recipient_only}
             if attempt > self.policy.max_retries:
+                final += [
+                    SendResult(r, Outcome.FAILED, error=f"{recipient_only[r.ledger_id]} (still deferred after {self.policy.max_retries} retries)"[:1000])
+                    for r in pending
+                    if r.ledger_id in recipient_only
+                ]
+                pending = [r for r in pending if r.ledger_id not in recipient_only]
+                if not pending:
+                    break
                 why = f"provider unavailable, gave up after {self.policy.max_retries} retries: {error}"
                 return BatchResult(final, _ids(pending), attempt, (SendOutcome.PAUSED, why))
-            if self.should_stop():
-                return BatchResult(final, _ids(pending), attempt)
             delay = self.policy.wait_for(attempt, provider_wait, self.rng)
             log.warning("batch retry %d in %.1fs: %s", attempt, delay, error)
-            self.sleep(delay)
+            if not self._pause(delay):
+                return BatchResult(final, _ids(pending), attempt)  # asked to stop: pending were certainly not sent
         return BatchResult(final, [], attempt)
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait before a retry in short steps, so a stop (SIGTERM) is heard within a step, not after
+        a 429's two minutes. Returns False when asked to stop."""
+        remaining = seconds
+        while remaining > 0:
+            if self.should_stop():
+                return False
+            step = min(STOP_POLL_SECONDS, remaining)
+            self.sleep(step)
+            remaining -= step
+        return not self.should_stop()
 
     # -- main thread: the only one that touches the database ----------------------
 
@@ -164,6 +198,7 @@ class Dispatcher:
                 connection.commit()
                 self.tally[DeliveryState.SUPPRESSED] += claim.suppressed
                 if claim.to_send:
+                    self._subscriber_of.update((c.delivery_id, c.subscriber_id) for c in claim.to_send)
                     token = self.tokens
                     return [Recipient(c.email, token(c.subscriber_id, c.token_version), c.delivery_id) for c in claim.to_send], after
 
@@ -174,9 +209,32 @@ class Dispatcher:
             key = (_STATE_OF[result.outcome], result.provider_message_id, result.error)
             groups.setdefault(key, []).append(result.recipient.ledger_id)
         answers = [ledger.Answer(state, ids, message_id, error) for (state, message_id, error), ids in groups.items()]
+        handed_over = {
+            result.recipient.ledger_id: result for result in batch.results if result.outcome in (Outcome.SENT, Outcome.QUEUED)
+        }
         with self.engine.begin() as connection:
-            ledger.record(connection, answers, attempts=batch.attempts, now=utcnow())
+            now = utcnow()
+            missing = ledger.record(connection, answers, attempts=batch.attempts, now=now)
+            if missing:
+                # An operator released these claims while the batch was still retrying, and
+                # then they went out after all: write them back so no later send repeats them.
+                late = [
+                    ledger.LateAnswer(
+                        self.edition_id, self._subscriber_of[i], _STATE_OF[handed_over[i].outcome],
+                        handed_over[i].provider_message_id, batch.attempts,
+                    )
+                    for i in missing
+                ]
+                written = ledger.record_late(connection, late, now=now)
+                log.warning(
+                    "%d released claims were answered after all; %d written back, %d already claimed again "
+                    "(those readers may get a second copy)", len(missing), written, len(missing) - written,
+                )
             ledger.release(connection, batch.release)
+        for result in batch.results:
+            self._subscriber_of.pop(result.recipient.ledger_id or 0, None)
+        for ledger_id in batch.release:
+            self._subscriber_of.pop(ledger_id, None)
         for answer in answers:
             self.tally[answer.state] += len(answer.delivery_ids)
         if batch.halt and (self.halt is None or self.halt[0] is not SendOutcome.FAILED):
@@ -195,18 +253,37 @@ class Dispatcher:
                 f"(over {self.settings.error_threshold:.0%}); check the errors, then run the send again",
             )
 
+    def _keep_alive(self, in_flight: dict[Future[BatchResult], list[int]]) -> None:
+        """Refresh the claims of batches still in flight (retrying, or a slow provider)."""
+        ids = [i for batch_ids in in_flight.values() for i in batch_ids]
+        if ids:
+            with self.engine.begin() as connection:
+                ledger.touch(connection, ids, now=utcnow())
+
+    def _collect(self, in_flight: dict[Future[BatchResult], list[int]], *, everything: bool) -> None:
+        """Wait for one batch (or all of them) to come back and record it, keeping the others' claims fresh."""
+        while in_flight:
+            done, _ = wait(in_flight, timeout=self.heartbeat, return_when=FIRST_COMPLETED)
+            if not done:
+                self._keep_alive(in_flight)
+                continue
+            for future in done:
+                del in_flight[future]
+                self.record(future.result())
+            if not everything:
+                return
+
     def run(self, edition_id: int, region_code: str) -> SendOutcome:
+        self.edition_id = edition_id
         concurrency = self.settings.concurrency
-        in_flight: set[Future[BatchResult]] = set()
+        in_flight: dict[Future[BatchResult], list[int]] = {}
         after = 0
         stopped = False
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dispatch") as pool:
             try:
                 while self.halt is None:
                     if len(in_flight) >= concurrency:
-                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            self.record(future.result())
+                        self._collect(in_flight, everything=False)
                         continue
                     if self.should_stop():
                         stopped = True
@@ -217,12 +294,11 @@ class Dispatcher:
                     if batch is None:
                         break
                     recipients, after = batch
-                    in_flight.add(pool.submit(self.deliver, recipients))
+                    in_flight[pool.submit(self.deliver, recipients)] = _ids(recipients)
             finally:
                 # Whatever ended the loop (even a database error), what is in flight has
                 # been handed over: wait for it and record it, so none of it turns unknown.
-                for future in in_flight:
-                    self.record(future.result())
+                self._collect(in_flight, everything=True)
         if self.halt is not None:
             return self.halt[0]
         return SendOutcome.STOPPED if stopped else SendOutcome.COMPLETED

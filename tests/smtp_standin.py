@@ -1,6 +1,6 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it receives.
 
-It can refuse chosen recipients (550) and drop the connection at a chosen step,
+It can refuse chosen recipients (550), put some off (a chosen 4xx) and drop the connection at a chosen step,
 so tests see how the SMTP backend behaves on a live socket.
 """
 
@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 class SmtpStandIn:
     port: int = 0
     refuse: set[str] = field(default_factory=set)  # RCPT TO these gets 550
+    defer: dict[str, str] = field(default_factory=dict)  # RCPT TO these gets this 4xx reply (greylisting)
     drop_at: dict[str, int] = field(default_factory=dict)  # step ("MAIL", "DATA") -> how many times to drop
     messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)  # (from, to, raw)
     connections: int = 0
@@ -56,6 +57,8 @@ class _Handler:
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
         if address in self.standin.refuse:
             return "550 5.1.1 mailbox unavailable"
+        if address in self.standin.defer:
+            return self.standin.defer[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

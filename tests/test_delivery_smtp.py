@@ -75,3 +75,20 @@ def test_no_server_is_a_transient_failure_with_nothing_sent() -> None:
         port = probe.getsockname()[1]
     with pytest.raises(TransientDeliveryError, match="could not connect"):
         SmtpBackend("127.0.0.1", port, timeout=2).send_batch(content(), recipients(1))
+
+
+def test_a_recipient_put_off_at_rcpt_is_deferred_alone_and_the_rest_go_out(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+    smtp_standin.defer = {"reader2@example.org": "452 4.2.2 mailbox full, try later"}
+    results = sender.send_batch(content(), recipients(4))
+
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.DEFERRED, Outcome.SENT, Outcome.SENT]
+    assert results[1].recipient_only and "452 4.2.2 mailbox full" in (results[1].error or "")
+    assert sorted(rcpt[0] for _, rcpt, _ in smtp_standin.messages) == [f"reader{n}@example.org" for n in (1, 3, 4)]
+
+
+def test_a_421_at_rcpt_still_puts_off_the_rest_of_the_batch(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+    smtp_standin.defer = {"reader2@example.org": "421 4.3.2 service shutting down"}
+    results = sender.send_batch(content(), recipients(3))
+
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.DEFERRED, Outcome.DEFERRED]
+    assert not any(r.recipient_only for r in results)

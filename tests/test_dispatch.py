@@ -28,6 +28,7 @@ from tests.dispatch_harness import (
     sendgrid_settings,
 )
 from tests.sendgrid_standin import StandIn, sendgrid_standin  # noqa: F401
+from tests.smtp_standin import SmtpStandIn, smtp_standin  # noqa: F401
 
 
 class Sleeps:
@@ -109,8 +110,10 @@ def test_a_rate_limit_waits_as_told_then_sends(seeded: sa.Engine, db_url: str, t
 
     assert report.outcome is SendOutcome.COMPLETED and report.counts[DeliveryState.QUEUED] == 5
     assert sendgrid_standin.answers == [429, 202]
-    (waited,) = [s for s in sleeps.calls if s > 0.5]  # the X-RateLimit-Reset wait (about 2 s)
-    assert 0.5 < waited <= 3.5
+    from newsletter.dispatch_loop import STOP_POLL_SECONDS
+
+    waited = sum(sleeps.calls)  # the X-RateLimit-Reset wait (about 2 s), slept in short steps
+    assert 0.5 < waited <= 3.5 and max(sleeps.calls) <= STOP_POLL_SECONDS
     assert sendgrid_standin.recipients() == Counter(r.email for r in active_readers(5))
 
 
@@ -126,7 +129,7 @@ def test_server_errors_back_off_then_pause_and_a_rerun_resumes(
 
     assert paused.outcome is SendOutcome.PAUSED and "gave up after 3 retries" in paused.message
     assert sendgrid_standin.answers == [500] * 4
-    assert len(sleeps.calls) == 3 and all(0 <= s <= RetryPolicy().max_delay for s in sleeps.calls)
+    assert 0 <= sum(sleeps.calls) <= 3 * RetryPolicy().max_delay
     assert ledger_states(seeded) == {}  # certainly unsent: released, not left claimed
     assert edition_status(seeded, REGION, edition_date(seeded)).note.startswith("paused")
 
@@ -352,3 +355,105 @@ def test_a_sent_edition_with_a_released_reader_resumes_instead_of_saying_already
     assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
     assert _outbox_recipients(tmp_path) == Counter(r.email for r in readers)
     assert send_edition(seeded, settings, REGION, local_date).message == "already sent; nothing to do"
+
+
+# -- a greylisted SMTP recipient, late answers to released claims, stopping during a wait --------
+
+
+def test_a_greylisted_smtp_recipient_fails_alone_after_its_retries_and_the_send_completes(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, smtp_standin: SmtpStandIn
+) -> None:
+    from newsletter.delivery.smtp import SmtpBackend
+
+    readers = active_readers(10)
+    add_readers(seeded, readers)
+    smtp_standin.defer = {readers[2].email: "452 4.2.2 mailbox full, try later"}
+    settings = make_settings(db_url, tmp_path, batch_size=5, concurrency=1, max_retries=2)
+    backend = SmtpBackend("127.0.0.1", smtp_standin.port, timeout=5)
+    try:
+        report = send_edition(seeded, settings, REGION, edition_date(seeded), backend=backend, sleep=Sleeps())
+    finally:
+        backend.close()
+
+    assert report.outcome is SendOutcome.COMPLETED
+    states = ledger_states(seeded)
+    assert states.pop(readers[2].email) is DeliveryState.FAILED
+    assert set(states.values()) == {DeliveryState.SENT} and len(states) == 9
+    delivered = sorted(rcpt[0] for _, rcpt, _ in smtp_standin.messages)
+    assert delivered == sorted(r.email for r in readers if r is not readers[2])  # once each
+    with seeded.connect() as connection:
+        error = connection.execute(sa.text("select last_error from delivery where state = 'failed'")).scalar_one()
+    assert "452 4.2.2 mailbox full" in error and "after 2 retries" in error
+
+
+def test_a_late_answer_to_claims_released_meanwhile_is_kept_and_never_sent_again(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
+    """The operator releases a batch that is still retrying; its retry is then accepted."""
+    from datetime import timedelta
+
+    add_readers(seeded, active_readers(3))
+    sendgrid_standin.script = ["500", "202"]
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, concurrency=1)
+    local_date = edition_date(seeded)
+    released: list[int] = []
+
+    def operator_releases_while_waiting(_seconds: float) -> None:
+        if not released:
+            released.append(release_unresolved(seeded, REGION, local_date, older_than=timedelta(0)))
+
+    first = send_edition(seeded, settings, REGION, local_date, sleep=operator_releases_while_waiting)
+    assert released == [3] and first.counts[DeliveryState.QUEUED] == 3
+
+    again = send_edition(seeded, settings, REGION, local_date)
+    assert again.this_run == Counter()
+    assert sendgrid_standin.recipients() == Counter(r.email for r in active_readers(3))  # accepted once each
+
+
+def test_claims_of_a_batch_still_in_flight_are_kept_fresh_so_a_release_leaves_them_alone(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
+    import threading
+    from datetime import timedelta
+
+    add_readers(seeded, active_readers(2))
+    sendgrid_standin.delay = 2.0  # a slow provider: the batch is out for two seconds
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, concurrency=1)
+    local_date = edition_date(seeded)
+    released: list[int] = []
+
+    def operator_release() -> None:  # 1.2 s in, with an age limit of 0.6 s: only stale claims go
+        released.append(release_unresolved(seeded, REGION, local_date, older_than=timedelta(seconds=0.6)))
+
+    timer = threading.Timer(1.2, operator_release)
+    timer.start()
+    report = send_edition(seeded, settings, REGION, local_date, heartbeat=0.2)
+    timer.join()
+
+    assert released == [0]  # the claims were refreshed while in flight: not taken for abandoned
+    assert report.counts[DeliveryState.QUEUED] == 2
+    assert sendgrid_standin.recipients() == Counter(r.email for r in active_readers(2))
+
+
+def test_a_stop_request_interrupts_a_rate_limit_wait(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
+    add_readers(seeded, active_readers(3))
+    sendgrid_standin.default = "429"
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, concurrency=1)
+    sleeps = Sleeps()
+    stop = [False]
+
+    def sleep_then_sigterm(seconds: float) -> None:
+        sleeps(seconds)
+        stop[0] = True  # SIGTERM arrives during the provider's wait
+
+    report = send_edition(
+        seeded, settings, REGION, edition_date(seeded), sleep=sleep_then_sigterm, should_stop=lambda: stop[0]
+    )
+    from newsletter.dispatch_loop import STOP_POLL_SECONDS
+
+    assert report.outcome is SendOutcome.STOPPED
+    assert sum(sleeps.calls) <= STOP_POLL_SECONDS  # not the whole wait the provider asked for
+    assert ledger_states(seeded) == {}  # certainly unsent: released for the next run
+    assert sendgrid_standin.answers == [429]

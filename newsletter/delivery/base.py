@@ -72,6 +72,10 @@ class SendResult:
     provider_message_id: str | None = None
     error: str | None = None
     retry_after: float | None = None  # DEFERRED only: seconds the provider asked us to wait
+    # DEFERRED only: the server put off this recipient alone (SMTP 4xx at RCPT: greylisting,
+    # mailbox full), not the whole exchange; the others go on, and when the retries run out
+    # this one fails with the server's text instead of pausing the send.
+    recipient_only: bool = False
 
 
 @dataclass

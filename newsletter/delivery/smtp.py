@@ -125,6 +125,12 @@ class SmtpBackend:
         return None
 
     def _refused(self, recipient: Recipient, step: str, code: int, reply: bytes) -> SendResult:
+        if 400 <= code < 500 and step == "RCPT TO" and code != 421:
+            # This recipient alone is put off (greylisting, 452 mailbox full): defer it and go on.
+            # 421 is the server closing the connection, which concerns everyone after it.
+            return SendResult(
+                recipient, Outcome.DEFERRED, error=f"SMTP {step} deferred: {_reply(code, reply)}", recipient_only=True
+            )
         if 400 <= code < 500:
             raise TransientDeliveryError(f"SMTP {step} deferred: {_reply(code, reply)}", status=code)
         return SendResult(recipient, Outcome.FAILED, error=f"SMTP {step} refused: {_reply(code, reply)}")
