@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 
 class Network(StrEnum):
@@ -43,16 +43,22 @@ def _encode(pairs: list[tuple[str, str]]) -> str:
 
 
 def with_utm(url: str, campaign: str, content: str) -> str:
-    """``url`` with utm_source/medium/campaign/content set, keeping its other query parameters."""
+    """``url`` with utm_source/medium/campaign/content set, keeping the rest of it as written.
+
+    The existing query is kept byte for byte: decoding and re-encoding it would
+    turn ``+`` into ``%20``, drop a bare ``flag``, or replace bytes that are not
+    UTF-8, and signed or picky URLs would break. Only ``utm_*`` pairs are removed,
+    by splitting the raw query on ``&``; the fragment stays.
+    """
     parts = urlsplit(url)
-    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.startswith("utm_")]
+    kept = [pair for pair in parts.query.split("&") if not pair.partition("=")[0].startswith("utm_")] if parts.query else []
     utm = [
         ("utm_source", UTM_SOURCE),
         ("utm_medium", UTM_MEDIUM),
         ("utm_campaign", campaign),
         ("utm_content", content),
     ]
-    return urlunsplit(parts._replace(query=_encode(kept + utm)))
+    return urlunsplit(parts._replace(query="&".join([*kept, _encode(utm)])))
 
 
 def share_url(network: Network, shared_url: str, headline: str) -> str:

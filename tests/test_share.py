@@ -40,6 +40,30 @@ def test_utm_tags_are_added_and_existing_query_kept() -> None:
     }
 
 
+UTM = f"utm_source=newsletter&utm_medium=email&utm_campaign={CAMPAIGN}&utm_content=share-x"
+
+
+@pytest.mark.parametrize(
+    ("story_url", "expected"),
+    [
+        # "+" means a space to many servers and a plus to others: leave it as written.
+        ("https://ex.com/a?q=c++&x=1#frag", f"https://ex.com/a?q=c++&x=1&{UTM}#frag"),
+        # A signature's encoding must survive exactly, and only utm_* pairs go.
+        ("https://ex.com/a?sig=ab+cd%2Fef==&utm_source=old&utm_content=x",
+         f"https://ex.com/a?sig=ab+cd%2Fef==&{UTM}"),
+        # A bare flag and bytes that are not UTF-8 are not rewritten.
+        ("https://ex.com/a?flag&z=%FF", f"https://ex.com/a?flag&z=%FF&{UTM}"),
+        ("https://ex.com/a?utm_medium=web", f"https://ex.com/a?{UTM}"),
+        ("https://ex.com/a", f"https://ex.com/a?{UTM}"),
+        ("https://ex.com/a#only-a-fragment", f"https://ex.com/a?{UTM}#only-a-fragment"),
+        # A key that merely contains "utm_" is not a UTM tag.
+        ("https://ex.com/a?xutm_a=1", f"https://ex.com/a?xutm_a=1&{UTM}"),
+    ],
+)
+def test_the_story_urls_own_query_is_kept_byte_for_byte(story_url: str, expected: str) -> None:
+    assert with_utm(story_url, CAMPAIGN, "share-x") == expected
+
+
 @pytest.mark.parametrize("headline", HEADLINES)
 def test_every_network_round_trips_headline_and_tagged_url(headline: str) -> None:
     links = share_links(URL, headline, CAMPAIGN)
