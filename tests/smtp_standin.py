@@ -23,7 +23,9 @@ class SmtpStandIn:
     port: int = 0
     refuse: set[str] = field(default_factory=set)  # RCPT TO these gets 550
     defer: dict[str, str] = field(default_factory=dict)  # RCPT TO these gets this 4xx reply (greylisting)
-    drop_at: dict[str, int] = field(default_factory=dict)  # step ("MAIL", "DATA") -> how many times to drop
+    refuse_data: set[str] = field(default_factory=set)  # DATA for these recipients gets 554
+    rcpt_asked: list[str] = field(default_factory=list)  # every RCPT TO address, in order
+    drop_at: dict[str, int] = field(default_factory=dict)  # step ("MAIL", "DATA", "RSET") -> how many times to drop
     messages: list[tuple[str, list[str], bytes]] = field(default_factory=list)  # (from, to, raw)
     connections: int = 0
 
@@ -55,6 +57,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        self.standin.rcpt_asked.append(address)
         if address in self.standin.refuse:
             return "550 5.1.1 mailbox unavailable"
         if address in self.standin.defer:
@@ -62,7 +65,14 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def handle_RSET(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.standin._drop("RSET", server):
+            return "421 closing"
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if set(envelope.rcpt_tos) & self.standin.refuse_data:
+            return "554 5.6.0 message content rejected"
         # Dropped after the whole message arrived but before the answer: the case
         # where the sender cannot know whether it was queued.
         self.standin.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))

@@ -92,3 +92,25 @@ def test_a_421_at_rcpt_still_puts_off_the_rest_of_the_batch(smtp_standin: SmtpSt
 
     assert [r.outcome for r in results] == [Outcome.SENT, Outcome.DEFERRED, Outcome.DEFERRED]
     assert not any(r.recipient_only for r in results)
+
+
+def test_a_server_hanging_up_on_rset_after_a_refusal_keeps_the_refusal(
+    smtp_standin: SmtpStandIn, sender: SmtpBackend
+) -> None:
+    """RCPT refused (550), then the server drops the connection on our RSET: that recipient
+    failed for certain and is not asked again; the others go out on a new connection."""
+    smtp_standin.refuse = {"reader2@example.org"}
+    smtp_standin.drop_at = {"RSET": 1}
+    results = sender.send_batch(content(), recipients(3))
+
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.FAILED, Outcome.SENT]
+    assert smtp_standin.rcpt_asked.count("reader2@example.org") == 1
+    assert smtp_standin.connections == 2
+
+
+def test_a_message_refused_after_data_fails_alone(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+    smtp_standin.refuse_data = {"reader2@example.org"}
+    results = sender.send_batch(content(), recipients(3))
+
+    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.FAILED, Outcome.SENT]
+    assert "554" in (results[1].error or "")

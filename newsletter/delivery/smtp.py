@@ -116,13 +116,21 @@ class SmtpBackend:
         connection = self._connection()
         code, reply = connection.mail(sender, options)
         if code != 250:
-            connection.rset()
+            self._reset(connection)
             return self._refused(recipient, "MAIL FROM", code, reply)
         code, reply = connection.rcpt(recipient.email)
         if code not in (250, 251):
-            connection.rset()
+            self._reset(connection)
             return self._refused(recipient, "RCPT TO", code, reply)
         return None
+
+    def _reset(self, connection: smtplib.SMTP) -> None:
+        """RSET after a refusal. The refusal is already known for certain; a server that hangs
+        up on the RSET only costs us the connection (the next message opens a new one)."""
+        try:
+            connection.rset()
+        except _DROPPED:
+            self._drop()
 
     def _refused(self, recipient: Recipient, step: str, code: int, reply: bytes) -> SendResult:
         if 400 <= code < 500 and step == "RCPT TO" and code != 421:
@@ -156,7 +164,7 @@ class SmtpBackend:
             # SMTP wants CRLF line ends; smtplib fixes them for str but not for bytes.
             code, reply = connection.data(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
         except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing was accepted
-            connection.rset()
+            self._reset(connection)
             if 400 <= exc.smtp_code < 500:
                 raise TransientDeliveryError(f"SMTP DATA deferred: {_reply(exc.smtp_code, exc.smtp_error)}") from None
             return SendResult(recipient, Outcome.FAILED, error=f"SMTP DATA refused: {_reply(exc.smtp_code, exc.smtp_error)}")
