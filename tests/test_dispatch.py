@@ -282,6 +282,13 @@ def test_backoff_grows_and_stays_bounded() -> None:
     rng = random.Random(7)
     for attempt in range(1, 10):
         assert 0 <= policy.backoff(attempt, rng) <= min(8, 2 ** (attempt - 1))
+    # It grows: the average of many draws is about half the ceiling, which doubles up to the cap.
+    averages = [sum(policy.backoff(attempt, rng) for _ in range(2000)) / 2000 for attempt in range(1, 7)]
+    for attempt, average in enumerate(averages, start=1):
+        ceiling = min(8, 2 ** (attempt - 1))
+        assert 0.4 * ceiling <= average <= 0.6 * ceiling
+    assert averages[0] < averages[1] < averages[2] < averages[3]
+    assert 30 <= policy.wait_for(1, 3600, rng) and 2 <= policy.wait_for(1, 2, rng)  # a provider's wait is honoured
     assert 30 <= policy.wait_for(1, 3600, rng) <= 30.5  # a provider's long wait is capped
 
 
