@@ -24,6 +24,9 @@ from newsletter.models import StoryStatus, SubscriberStatus
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 REGION_CODE = r"^[a-z]{2,16}$"
+# A simple BCP 47 shape (en, ar, zh-Hans, pt-BR): it goes into lang attributes and the
+# Content-Language header, where anything else could break the markup or the header.
+LANGUAGE_TAG = r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$"
 
 
 def _web_url(value: Any) -> Any:
@@ -64,8 +67,29 @@ PlainDate = Annotated[date, BeforeValidator(_plain_date)]
 Text = Annotated[str, Field(min_length=1)]
 
 
+def _no_token_placeholder(value: Any) -> Any:
+    """Refuse ``%%`` anywhere in content.
+
+    Rendered editions are personalised by replacing links.TOKEN_PLACEHOLDER
+    (``%%recipient_token%%``) with each recipient's manage token. The same text in
+    content (an ad's image URL ``?t=%%recipient_token%%``) would hand every
+    recipient's token to that site, and a ``%%`` next to another field could
+    complete one, so no content field may contain ``%%`` at all.
+    """
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str) and "%%" in text:
+            raise ValueError("must not contain '%%' (reserved for the per-recipient link token)")
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_placeholder(cls, value: Any) -> Any:
+        return _no_token_placeholder(value)
 
 
 class RegionIn(_Strict):
@@ -75,7 +99,7 @@ class RegionIn(_Strict):
     timezone: Text
     send_time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
     edition_name: Text
-    language: Text = "en"
+    language: Annotated[str, Field(pattern=LANGUAGE_TAG, max_length=16)] = "en"
 
     @field_validator("timezone")
     @classmethod
@@ -115,7 +139,7 @@ class StoryIn(_Strict):
     updated_at: AwareDatetime | None = None
     status: StoryStatus = StoryStatus.PUBLISHED
     priority: int = 0
-    language: str = "en"
+    language: Annotated[str, Field(pattern=LANGUAGE_TAG, max_length=16)] = "en"
     image: ImageIn | None = None
     signals: list[SignalIn] = []
     body: str = ""  # the Markdown after the front matter

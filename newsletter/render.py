@@ -109,8 +109,9 @@ def render_edition(content: EditionContent, *, edition_id: int) -> RenderedEditi
         edition_id=edition_id,
         region_code=content.region_code,
         local_date=content.local_date,
-        subject=content.subject,
-        preheader=content.preheader,
+        # From the view: its content has had any token placeholder defused.
+        subject=view.content.subject,
+        preheader=view.content.preheader,
         html=compile_mjml(mjml_source),
         text=text,
         language=content.language,

@@ -6,10 +6,10 @@ text templates show the same words and links. Nothing here touches the database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -203,8 +203,36 @@ def _ad_view(ad: AdBlock) -> AdView:
     )
 
 
+# Breaks a "%%" with an invisible WORD JOINER: the text reads the same, but no
+# content can spell links.TOKEN_PLACEHOLDER any more.
+_DEFUSED_PERCENTS = "%\u2060%"
+
+
+def _defused(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("%%", _DEFUSED_PERCENTS) if "%%" in value else value
+    if isinstance(value, tuple):
+        return tuple(_defused(item) for item in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        return replace(value, **{f.name: _defused(getattr(value, f.name)) for f in fields(value)})  # type: ignore[type-var]
+    return value
+
+
+def without_token_placeholder(content: EditionContent) -> EditionContent:
+    """The content with every ``%%`` broken, so only our own footer links carry the token.
+
+    content_files refuses ``%%`` in content, but an edition also renders from stored
+    snapshots, editors' subject overrides and rows written by other tools: personalising
+    a placeholder that came from content would give every recipient's token to whatever
+    site the content links to. The base URL is configuration, not content, and is kept.
+    """
+    defused: EditionContent = _defused(content)
+    return replace(defused, base_url=content.base_url)
+
+
 def edition_view(content: EditionContent) -> EditionView:
     """Build the view both templates render from."""
+    content = without_token_placeholder(content)
     campaign = campaign_name(content.region_code, content.local_date)
     base = content.base_url
     regions = tuple(

@@ -224,3 +224,88 @@ def test_cli_seed_reports_error_and_exit_status(sqlite_url: str, seeds_copy: Pat
     )
     assert ok.returncode == 0, ok.stderr
     assert "stories:" in ok.stdout and "created" in ok.stdout
+
+
+PLACEHOLDER = "%%recipient_token%%"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("headline", f"Win {PLACEHOLDER}"),
+        ("summary", "100%% sure"),
+        ("byline", PLACEHOLDER),
+        ("canonical_url", f"https://news.example.com/dc/ok?ref={PLACEHOLDER}"),
+        ("image", {"url": f"https://img.example.com/p.gif?t={PLACEHOLDER}", "alt": "x"}),
+        ("image", {"url": "https://img.example.com/p.gif", "alt": f"x{PLACEHOLDER}"}),
+        ("signals", [{"headline": "S", "body": "B",
+                      "sources": [{"name": "N", "url": f"https://src.example.com/?t={PLACEHOLDER}"}]}]),
+    ],
+)
+def test_the_token_placeholder_is_refused_in_story_fields(tmp_path: Path, field: str, value: object) -> None:
+    fields: dict[str, object] = {
+        "slug": "dc-ok", "headline": "Fine", "regions": ["dc"],
+        "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z",
+    }
+    fields[field] = value
+    path = tmp_path / "story.md"
+    path.write_text("---\n" + yaml.safe_dump(fields) + "---\nBody\n", encoding="utf-8")
+    with pytest.raises(ContentError, match="%%") as caught:
+        read_story_file(path)
+    assert "story.md" in str(caught.value) and f"field '{field}" in str(caught.value)
+
+
+def test_the_token_placeholder_is_refused_in_a_story_body(tmp_path: Path) -> None:
+    path = tmp_path / "story.md"
+    path.write_text("---\nslug: dc-ok\nheadline: Fine\nregions: [dc]\ncanonical_url: https://news.example.com/dc/ok\n"
+                    f"published_at: 2026-11-28T10:00:00Z\n---\n[read](https://x.example/?t={PLACEHOLDER})\n",
+                    encoding="utf-8")
+    with pytest.raises(ContentError, match="field 'body'"):
+        read_story_file(path)
+
+
+@pytest.mark.parametrize("field", ["image_url", "link", "headline", "body", "sponsor", "image_alt"])
+def test_the_token_placeholder_is_refused_in_ads(seeds_copy: Path, field: str) -> None:
+    ad = {"slug": "planted", "sponsor": "S", "headline": "H", "link": "https://sponsor.example/c",
+          "image_url": "https://sponsor.example/i.png", "image_alt": "alt", "body": "Text",
+          "regions": ["dc"], "starts_on": "2026-11-01"}
+    ad[field] = (ad[field] + "?t=" if "url" in field or field == "link" else ad[field] + " ") + PLACEHOLDER
+    (seeds_copy / "ads.yaml").write_text(yaml.safe_dump([ad]), encoding="utf-8")
+    with pytest.raises(ContentError, match="ads.yaml") as caught:
+        read_content_dir(seeds_copy)
+    assert f"field '[0].{field}'" in str(caught.value) and PLACEHOLDER in str(caught.value)
+
+
+def test_the_token_placeholder_is_refused_in_regions(seeds_copy: Path) -> None:
+    regions = yaml.safe_load((seeds_copy / "regions.yaml").read_text(encoding="utf-8"))
+    regions[0]["edition_name"] = f"Wire {PLACEHOLDER}"
+    (seeds_copy / "regions.yaml").write_text(yaml.safe_dump(regions), encoding="utf-8")
+    with pytest.raises(ContentError, match=r"field '\[0\]\.edition_name'"):
+        read_content_dir(seeds_copy)
+
+
+@pytest.mark.parametrize("language", ["en\r\nX-Injected: 1", "en us", "en_US", "<b>", "-en", "en-", ""])
+def test_a_story_language_must_be_a_simple_tag(tmp_path: Path, language: str) -> None:
+    fields = {"slug": "dc-ok", "headline": "Fine", "regions": ["dc"], "language": language,
+              "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z"}
+    path = tmp_path / "story.md"
+    path.write_text("---\n" + yaml.safe_dump(fields) + "---\nBody\n", encoding="utf-8")
+    with pytest.raises(ContentError, match="field 'language'"):
+        read_story_file(path)
+
+
+@pytest.mark.parametrize("language", ["en", "ar", "zh-Hans", "pt-BR", "sr-Latn-RS"])
+def test_simple_language_tags_are_accepted(tmp_path: Path, language: str) -> None:
+    fields = {"slug": "dc-ok", "headline": "Fine", "regions": ["dc"], "language": language,
+              "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z"}
+    path = tmp_path / "story.md"
+    path.write_text("---\n" + yaml.safe_dump(fields) + "---\nBody\n", encoding="utf-8")
+    assert read_story_file(path).language == language
+
+
+def test_a_region_language_must_be_a_simple_tag(seeds_copy: Path) -> None:
+    regions = yaml.safe_load((seeds_copy / "regions.yaml").read_text(encoding="utf-8"))
+    regions[0]["language"] = "en\nContent-Type: text/plain"
+    (seeds_copy / "regions.yaml").write_text(yaml.safe_dump(regions), encoding="utf-8")
+    with pytest.raises(ContentError, match=r"field '\[0\]\.language'"):
+        read_content_dir(seeds_copy)

@@ -137,6 +137,31 @@ def test_placeholder_survives_mjml_and_escaping_unchanged() -> None:
     assert links.TOKEN_PLACEHOLDER not in html + text
 
 
+def test_a_placeholder_in_content_never_carries_a_recipients_token() -> None:
+    """Only the footer's own links are personalised, whatever the content says."""
+    planted = links.TOKEN_PLACEHOLDER
+    ad = AdBlock(slug="ad", sponsor=f"Sponsor {planted}", headline=f"Buy {planted}", body=f"Body {planted}",
+                 link=f"https://sponsor.example/c?t={planted}", image_url=f"https://tracker.example/p.gif?t={planted}",
+                 image_alt=planted)
+    planted_story = story(
+        canonical_url=f"https://ex.com/s?ref={planted}", headline=f"Headline {planted}", body=f"[x](https://a.example/{planted})",
+        image_url=f"https://images.example.com/{planted}.jpg",
+        signals=(SignalBlock(planted, planted, (SourceRef(planted, f"https://src.example/?{planted}"),)),),
+    )
+    rendered = render_edition(content((planted_story, ad), subject=f"Subject {planted}", preheader=planted,
+                                      postal_address=planted), edition_id=1)
+    html, text = rendered.personalised("SECRET.TOKEN")
+    footer_links = {links.preferences_url(BASE, "SECRET.TOKEN"), links.unsubscribe_url(BASE, "SECRET.TOKEN")}
+    root = parse(html)
+    for node in root.iter():
+        for name, value in node.attrs.items():
+            if "SECRET.TOKEN" in value:
+                assert node.tag == "a" and name == "href" and value in footer_links, (node.tag, name, value)
+    assert html.count("SECRET.TOKEN") == sum(html.count(f'href="{link}"') for link in footer_links)
+    assert text.count("SECRET.TOKEN") == sum(text.count(link) for link in footer_links)
+    assert planted not in rendered.subject + rendered.preheader
+
+
 def test_rendered_edition_contract() -> None:
     rendered = render_edition(content((story(),)), edition_id=7)
     assert isinstance(rendered, RenderedEdition)
