@@ -19,7 +19,7 @@ from newsletter.db import make_engine, migrate, session_scope
 from newsletter.dispatch import SendOutcome, edition_status, release_unresolved, send_edition
 from newsletter.editions import approve_edition, prepare_edition, region_today, set_edition_text
 from newsletter.errors import EditionError, NewsletterError
-from newsletter.models import EditionStatus, Region
+from newsletter.models import DeliveryState, EditionStatus, Region
 from newsletter.proofs import send_proof
 from newsletter.scheduling import next_send
 from newsletter.summary import region_summaries
@@ -97,12 +97,15 @@ def daily() -> None:
         if run.report is None:
             typer.echo(f"{head} {run.detail}")
             continue
-        new = sum(run.report.this_run.values())
-        total = sum(run.report.counts.values())
+        handed_over = (DeliveryState.SENT, DeliveryState.QUEUED)
+        new = sum(run.report.this_run[state] for state in handed_over)
+        total = sum(run.report.counts[state] for state in handed_over)
+        skipped = run.report.counts[DeliveryState.SUPPRESSED]
         where = ""
         if ctx.settings.backend.value == "outbox":
             where = f"  files: {ctx.settings.outbox_dir / (run.region + '-' + run.local_date.isoformat())}"
-        typer.echo(f"{head} {new} new messages, {total} in the ledger ({run.report.outcome.value}){where}")
+        typer.echo(f"{head} {new} new messages, {total} in all, {skipped} suppressed "
+                   f"({run.report.outcome.value}){where}")
 
 
 @app.command()
