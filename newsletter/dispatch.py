@@ -2,8 +2,9 @@
 
 The loop, for each keyset batch of up to ``batch_size`` subscribers:
 
-1. read the next candidates (``ledger.next_candidates``), claim them in one
-   transaction (``ledger.claim``): from here the ledger says "maybe sent";
+1. claim the next readers past the last one (``ledger.claim_next``: one
+   ``INSERT ... SELECT`` reads the list and writes their rows), committed before
+   anything is handed over: from here the ledger says "maybe sent";
 2. hand the batch to a worker thread; at most ``concurrency`` batches are in
    flight, and ``rate_limit_per_second`` paces them;
 3. when the worker returns, record every answer in one transaction.

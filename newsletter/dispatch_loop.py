@@ -185,17 +185,21 @@ class Dispatcher:
         limit = self.settings.batch_size
         with self.engine.connect() as connection:
             while True:
-                candidates = ledger.next_candidates(
-                    connection, edition_id=edition_id, region_code=region_code, after=after, limit=limit
-                )
-                connection.commit()  # end the read before the write (SQLite locks upgrade badly)
-                if not candidates:
-                    return None
-                after = candidates[-1].subscriber_id
-                claim = ledger.claim(
-                    connection, edition_id=edition_id, region_code=region_code, candidates=candidates, now=utcnow()
+                # Read and claim in one statement, committed before anything is handed over.
+                claim = ledger.claim_next(
+                    connection, edition_id=edition_id, region_code=region_code, after=after, limit=limit, now=utcnow()
                 )
                 connection.commit()
+                if claim.last_subscriber_id is None:
+                    # Nothing written: the list is exhausted, or another dispatcher took every reader
+                    # picked. Its rows are committed now (ON CONFLICT waited for them), so a fresh
+                    # read sees them and tells the two apart.
+                    left = ledger.next_candidates(connection, edition_id=edition_id, region_code=region_code, after=after, limit=1)
+                    connection.commit()
+                    if not left:
+                        return None
+                    continue
+                after = claim.last_subscriber_id
                 self.tally[DeliveryState.SUPPRESSED] += claim.suppressed
                 if claim.to_send:
                     self._subscriber_of.update((c.delivery_id, c.subscriber_id) for c in claim.to_send)

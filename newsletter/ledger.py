@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,16 +34,16 @@ _subscriber = Subscriber.__table__  # type: ignore[attr-defined]
 _subscription = Subscription.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """A row of the list; a tuple, not a dataclass: made once per reader of every send."""
+
     subscriber_id: int
     email: str
     token_version: int
-    status: SubscriberStatus
+    status: str  # a SubscriberStatus value, left as the stored text (no enum per row)
 
 
-@dataclass(frozen=True)
-class Claimed:
+class Claimed(NamedTuple):
     delivery_id: int
     subscriber_id: int
     email: str
@@ -58,7 +60,7 @@ class Unresolved:
     last_error: str | None
 
 
-def _on_the_list(edition_id: int, region_code: str, after: int) -> list[sa.ColumnElement[bool]]:
+def _on_the_list(edition_id: Any, region_code: Any, after: Any) -> list[sa.ColumnElement[bool]]:
     """Who an edition goes to (or is recorded as suppressed for) past ``after``, not yet in its ledger.
 
     The key bound is repeated on every table on purpose: PostgreSQL does not carry a
@@ -73,7 +75,7 @@ def _on_the_list(edition_id: int, region_code: str, after: int) -> list[sa.Colum
         s.id > after,
         sa.or_(
             sa.and_(s.status == SubscriberStatus.ACTIVE, s.paused.is_(False)),
-            s.status.in_(SUPPRESSING),
+            s.status.in_([sa.literal(status.value, sa.String()) for status in SUPPRESSING]),
         ),
         ~sa.exists().where(d.edition_id == edition_id, d.subscriber_id > after, d.subscriber_id == sub.subscriber_id),
     ]
@@ -91,19 +93,27 @@ def next_candidates(
     complained ones are returned too, to be recorded as suppressed. Pending
     (never confirmed) subscribers are not on the list at all.
     """
-    s, sub = _subscriber.c, _subscription.c
-    query = (
-        sa.select(sub.subscriber_id, s.email, s.token_version, s.status)
-        .select_from(_LIST_JOIN)
-        .where(*_on_the_list(edition_id, region_code, after))
-        .order_by(sub.subscriber_id)
-        .limit(limit)
+    rows = connection.execute(
+        _next_candidates_statement(),
+        {"edition_id": edition_id, "region_code": region_code, "after": after, "limit": limit},
     )
-    return [Candidate(*row) for row in connection.execute(query)]
+    return [Candidate._make(row) for row in rows]
 
 
-def _insert(connection: sa.Connection) -> sa.Insert:
-    dialect = connection.dialect.name
+@cache
+def _next_candidates_statement() -> sa.Select[tuple[int, str, int, str]]:
+    """Built once with bound parameters: building and compiling it per batch cost more than running it."""
+    s, sub = _subscriber.c, _subscription.c
+    return (
+        sa.select(sub.subscriber_id, s.email, s.token_version, sa.type_coerce(s.status, sa.String()))
+        .select_from(_LIST_JOIN)
+        .where(*_on_the_list(sa.bindparam("edition_id"), sa.bindparam("region_code"), sa.bindparam("after")))
+        .order_by(sub.subscriber_id)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
+def _insert(dialect: str) -> sa.Insert:
     if dialect == "postgresql":
         return postgresql.insert(_delivery)
     if dialect == "sqlite":
@@ -113,57 +123,88 @@ def _insert(connection: sa.Connection) -> sa.Insert:
 
 @dataclass(frozen=True)
 class ClaimResult:
-    to_send: list[Claimed]  # rows this caller won, to hand to a backend
+    to_send: list[Claimed]  # rows this caller won, to hand to a backend, in subscriber order
     suppressed: int  # rows this caller recorded as suppressed
+    last_subscriber_id: int | None  # the highest subscriber this claim wrote a row for; None: it wrote none
 
 
-def claim(
-    connection: sa.Connection, *, edition_id: int, region_code: str, candidates: Sequence[Candidate], now: datetime
+def claim_next(
+    connection: sa.Connection, *, edition_id: int, region_code: str, after: int, limit: int, now: datetime
 ) -> ClaimResult:
-    """Insert a ledger row per candidate still on the list, in one statement; return those this caller won.
+    """Claim the next ``limit`` readers past ``after`` (keyset) in one statement; return those this caller won.
 
-    The rows are made by the database (``INSERT ... SELECT``), not bound one by one
-    from Python, and the list's conditions are checked again as they are written: a
-    reader who unsubscribed since the read is recorded as suppressed, never sent.
-    A row another dispatcher inserted first is skipped by the database, never sent twice.
+    ``INSERT ... SELECT ... ORDER BY subscriber_id LIMIT n ON CONFLICT DO NOTHING``: the
+    list is read and its rows written by the database in one pass, so the list's
+    conditions are checked at the instant of the claim (a reader who unsubscribed a
+    moment ago is recorded as suppressed, never sent), and no batch of ids travels
+    to the database and back. A row another dispatcher inserted first is skipped by
+    the database (the unique (edition, subscriber) decides), never sent twice.
+
+    No row written (``last_subscriber_id`` None) means the list is exhausted past
+    ``after``, or every reader picked was taken by another dispatcher meanwhile: the
+    caller tells the two apart with :func:`next_candidates`.
     """
-    if not candidates:
-        return ClaimResult([], 0)
+    rows = connection.execute(
+        _claim_statement(connection.dialect.name),
+        {"edition_id": edition_id, "region_code": region_code, "after": after, "limit": limit, "now": now},
+    ).all()
+    if not rows:
+        return ClaimResult([], 0, None)
+    claimed = DeliveryState.CLAIMED.value
+    to_send = [Claimed(row[0], row[1], row[3], row[4]) for row in rows if row[2] == claimed]
+    # RETURNING promises no order; a batch goes out in subscriber order.
+    to_send.sort(key=_by_subscriber)
+    return ClaimResult(to_send, len(rows) - len(to_send), max(row[1] for row in rows))
+
+
+def _by_subscriber(claimed: Claimed) -> int:
+    return claimed.subscriber_id
+
+
+@cache
+def _claim_statement(dialect: str) -> sa.Insert:
+    """The claim, built once per dialect with bound parameters (the compiled form is then cached).
+
+    RETURNING carries what a message needs (email, token version) by primary-key
+    lookups on the subscriber, but only for rows to send: suppressed rows return
+    their id and state alone.
+    """
     s, sub, d = _subscriber.c, _subscription.c, _delivery.c
     is_active = s.status == SubscriberStatus.ACTIVE
+    now = sa.bindparam("now", type_=UTCDateTime())
     rows = (
         sa.select(
-            sa.literal(edition_id, sa.Integer),
+            sa.bindparam("edition_id", type_=sa.Integer()),
             sub.subscriber_id,
             sa.case((is_active, DeliveryState.CLAIMED.value), else_=DeliveryState.SUPPRESSED.value),
             sa.literal(0, sa.Integer),
             sa.case((is_active, sa.null()), else_=sa.literal("subscriber ", sa.String).concat(sa.cast(s.status, sa.String))),
-            sa.literal(now, UTCDateTime()),
-            sa.literal(now, UTCDateTime()),
+            now,
+            now,
         )
         .select_from(_LIST_JOIN)
-        .where(
-            sub.subscriber_id.in_([c.subscriber_id for c in candidates]),
-            *_on_the_list(edition_id, region_code, candidates[0].subscriber_id - 1),
-        )
+        .where(*_on_the_list(sa.bindparam("edition_id"), sa.bindparam("region_code"), sa.bindparam("after")))
+        .order_by(sub.subscriber_id)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
-    statement = (
-        _insert(connection)
+    to_send = d.state == DeliveryState.CLAIMED
+
+    def of_reader(column: str, type_: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+        # Written out because SQLAlchemy does not correlate a subquery in RETURNING with
+        # the inserted row (it would add the table to the subquery's FROM).
+        looked_up = sa.literal_column(
+            f"(SELECT reader.{column} FROM {_subscriber.name} AS reader WHERE reader.id = {_delivery.name}.subscriber_id)",
+            type_,
+        )
+        return sa.case((to_send, looked_up), else_=sa.null())
+
+    return (
+        _insert(dialect)
         .from_select(["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"], rows)
         .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
-        .returning(d.id, d.subscriber_id, d.state)
+        # state as its stored text: no enum conversion per row.
+        .returning(d.id, d.subscriber_id, sa.type_coerce(d.state, sa.String()), of_reader("email", sa.String()), of_reader("token_version", sa.Integer()))
     )
-    inserted = connection.execute(statement).all()
-    by_subscriber = {c.subscriber_id: c for c in candidates}
-    to_send = sorted(
-        (
-            Claimed(row.id, row.subscriber_id, by_subscriber[row.subscriber_id].email, by_subscriber[row.subscriber_id].token_version)
-            for row in inserted
-            if DeliveryState(row.state) is DeliveryState.CLAIMED
-        ),
-        key=lambda c: c.subscriber_id,
-    )
-    return ClaimResult(to_send, len(inserted) - len(to_send))
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -254,7 +295,7 @@ def record_late(connection: sa.Connection, late: Sequence[LateAnswer], *, now: d
         for a in late
     ]
     statement = (
-        _insert(connection).values(values).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+        _insert(connection.dialect.name).values(values).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
         .returning(_delivery.c.id)
     )
     return len(connection.execute(statement).all())

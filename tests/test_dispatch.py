@@ -319,8 +319,7 @@ def test_readers_released_after_a_dispatcher_passed_them_keep_the_edition_open(
     first = send_edition(seeded, settings, REGION, local_date, now=started, should_stop=lambda: True)
     edition_id = first.edition_id
     with seeded.begin() as connection:  # dispatcher A claims readers 0 and 1
-        candidates = ledger.next_candidates(connection, edition_id=edition_id, region_code=REGION, after=0, limit=2)
-        held = ledger.claim(connection, edition_id=edition_id, region_code=REGION, candidates=candidates, now=started)
+        held = ledger.claim_next(connection, edition_id=edition_id, region_code=REGION, after=0, limit=2, now=started)
     assert [c.email for c in held.to_send] == [r.email for r in readers[:2]]
 
     def a_releases_its_failed_batch(_tally: Counter[DeliveryState]) -> None:
