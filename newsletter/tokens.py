@@ -114,24 +114,37 @@ def read_token(secret: bytes, token: str, purpose: Purpose, *, now: datetime) ->
     return TokenClaims(purpose, subscriber_id, version, expires_at)
 
 
+# RFC 2104's pads as byte translations: key.translate(_IPAD) is key XOR 0x36 byte by byte.
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
 class ManageTokens:
     """Makes many manage tokens with one secret, e.g. for every recipient of an edition.
 
-    Same tokens as :func:`manage_token`, about a third faster: the HMAC key is set up
-    once (``hmac.new`` hashes the padded key every time) and copied per token.
+    Same tokens as :func:`manage_token`, about twice as fast: HMAC-SHA256 spelled out
+    (RFC 2104: ``H((K ^ opad) + H((K ^ ipad) + m))``) with both keyed hash states
+    made once and copied per token. ``hmac.new`` hashes the padded key every time,
+    and ``HMAC.copy`` is Python code around the same C copies made here.
     Use from one thread.
     """
 
     def __init__(self, secret: bytes) -> None:
-        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
+        block = hashlib.sha256().block_size
+        key = hashlib.sha256(secret).digest() if len(secret) > block else secret
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
         self._prefix = f"{Purpose.MANAGE.value}:".encode("ascii")
 
     def __call__(self, subscriber_id: int, version: int) -> str:
         # The same payload as make_token's ":".join(...) (ints print the same in both).
         payload = b"%b%d:%d" % (self._prefix, subscriber_id, version)
-        mac = self._keyed.copy()
-        mac.update(payload)
-        return f"{_b64(payload)}.{_b64(mac.digest()[:SIGNATURE_BYTES])}"
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return f"{_b64(payload)}.{_b64(outer.digest()[:SIGNATURE_BYTES])}"
 
 
 def manage_token(secret: bytes, subscriber_id: int, version: int) -> str:

@@ -31,6 +31,12 @@ def test_the_edition_maker_and_manage_token_match_the_documented_format(subscrib
     assert ManageTokens(SECRET)(subscriber_id, version) == expected
 
 
+@pytest.mark.parametrize("secret", [b"k", b"x" * 64, b"y" * 65, bytes(range(256)) * 2])
+def test_the_edition_maker_matches_for_secrets_shorter_and_longer_than_a_hash_block(secret: bytes) -> None:
+    for subscriber_id in (1, 77, 1_000_000):
+        assert ManageTokens(secret)(subscriber_id, 2) == _reference(secret, subscriber_id, 2)
+
+
 def test_tokens_from_the_edition_maker_verify_and_carry_their_claims() -> None:
     tokens = ManageTokens(SECRET)
     for subscriber_id in range(1, 2000, 7):  # many in a row: each copy starts from the bare key
