@@ -162,12 +162,12 @@ def _by_subscriber(claimed: Claimed) -> int:
 
 
 @cache
-def _claim_statement(dialect: str) -> sa.Insert:
+def _claim_statement(dialect: str) -> sa.Executable:
     """The claim, built once per dialect with bound parameters (the compiled form is then cached).
 
-    RETURNING carries what a message needs (email, token version) by primary-key
-    lookups on the subscriber, but only for rows to send: suppressed rows return
-    their id and state alone.
+    It returns what a message needs (email, token version) by primary-key lookups on
+    the subscriber, but only for rows to send: suppressed rows return their id and
+    state alone.
     """
     s, sub, d = _subscriber.c, _subscription.c, _delivery.c
     is_active = s.status == SubscriberStatus.ACTIVE
@@ -187,6 +187,22 @@ def _claim_statement(dialect: str) -> sa.Insert:
         .order_by(sub.subscriber_id)
         .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
+    claim = (
+        _insert(dialect)
+        .from_select(["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"], rows)
+        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    )
+    state = sa.type_coerce(d.state, sa.String())  # the stored text: no enum conversion per row
+    if dialect == "postgresql":
+        # A data-modifying CTE joined to the subscriber: one lookup per row claimed,
+        # where two scalar subqueries in RETURNING would make two.
+        written = claim.returning(d.id, d.subscriber_id, state.label("state")).cte("written")
+        reader = _subscriber.alias("reader")
+        joined = written.outerjoin(
+            reader, sa.and_(reader.c.id == written.c.subscriber_id, written.c.state == DeliveryState.CLAIMED.value)
+        )
+        return sa.select(written.c.id, written.c.subscriber_id, written.c.state, reader.c.email, reader.c.token_version).select_from(joined)
+    # SQLite has no INSERT in a CTE; its RETURNING may hold subqueries on the inserted row.
     to_send = d.state == DeliveryState.CLAIMED
 
     def of_reader(column: str, type_: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
@@ -198,13 +214,7 @@ def _claim_statement(dialect: str) -> sa.Insert:
         )
         return sa.case((to_send, looked_up), else_=sa.null())
 
-    return (
-        _insert(dialect)
-        .from_select(["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"], rows)
-        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
-        # state as its stored text: no enum conversion per row.
-        .returning(d.id, d.subscriber_id, sa.type_coerce(d.state, sa.String()), of_reader("email", sa.String()), of_reader("token_version", sa.Integer()))
-    )
+    return claim.returning(d.id, d.subscriber_id, state, of_reader("email", sa.String()), of_reader("token_version", sa.Integer()))
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
