@@ -38,7 +38,12 @@ def edition_url(base_url: str, region_code: str, local_date: date) -> str:
 
 
 def unsubscribe_mailto(address: str, token: str) -> str:
-    return f"mailto:{address}?subject=unsubscribe-{token}"
+    """RFC 6068: a non-ASCII address is percent-encoded UTF-8, so the header stays ASCII."""
+    return f"mailto:{quote(address, safe=_MAILTO_SAFE)}?subject=unsubscribe-{quote(token, safe='')}"
+
+
+# Characters RFC 6068 lets an address keep in a mailto URI (besides letters, digits, "-._~").
+_MAILTO_SAFE = "@!$'()*+,;:"
 
 
 def list_unsubscribe_headers(base_url: str, mailto_address: str, token: str) -> dict[str, str]:

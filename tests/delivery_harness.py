@@ -39,6 +39,7 @@ class Delivered:
     html: str
     headers: dict[str, str]  # lower-cased names
     custom_args: dict[str, str]
+    raw: bytes = b""  # the message as the peer holds it (SendGrid: our headers as SendGrid gets them)
 
 
 @dataclass
@@ -89,7 +90,15 @@ def _from_mime(raw: bytes) -> Delivered:
         html=html_part.get_content(),
         headers={name.lower(): str(value) for name, value in message.items()},
         custom_args={},
+        raw=raw,
     )
+
+
+def _sendgrid_header_block(headers: dict[str, str]) -> bytes:
+    """Our header values written one per line, unchanged: SendGrid writes the header lines
+    itself, so what we control (and test) is that each value is one plain line it can keep."""
+    lines = [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
 def from_sendgrid(bodies: list[dict[str, Any]]) -> list[Delivered]:
@@ -103,6 +112,8 @@ def from_sendgrid(bodies: list[dict[str, Any]]) -> list[Delivered]:
                     text = text.replace(key, value)
                 return text
 
+            # Top-level headers apply to every personalization; its own win on a clash.
+            headers = {**body.get("headers", {}), **p.get("headers", {})}
             for to in p["to"]:
                 out.append(
                     Delivered(
@@ -110,8 +121,9 @@ def from_sendgrid(bodies: list[dict[str, Any]]) -> list[Delivered]:
                         subject=fill(p.get("subject", body["subject"])),
                         text=fill(parts["text/plain"]),
                         html=fill(parts["text/html"]),
-                        headers={k.lower(): v for k, v in p.get("headers", {}).items()},
+                        headers={k.lower(): v for k, v in headers.items()},
                         custom_args=p.get("custom_args", {}),
+                        raw=_sendgrid_header_block(headers),
                     )
                 )
     return out

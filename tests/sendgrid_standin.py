@@ -78,6 +78,11 @@ def problems(body: Any) -> list[tuple[str, str]]:
                 found.append((f"{where}.headers", f"header {name} may not be overridden"))
             if not isinstance(value, str):
                 found.append((f"{where}.headers", "header values must be strings"))
+    for name, value in body.get("headers", {}).items():
+        if name.casefold() in RESERVED_HEADERS:
+            found.append(("headers", f"header {name} may not be overridden"))
+        if not isinstance(value, str):
+            found.append(("headers", "header values must be strings"))
     if recipients > 1000:
         found.append(("personalizations", "at most 1000 recipients per request"))
     if substitution_total > 50_000:

@@ -151,6 +151,8 @@ def _body(content: MessageContent, personalizations: Any, sandbox: bool) -> dict
         "content": [{"type": "text/plain", "value": content.text}, {"type": "text/html", "value": content.html}],
         "categories": categories_for(content),
         "mail_settings": {"sandbox_mode": {"enable": sandbox}},
+        # The same for every reader, so once per request (personal headers are per personalization).
+        "headers": {"Content-Language": content.language},
     }
     if content.reply_to:
         body["reply_to"] = {"email": content.reply_to}
