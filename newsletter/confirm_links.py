@@ -11,8 +11,9 @@ bound to that exact token by an HMAC with its own domain label. Region codes
 are lower-case letters only (``content_files.REGION_CODE``), so ``-`` cannot
 appear inside one, and the whole token stays within the URL-safe characters.
 
-A plain two-part confirmation token (issued before regions were carried) is
-still accepted while it lives; it confirms the regions stored with the request.
+Only this bound form is accepted. The plain two-part token inside it is never
+a link on its own: anyone holding a link could cut the regions and the MAC off,
+and a bare token would still confirm.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ _MAC_TEXT = re.compile(r"[A-Za-z0-9_-]{22}")
 @dataclass(frozen=True)
 class ConfirmClaims:
     claims: TokenClaims
-    # None for a legacy link without regions: confirm what is stored.
-    region_codes: tuple[str, ...] | None
+    region_codes: tuple[str, ...]
 
 
 def _mac(secret: bytes, base_token: str, regions_text: str) -> str:
@@ -59,8 +59,6 @@ def make_confirm_link_token(
 def read_confirm_link_token(secret: bytes, token: str, *, now: datetime) -> ConfirmClaims:
     """Verify the confirmation token and the regions bound to it; TokenError otherwise."""
     parts = token.split(".")
-    if len(parts) == 2:
-        return ConfirmClaims(read_token(secret, token, Purpose.CONFIRM, now=now), None)
     if len(parts) != 4:
         raise TokenError("this link is malformed or incomplete")
     base_token = f"{parts[0]}.{parts[1]}"

@@ -176,16 +176,12 @@ def subscriber_for_confirm_token(session: Session, token: str, *, secret: bytes,
     return _subscriber_for(session, claims.subscriber_id, claims.version)
 
 
-def _activate_regions(session: Session, subscriber: Subscriber, codes: tuple[str, ...] | None, now: datetime) -> None:
-    """Activate the confirmed regions (or, for a legacy link, the stored request)."""
+def _activate_regions(session: Session, subscriber: Subscriber, codes: tuple[str, ...], now: datetime) -> None:
+    """Activate exactly the regions the confirmation link carries."""
     rows = {
         row.region_code: row
         for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id))
     }
-    if codes is None:
-        for row in rows.values():
-            row.active = True
-        return
     # A region withdrawn since the request was made is skipped, not an error.
     offered = {region.code for region in all_regions(session)}
     chosen = [code for code in codes if code in offered]

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -168,11 +169,45 @@ def test_forged_and_truncated_confirmation_links_are_refused(
     other_key = confirm_token(b"another-secret-key-of-enough-length!!", 1, 1, now=START)
     for bad in (good[:-4], f"/confirm/{payload}", f"/confirm/{payload}.{signature[::-1]}.{regions}.{mac}",
                 f"/confirm/{other_key}", f"/confirm/{payload}.{signature}.bxl.{mac}", f"/confirm/{payload}.{signature}.{regions}",
-                "/confirm/%00%ff", "/confirm/" + "A" * 500):
+                f"/confirm/{payload}.{signature}", "/confirm/%00%ff", "/confirm/" + "A" * 500):
         answer = client.get(bad)
         assert answer.status_code == 400, bad
         assert "This link does not work" in answer.text
     assert subscriber_state(web_engine, "forge@example.com")[0] == "pending"
+
+
+def test_a_confirmation_link_stripped_of_its_regions_is_refused(
+    client: TestClient, web_settings: Settings, web_engine: sa.Engine
+) -> None:
+    subscribe(client, "strip@example.com", ["dc"])
+    good = link_in(outbox_messages(web_settings)[0], "/confirm/", web_settings)
+    payload, signature, _regions, _mac = good.removeprefix("/confirm/").split(".")
+    # The signed two-part token alone (the old link format) must not confirm anything.
+    stripped = f"/confirm/{payload}.{signature}"
+    opened = client.get(stripped)
+    assert opened.status_code == 400 and "This link does not work" in opened.text
+    from newsletter.web.csrf import form_token
+
+    # A post with a valid form token for that path, as a hand-made form would send.
+    scoped = form_token(web_settings.secret, client.cookies["__Host-csrf"], stripped.removeprefix("/confirm/"))
+    answer = client.post(stripped, data={"csrf_token": scoped})
+    assert answer.status_code == 400 and "This link does not work" in answer.text
+    assert subscriber_state(web_engine, "strip@example.com")[0] == "pending"
+
+    from newsletter import subscriptions
+    from newsletter.db import session_scope
+    from newsletter.errors import TokenError
+
+    with session_scope(web_engine) as session:
+        subscriber = session.exec(select(Subscriber).where(Subscriber.email == "strip@example.com")).one()
+        assert subscriber.id is not None
+        plain = confirm_token(web_settings.secret, subscriber.id, subscriber.token_version, now=START)
+        for token in (plain, stripped.removeprefix("/confirm/")):
+            with pytest.raises(TokenError, match="malformed or incomplete"):
+                subscriptions.confirm(session, token, secret=web_settings.secret, now=START)
+    assert subscriber_state(web_engine, "strip@example.com")[0] == "pending"
+    # The whole link still works.
+    assert confirm(client, good).status_code == 200
 
 
 def test_a_strangers_request_does_not_rewrite_a_pending_subscribers_regions(
