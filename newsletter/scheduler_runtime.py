@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
@@ -42,6 +43,37 @@ log = logging.getLogger(__name__)
 JOB_TABLE = "apscheduler_jobs"
 DONE = (EditionStatus.SENT, EditionStatus.MISSED, EditionStatus.CANCELLED)
 RETRY_DELAY = timedelta(minutes=5)
+
+
+class _StoppingScheduler(BackgroundScheduler):
+    """A BackgroundScheduler that hands out no job once it has begun to stop.
+
+    APScheduler 3's thread makes one more pass over the job stores after
+    ``shutdown()`` has closed the executors, and a pass can also run while
+    ``shutdown(wait=True)`` waits for the job in flight. A job that falls due then
+    (a one-off retry, or a cron firing at the moment of SIGTERM) fails to submit,
+    and removing the spent one-off job raises ``JobLookupError`` in that thread.
+    Here a pass in progress finishes first and later passes do nothing, so the
+    job stays in the persistent store and the next start (whose catch-up acts on
+    every region) deals with it.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._pass_lock = threading.Lock()
+        self._stopping = False
+        super().__init__(**options)
+
+    def _process_jobs(self) -> float | None:  # APScheduler 3's one pass over the stores
+        with self._pass_lock:
+            if self._stopping:
+                return None  # wait for the wake-up that ends the thread
+            result: float | None = super()._process_jobs()
+            return result
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._pass_lock:
+            self._stopping = True
+        super().shutdown(wait=wait)
 
 
 @dataclass
@@ -129,7 +161,7 @@ def build_scheduler(
 ) -> BackgroundScheduler:
     """A scheduler whose jobs are exactly the regions' (replacing any stored earlier)."""
     global _runtime
-    scheduler = BackgroundScheduler(
+    scheduler = _StoppingScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
         job_defaults={
             # On purpose, not APScheduler's defaults (1 s grace): a job held up for

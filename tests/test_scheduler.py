@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from apscheduler.triggers.date import DateTrigger
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
@@ -24,10 +26,14 @@ from newsletter.editions import approve_edition
 from newsletter.errors import TransientDeliveryError
 from newsletter.models import Delivery, DeliveryState, Edition, EditionStatus, Region
 from newsletter import scheduler_runtime
-from newsletter.scheduler_runtime import JOB_TABLE, RETRY_DELAY, act, build_scheduler, catch_up, install_jobs
-from newsletter.scheduling import RegionSchedule
+from newsletter.scheduler_runtime import (
+    JOB_TABLE, RETRY_DELAY, act, build_scheduler, catch_up, fire_region, install_jobs, retry_job_id,
+)
+from newsletter.scheduling import RegionSchedule, local_date_at, next_send
 from tests.conftest import PROJECT_ROOT, TEST_SECRET, make_settings, seed_engine
 
+# A fixed clock: handed to act() and run_edition() as their `now`, never to a started
+# scheduler (that reads the real clock; its tests derive their instants from now).
 DC_SEND = datetime(2026, 11, 30, 11, 30, tzinfo=UTC)  # 06:30 EST on Monday 30 November
 
 
@@ -87,7 +93,7 @@ def runtime(seeded: sa.Engine, sqlite_url: str, tmp_path: Path, recorder: Record
     yield build
     for scheduler in made:
         if scheduler.running:
-            scheduler.shutdown(wait=False)
+            scheduler.shutdown(wait=True)  # before the database goes; a job due now is left alone
 
 
 def dc(engine: sa.Engine) -> RegionSchedule:
@@ -274,7 +280,7 @@ def test_scheduler_process_sends_at_send_time_and_stops_cleanly_on_sigterm(seede
                 process.kill()
                 process.wait()
     log = log_path.read_text()
-    assert "scheduler stopped cleanly" in log, log
+    assert "scheduler stopped cleanly" in log and " ERROR " not in log, log
     assert datetime.now(UTC) >= fire_at
     with Session(seeded) as session:
         editions = session.exec(select(Edition)).all()
@@ -288,19 +294,22 @@ def test_scheduler_process_sends_at_send_time_and_stops_cleanly_on_sigterm(seede
 def test_a_paused_send_is_retried_inside_the_grace_window(runtime, seeded, sqlite_url, tmp_path, caplog) -> None:
     scheduler = runtime(make_settings(sqlite_url, tmp_path, max_retries=0), backend=DownBackend())
     scheduler.start(paused=True)  # jobs go to the persistent store, where a retry replaces the last
-    run = act(dc(seeded), DC_SEND)
+    # A started scheduler reads the real clock: a send a day ahead of it, so no retry job falls due meanwhile.
+    send = next_send(dc(seeded), datetime.now(UTC) + timedelta(days=1))
+    local_date = local_date_at(dc(seeded), send)
+    run = act(dc(seeded), send)
     assert run.outcome is RunOutcome.INCOMPLETE
-    assert edition_row(seeded, DC_SEND.date()).status is EditionStatus.SENDING
+    assert edition_row(seeded, local_date).status is EditionStatus.SENDING
     retry = scheduler.get_job("retry:dc")
-    assert retry is not None and retry.trigger.run_date == DC_SEND + RETRY_DELAY
+    assert retry is not None and retry.trigger.run_date == send + RETRY_DELAY
     assert any(r.levelname == "ERROR" and "paused" in r.getMessage() for r in caplog.records)
 
     # Late in the window the retry is pinned to its end; past it, the partly sent edition is recorded.
-    act(dc(seeded), DC_SEND + timedelta(hours=1, minutes=58))
-    assert scheduler.get_job("retry:dc").trigger.run_date == DC_SEND + timedelta(hours=2, seconds=1)
-    run = act(dc(seeded), DC_SEND + timedelta(hours=2, seconds=1))
+    act(dc(seeded), send + timedelta(hours=1, minutes=58))
+    assert scheduler.get_job("retry:dc").trigger.run_date == send + timedelta(hours=2, seconds=1)
+    run = act(dc(seeded), send + timedelta(hours=2, seconds=1))
     assert run.outcome is RunOutcome.MISSED
-    edition = edition_row(seeded, DC_SEND.date())
+    edition = edition_row(seeded, local_date)
     assert edition.status is EditionStatus.SENDING and "partly sent" in edition.note
 
 
@@ -335,3 +344,16 @@ def test_a_failed_send_is_not_held_for_approval_again(runtime, seeded, sqlite_ur
         session.commit()
     run = act(dc(seeded), DC_SEND)
     assert run.outcome is RunOutcome.SENT
+
+
+def test_a_job_falling_due_as_the_scheduler_stops_is_left_for_the_next_start(runtime, seeded, caplog) -> None:
+    """SIGTERM can land just as a one-off retry falls due: stopping neither runs it nor fails on it."""
+    scheduler = runtime()
+    scheduler.start(paused=True)  # a paused scheduler holds the due job until the stop, the race made certain
+    overdue = datetime.now(UTC) - timedelta(minutes=1)  # due by the real clock the scheduler reads
+    scheduler.add_job(fire_region, DateTrigger(run_date=overdue), args=["dc"], id=retry_job_id("dc"))
+    scheduler.shutdown(wait=True)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert edition_row(seeded, overdue.astimezone(ZoneInfo("America/New_York")).date()) is None  # not run
+    with seeded.connect() as connection:  # still stored: the next start's catch-up acts on the region
+        assert connection.execute(sa.text(f"SELECT id FROM {JOB_TABLE}")).scalars().all() == ["retry:dc"]
