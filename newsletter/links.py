@@ -32,9 +32,14 @@ def confirm_url(base_url: str, token: str) -> str:
     return f"{_base(base_url)}/confirm/{token}"
 
 
+def region_archive_url(base_url: str, region_code: str) -> str:
+    """A region's archive page: it always exists, unlike an edition for a given date."""
+    return f"{_base(base_url)}/editions/{quote(region_code)}"
+
+
 def edition_url(base_url: str, region_code: str, local_date: date) -> str:
     """The public archive copy: the same for every recipient ("view in browser")."""
-    return f"{_base(base_url)}/editions/{quote(region_code)}/{local_date.isoformat()}"
+    return f"{region_archive_url(base_url, region_code)}/{local_date.isoformat()}"
 
 
 def unsubscribe_mailto(address: str, token: str) -> str:

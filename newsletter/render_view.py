@@ -236,8 +236,8 @@ def edition_view(content: EditionContent) -> EditionView:
     campaign = campaign_name(content.region_code, content.local_date)
     base = content.base_url
     regions = tuple(
-        RegionLinkView(r.short_label, r.name, links.edition_url(base, r.code, content.local_date),
-                       r.code == content.region_code)
+        # The archive page, never an edition at this date: another region's may not exist yet.
+        RegionLinkView(r.short_label, r.name, links.region_archive_url(base, r.code), r.code == content.region_code)
         for r in content.regions
     )
     items = tuple(

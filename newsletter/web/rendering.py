@@ -68,9 +68,20 @@ def csrf_ok(request: Request, web: WebContext, scope: str, submitted: str) -> bo
     return csrf.is_valid(web.settings.secret, nonce, scope, submitted)
 
 
-def error_page(request: Request, web: WebContext, status_code: int, title: str, message: str) -> HTMLResponse:
-    """A friendly page for every 4xx/5xx: what went wrong, and where to go next."""
-    return page(request, web, "error.html", {"title": title, "message": message}, status_code=status_code)
+def error_page(
+    request: Request,
+    web: WebContext,
+    status_code: int,
+    title: str,
+    message: str,
+    *,
+    actions: list[tuple[str, str]] | None = None,
+) -> HTMLResponse:
+    """A friendly page for every 4xx/5xx: what went wrong, and where to go next.
+
+    ``actions`` are (path, label) links offered before the subscribe page."""
+    context = {"title": title, "message": message, "actions": actions or []}
+    return page(request, web, "error.html", context, status_code=status_code)
 
 
 def bad_link(request: Request, web: WebContext, error: TokenError) -> HTMLResponse:
