@@ -20,7 +20,7 @@ from newsletter.dispatch import SendOutcome, edition_status, release_unresolved,
 from newsletter.editions import approve_edition, prepare_edition, region_today, set_edition_text
 from newsletter.errors import EditionError, NewsletterError
 from newsletter.models import DeliveryState, EditionStatus, Region
-from newsletter.proofs import send_proof
+from newsletter.proofs import SAMPLE_TOKEN, sample_copy, send_proof
 from newsletter.scheduling import next_send
 from newsletter.summary import region_summaries
 
@@ -276,11 +276,14 @@ def preview(
     html_path = out or Path("var/preview") / f"{rendered.campaign}.html"
     text_path = html_path.with_suffix(".txt")
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(rendered.html, encoding="utf-8")
-    text_path.write_text(rendered.text, encoding="utf-8")
+    # Opened in a browser, links holding the raw placeholder are dead: fill a sample token.
+    html, text = sample_copy(rendered)
+    html_path.write_text(html, encoding="utf-8")
+    text_path.write_text(text, encoding="utf-8")
     typer.echo(f"{rendered.region_code} {rendered.local_date}: {rendered.subject}")
     typer.echo(f"html: {html_path}")
     typer.echo(f"text: {text_path}")
+    typer.echo(f"personal links (preferences, unsubscribe) are samples: token {SAMPLE_TOKEN!r}, the invalid-link page")
 
 
 @app.command("revoke-links")

@@ -3,6 +3,8 @@
 Proofs bypass the delivery ledger and the subscriber list on purpose: they are not
 part of the send. Their personal links carry a token that no subscriber has, so a
 click on "unsubscribe" in a proof shows the invalid-link page and changes nothing.
+Previews (files written by ``newsletter preview``) get the same treatment with a
+sample token, rather than links holding the raw placeholder.
 """
 
 from __future__ import annotations
@@ -19,9 +21,17 @@ from newsletter.delivery.base import Backend, Recipient, SendResult
 from newsletter.delivery.factory import make_backend
 from newsletter.edition_send import message_content
 from newsletter.editions import prepare_edition
+from newsletter.render import RenderedEdition
 
 PROOF_TOKEN = "proof-copy"
 PROOF_SUBJECT_PREFIX = "[PROOF] "
+# Fills a preview's personal links: readable as a sample, and no subscriber's token.
+SAMPLE_TOKEN = "sample-link"
+
+
+def sample_copy(rendered: RenderedEdition) -> tuple[str, str]:
+    """(html, text) of an edition for a person to open: personal links carry :data:`SAMPLE_TOKEN`."""
+    return rendered.personalised(SAMPLE_TOKEN)
 
 
 def send_proof(
