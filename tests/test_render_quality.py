@@ -305,7 +305,8 @@ def test_header_links_all_six_editions_and_marks_this_one(seed: dict[str, SeedEd
     for other in REGIONS:
         assert links.region_archive_url(BASE, other) in hrefs
         assert links.edition_url(BASE, other, EDITION_DATE) not in hrefs or other == code  # "view in browser"
-    current = [a for a in root.find_all("a") if a.attrs.get("aria-current") == "page"]
+    # "true", not "page": the link is the region's archive, not this page.
+    current = [a for a in root.find_all("a") if a.attrs.get("aria-current") == "true"]
     assert [a.attrs["href"] for a in current] == [links.region_archive_url(BASE, code)]
     assert root.find_all("h1")[0].text() == seed[code].region.edition_name
 
