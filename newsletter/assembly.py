@@ -43,7 +43,8 @@ from newsletter.safe_markdown import plain_text
 # Editions whose content reached readers: the next edition's window starts where their content was fixed.
 WENT_OUT = (EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED)
 
-SUBJECT_MAX = 150
+# Inboxes show about 60 characters of a subject on a phone; the rest is cut by the client.
+SUBJECT_MAX = 60
 PREHEADER_MAX = 140
 
 
@@ -156,14 +157,21 @@ def _story_blocks(session: Session, stories: list[Story]) -> list[StoryBlock]:
 
 
 def _ad_block(ad: Ad) -> AdBlock:
-    return AdBlock(ad.slug, ad.sponsor, ad.headline, ad.body, ad.link, ad.image_url, ad.image_alt)
+    return AdBlock(ad.slug, ad.sponsor, ad.headline, ad.body, ad.link, ad.image_url, ad.image_alt, ad.cta or "")
 
 
 def _clip(text: str, limit: int) -> str:
+    """At most ``limit`` characters, cut at a word boundary and ending in an ellipsis when cut.
+
+    Text without spaces (Chinese, a long URL) is cut at the limit instead.
+    """
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    head = text[: limit - 1]
+    if text[limit - 1] != " " and " " in head:
+        head = head.rsplit(" ", 1)[0]  # drop the word the limit falls in
+    return head.rstrip(" ,;:.-–—") + "…"
 
 
 def derive_subject(lead: StoryBlock) -> str:
@@ -213,6 +221,11 @@ def assemble(
         preheader=preheader_override or derive_preheader(blocks[0], blocks[1:]),
         regions=tuple(RegionRef(r.code, r.short_label, r.name) for r in regions),
         items=tuple(items), base_url=settings.base_url, sender_name=settings.sender_name,
-        postal_address=settings.postal_address,
+        postal_address=settings.postal_address, from_name=from_name(settings, region),
     )
     return content, ordered_stories, ordered_ads
+
+
+def from_name(settings: Settings, region: Region) -> str:
+    """The edition's From display name, so a reader of several regions can tell them apart."""
+    return region.sender_name or f"{settings.sender_name} {region.name}"

@@ -100,6 +100,8 @@ class RegionIn(_Strict):
     send_time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
     edition_name: Text
     language: Annotated[str, Field(pattern=LANGUAGE_TAG, max_length=16)] = "en"
+    # The From display name of this edition; unset: "<NEWSLETTER_SENDER_NAME> <name>".
+    sender_name: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\r\n]*$")] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -157,6 +159,7 @@ class AdIn(_Strict):
     starts_on: PlainDate
     ends_on: PlainDate | None = None
     slot: Annotated[int, Field(ge=1, le=20)] = 1
+    cta: Annotated[str, Field(min_length=1, max_length=60)] | None = None  # unset: "Learn more"
 
 
 class SubscriberIn(_Strict):

@@ -53,6 +53,7 @@ class AdBlock:
     link: str
     image_url: str | None = None
     image_alt: str = ""
+    cta: str = ""  # the call to action's words; "" shows the default (snapshots before it had none)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,9 @@ class EditionContent:
     base_url: str
     sender_name: str
     postal_address: str
+    # The edition's From display name (regions.yaml sender_name, else "<publication> <region>");
+    # "" in snapshots made before it existed, which send as sender_name.
+    from_name: str = ""
 
     @property
     def stories(self) -> list[StoryBlock]:

@@ -42,7 +42,7 @@ def message_content(settings: Settings, rendered: RenderedEdition, *, subject_pr
         subject=subject_prefix + rendered.subject,
         html=rendered.html,
         text=rendered.text,
-        sender_name=settings.sender_name,
+        sender_name=rendered.from_name or settings.sender_name,
         sender_address=settings.sender_address,
         base_url=settings.base_url,
         unsubscribe_mailto=settings.unsubscribe_mailto,

@@ -20,7 +20,7 @@ from newsletter.config import Settings
 from newsletter.edition_content import EditionContent, StoryBlock
 from newsletter.errors import EditionError
 from newsletter.models import Ad, Edition, EditionItem, EditionStatus, Story
-from newsletter.render import RenderedEdition, render_edition
+from newsletter.render import RenderedEdition, part_labels, render_edition
 from newsletter.share import campaign_name
 from newsletter.sqltypes import utcnow
 
@@ -58,6 +58,7 @@ def _stored(edition: Edition) -> RenderedEdition:
         edition_id=edition.id, region_code=edition.region_code, local_date=edition.local_date,
         subject=content.subject, preheader=content.preheader, html=edition.html, text=edition.text,
         language=content.language, campaign=campaign_name(edition.region_code, edition.local_date),
+        from_name=content.from_name, part_labels=part_labels(content),
     )
 
 

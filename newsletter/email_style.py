@@ -32,6 +32,14 @@ PALETTE: Final = MappingProxyType(
 
 SERIF: Final = "Georgia, 'Times New Roman', serif"
 SANS: Final = "-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+# Arabic-script faces first (Android, Apple, Windows), then faces with Arabic glyphs.
+# Georgia and the Latin stacks have no Arabic, and a client's fallback is often poor.
+ARABIC: Final = "'Noto Naskh Arabic', 'Noto Sans Arabic', 'Geeza Pro', 'Segoe UI', Tahoma, Arial, sans-serif"
+
+# After the preheader in the hidden preview text: invisible filler (combining grapheme
+# joiner, zero-width non-joiner, no-break space), so an inbox snippet shows the
+# preheader and then blank space, not the edition's header text that follows.
+PREHEADER_FILL: Final = "\u034f\u200c\u00a0" * 90
 
 _c = PALETTE
 
@@ -48,9 +56,11 @@ BODY_STYLES: Final = MappingProxyType(
     }
 )
 
-# The same list indent on the right for right-to-left text.
+# The same list indent on the right for right-to-left text. Arabic script has no
+# italic: a browser would slant it synthetically, so emphasis is bold instead.
 BODY_STYLES_RTL: Final = MappingProxyType(
-    {**BODY_STYLES, "ul": "margin:0 0 14px;padding:0 22px 0 0;", "ol": "margin:0 0 14px;padding:0 22px 0 0;"}
+    {**BODY_STYLES, "ul": "margin:0 0 14px;padding:0 22px 0 0;", "ol": "margin:0 0 14px;padding:0 22px 0 0;",
+     "em": "font-style:normal;font-weight:700;"}
 )
 
 STYLES: Final = MappingProxyType(
@@ -68,8 +78,23 @@ STYLES: Final = MappingProxyType(
         "signal_headline": f"margin:16px 0 4px;font-family:{SERIF};font-size:18px;line-height:1.35;font-weight:700;color:{_c['text']};",
         "sources": f"margin:0 0 6px;font-size:14px;line-height:1.45;color:{_c['muted']};",
         "source_link": f"color:{_c['muted']};text-decoration:underline;",
-        "share_link": f"display:inline-block;padding:12px 2px;line-height:20px;font-size:15px;color:{_c['accent']};text-decoration:none;",
+        "share_label": f"margin:0;font-size:13px;line-height:1.4;color:{_c['muted']};",
+        # One row of four cells: it never wraps (the labels need about 210 px of the 272 px a
+        # 320 px screen leaves), and each whole cell is a 44 px tall target.
+        "share_table": "border-collapse:collapse;margin:0;",
+        "share_cell": "padding:0;",
+        # Space after each label (before it, right to left), so the first lines up with the text.
+        "share_link": f"display:block;padding:12px 18px 12px 0;line-height:20px;font-size:15px;white-space:nowrap;color:{_c['accent']};text-decoration:none;",
+        "share_link_rtl": f"display:block;padding:12px 0 12px 18px;line-height:20px;font-size:15px;white-space:nowrap;color:{_c['accent']};text-decoration:none;",
         "share_dot": f"color:{_c['muted']};",
+        "read_more": f"margin:0 0 14px;font-size:15px;line-height:20px;",
+        "read_more_link": f"display:inline-block;padding:12px 0;color:{_c['accent']};font-weight:700;text-decoration:underline;",
+        "rtl_block": f"font-family:{ARABIC};",
+        "headline_rtl": f"margin:0;font-family:{ARABIC};font-size:24px;line-height:1.45;font-weight:700;color:{_c['text']};",
+        "signal_headline_rtl": f"margin:16px 0 4px;font-family:{ARABIC};font-size:18px;line-height:1.5;font-weight:700;color:{_c['text']};",
+        "ad_cta": "margin:10px 0 0;",
+        # Outlined, not filled: dark mode recolours links, and light text on the blue fill would vanish.
+        "ad_cta_link": f"display:inline-block;padding:11px 16px;line-height:20px;font-size:15px;font-weight:700;border:1px solid {_c['accent']};border-radius:4px;color:{_c['accent']};text-decoration:none;",
         "ad_label": f"margin:0 0 6px;font-size:13px;letter-spacing:1.5px;text-transform:uppercase;color:{_c['muted']};",
         "ad_headline": f"margin:0 0 6px;font-family:{SERIF};font-size:18px;line-height:1.35;font-weight:700;",
         "ad_headline_link": f"color:{_c['text']};text-decoration:none;",

@@ -78,6 +78,7 @@ class Region(SQLModel, table=True):
     edition_name: str = Field(max_length=120)
     language: str = Field(default="en", max_length=16)
     position: int = 0  # order in the header's region row
+    sender_name: str | None = Field(default=None, max_length=120)  # From display name; None: "<publication> <name>"
 
 
 class StoryRegion(SQLModel, table=True):
@@ -145,6 +146,7 @@ class Ad(SQLModel, table=True):
     starts_on: date
     ends_on: date | None = None
     slot: int = 1  # placed after this many stories
+    cta: str | None = Field(default=None, max_length=60)  # the call to action; None: "Learn more"
 
 
 class Edition(SQLModel, table=True):

@@ -20,9 +20,11 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from newsletter import links
-from newsletter.edition_content import EditionContent
-from newsletter.email_style import DARK_MODE_CSS, PALETTE, SANS, SERIF, STYLES
+from newsletter.edition_content import AdBlock, EditionContent
+from newsletter.email_style import DARK_MODE_CSS, PALETTE, PREHEADER_FILL, SANS, SERIF, STYLES
+from newsletter.inline_lang import with_lang_spans
 from newsletter.render_view import EditionView, edition_view
+from newsletter.safe_markdown import wrap_text
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
 HTML_TEMPLATE = "edition.mjml.j2"
@@ -42,6 +44,10 @@ class RenderedEdition:
     text: str
     language: str
     campaign: str  # e.g. "dc-2026-11-29"
+    from_name: str = ""  # the From display name; "" sends as the configured sender name
+    # What each top-level block of the HTML is ("header", "story 1: ...", "ad 1: ...", "footer"),
+    # in order, so a size report can name the biggest; see newsletter.clip_guard.
+    part_labels: tuple[str, ...] = ()
 
     def personalised(self, token: str) -> tuple[str, str]:
         """(html, text) for one recipient: only that recipient's links."""
@@ -63,8 +69,10 @@ def _environments() -> tuple[Environment, Environment]:
                               "lstrip_blocks": True}
     # MJML is markup: everything from content is escaped. The text part is not HTML.
     html = Environment(autoescape=True, **common)
+    html.filters["foreign"] = with_lang_spans
     text = Environment(autoescape=False, keep_trailing_newline=True, **common)
     text.filters["line"] = _oneline
+    text.filters["wrap"] = wrap_text
     return html, text
 
 
@@ -76,6 +84,7 @@ def _html_context(view: EditionView) -> dict[str, Any]:
         "c": PALETTE,
         "fonts": {"sans": Markup(SANS), "serif": Markup(SERIF)},
         "dark_css": Markup(DARK_MODE_CSS),
+        "preheader_fill": PREHEADER_FILL,
     }
 
 
@@ -116,4 +125,19 @@ def render_edition(content: EditionContent, *, edition_id: int) -> RenderedEditi
         text=text,
         language=content.language,
         campaign=view.campaign,
+        from_name=view.content.from_name,
+        part_labels=part_labels(content),
     )
+
+
+def part_labels(content: EditionContent) -> tuple[str, ...]:
+    """A label per top-level section of the HTML: the header, each item in order, the footer."""
+    labels, stories, ads = ["header"], 0, 0
+    for item in content.items:
+        if isinstance(item, AdBlock):
+            ads += 1
+            labels.append(f"ad {ads} ({item.slug})")
+        else:
+            stories += 1
+            labels.append(f"story {stories} ({item.slug})")
+    return (*labels, "footer")

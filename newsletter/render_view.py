@@ -7,94 +7,25 @@ text templates show the same words and links. Nothing here touches the database.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass, replace
-from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
 
 from newsletter import links
 from newsletter.edition_content import AdBlock, EditionContent, SourceRef, StoryBlock
 from newsletter.email_style import BODY_STYLES, BODY_STYLES_RTL
+from newsletter.locale_text import LocalTime, labels_for, local_time, long_date, primary_language
 from newsletter.safe_markdown import is_safe_url, render_markdown
-from newsletter.share import Network, ShareLink, campaign_name, share_links
+from newsletter.share import ShareLink, campaign_name, share_links, with_utm
 
 WEB_SCHEMES: Final = frozenset({"http", "https"})
 
 # Primary language subtags written right to left.
 RTL_LANGUAGES: Final = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "syr", "ug", "ur", "yi"})
 
-_EN = {
-    "the_news": "The News",
-    "signals": "Signals",
-    "sources": "Sources:",
-    "updated": "Updated",
-    "by": "By",
-    "share": "Share:",
-    Network.X: "Post on X",
-    Network.EMAIL: "Email",
-    Network.WHATSAPP: "WhatsApp",
-    Network.LINKEDIN: "LinkedIn",
-}
-# A story block speaks its own language, so an Arabic story is labelled in Arabic.
-LABELS: Final = MappingProxyType(
-    {
-        "en": MappingProxyType(_EN),
-        "ar": MappingProxyType(
-            {
-                **_EN,
-                "the_news": "الخبر",
-                "signals": "إشارات",
-                "sources": "المصادر:",
-                "updated": "آخر تحديث",
-                "by": "بقلم",
-                "share": "شارك:",
-                Network.X: "انشر على X",
-                Network.EMAIL: "بريد إلكتروني",
-                Network.WHATSAPP: "واتساب",
-                Network.LINKEDIN: "لينكدإن",
-            }
-        ),
-    }
-)
-
-MONTHS: Final = ("January", "February", "March", "April", "May", "June", "July",
-                 "August", "September", "October", "November", "December")
-WEEKDAYS: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-def primary_language(tag: str) -> str:
-    return (tag or "en").split("-")[0].split("_")[0].lower()
-
-
 def is_rtl(language: str) -> bool:
     return primary_language(language) in RTL_LANGUAGES
-
-
-def labels_for(language: str) -> MappingProxyType[str, str]:
-    return LABELS.get(primary_language(language), LABELS["en"])
-
-
-def long_date(day: date) -> str:
-    """``Sunday 29 November 2026``, independent of the process locale."""
-    return f"{WEEKDAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
-
-
-def local_time(instant: datetime, timezone: str) -> str:
-    """``29 Nov 2026, 07:15 CST`` in the region's zone."""
-    local = instant.astimezone(ZoneInfo(timezone))
-    return f"{local.day} {MONTHS[local.month - 1][:3]} {local.year}, {local:%H:%M} {_zone_label(local)}"
-
-
-def _zone_label(local: datetime) -> str:
-    """The zone's abbreviation; zones that have none (tzdata writes "+03") as ``UTC+3``."""
-    name = local.strftime("%Z")
-    if name[:1] not in "+-":
-        return name
-    minutes = int(local.utcoffset().total_seconds() // 60)  # type: ignore[union-attr]
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{'+' if minutes >= 0 else '-'}{hours}" + (f":{rest:02d}" if rest else "")
 
 
 def web_url(url: str | None) -> str | None:
@@ -120,11 +51,12 @@ class StoryView:
     url: str | None
     image_url: str | None
     image_alt: str
-    updated: str
+    updated: LocalTime  # str() for the text part; day and time apart for right-to-left markup
     body_html: Markup
     body_text: str
     signals: tuple[SignalView, ...]
     share: tuple[ShareLink, ...]
+    share_text_url: str | None  # the text part's one share link: the story URL, tagged
 
 
 @dataclass(frozen=True)
@@ -136,6 +68,8 @@ class AdView:
     image_alt: str
     body_html: Markup
     body_text: str
+    cta: str  # the call to action's words
+    labels: MappingProxyType[str, str]
 
 
 @dataclass(frozen=True)
@@ -162,36 +96,39 @@ class EditionView:
 def _story_view(story: StoryBlock, content: EditionContent, campaign: str) -> StoryView:
     rtl = is_rtl(story.language)
     styles = BODY_STYLES_RTL if rtl else BODY_STYLES
+    lang = story.language or content.language
     url = web_url(story.canonical_url)
     signals = tuple(
         SignalView(
             signal.headline,
             tuple(SourceRef(s.name, web_url(s.url)) for s in signal.sources),
-            *render_markdown(signal.body, styles, width=68),  # indented by 2 in the text part
+            *render_markdown(signal.body, styles, width=68, language=lang),  # indented by 2 in the text part
         )
         for signal in story.signals
     )
-    body_html, body_text = render_markdown(story.body, styles)
+    body_html, body_text = render_markdown(story.body, styles, language=lang)
     return StoryView(
         kind="story",
         story=story,
-        lang=story.language or content.language,
+        lang=lang,
         rtl=rtl,
-        labels=labels_for(story.language),
+        labels=labels_for(lang),
         url=url,
         image_url=web_url(story.image_url),
         image_alt=story.image_alt or story.headline,
-        updated=local_time(story.updated_at, content.timezone),
+        updated=local_time(story.updated_at, content.timezone, lang),
         body_html=body_html,
         body_text=body_text,
         signals=signals,
         # A story without a shareable URL gets no share row rather than broken links.
         share=tuple(share_links(url, story.headline, campaign)) if url else (),
+        share_text_url=with_utm(url, campaign, "share-text") if url else None,
     )
 
 
-def _ad_view(ad: AdBlock) -> AdView:
-    body_html, body_text = render_markdown(ad.body, BODY_STYLES)
+def _ad_view(ad: AdBlock, language: str) -> AdView:
+    body_html, body_text = render_markdown(ad.body, BODY_STYLES, language=language)
+    labels = labels_for(language)
     return AdView(
         kind="ad",
         ad=ad,
@@ -200,6 +137,8 @@ def _ad_view(ad: AdBlock) -> AdView:
         image_alt=ad.image_alt or ad.sponsor,
         body_html=body_html,
         body_text=body_text,
+        cta=" ".join(ad.cta.split()) or labels["learn_more"],
+        labels=labels,
     )
 
 
@@ -241,13 +180,13 @@ def edition_view(content: EditionContent) -> EditionView:
         for r in content.regions
     )
     items = tuple(
-        _story_view(item, content, campaign) if isinstance(item, StoryBlock) else _ad_view(item)
+        _story_view(item, content, campaign) if isinstance(item, StoryBlock) else _ad_view(item, content.language)
         for item in content.items
     )
     return EditionView(
         content=content,
         campaign=campaign,
-        long_date=long_date(content.local_date),
+        long_date=long_date(content.local_date, content.language),
         rtl=is_rtl(content.language),
         regions=regions,
         items=items,

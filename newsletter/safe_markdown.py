@@ -19,6 +19,8 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from markupsafe import Markup
 
+from newsletter.inline_lang import foreign_runs, open_tag
+
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 TEXT_WIDTH = 72
 
@@ -59,14 +61,41 @@ def markdown_html(source: str, styles: Styles | None = None) -> Markup:
     return render_markdown(source, styles)[0]
 
 
-def render_markdown(source: str, styles: Styles | None = None, width: int = TEXT_WIDTH) -> tuple[Markup, str]:
-    """(HTML, plain text) of one source from a single parse: both parts say the same thing."""
+def render_markdown(
+    source: str, styles: Styles | None = None, width: int = TEXT_WIDTH, *, language: str | None = None
+) -> tuple[Markup, str]:
+    """(HTML, plain text) of one source from a single parse: both parts say the same thing.
+
+    With ``language``, runs of another script in the HTML get their own ``lang``
+    (see :mod:`newsletter.inline_lang`).
+    """
     md = _parser()
     tokens = md.parse(source or "")
     text = _tokens_text(tokens, width)  # before styling: attributes play no part in text
     if styles:
         _apply_styles(tokens, styles)
+    if language is not None:
+        _mark_foreign_runs(tokens, language)
     return Markup(md.renderer.render(tokens, md.options, {})), text
+
+
+def _mark_foreign_runs(tokens: list[Token], language: str) -> None:
+    """Split text tokens so each foreign run sits in a span; the text itself stays escaped by the renderer."""
+    for token in tokens:
+        if token.type != "inline" or not token.children:
+            continue
+        children: list[Token] = []
+        for child in token.children:
+            if child.type != "text":
+                children.append(child)
+                continue
+            for piece, script in foreign_runs(child.content, language):
+                if script:
+                    children.append(Token("html_inline", "", 0, content=str(open_tag(script))))
+                children.append(Token("text", "", 0, content=piece))
+                if script:
+                    children.append(Token("html_inline", "", 0, content="</span>"))
+        token.children = children
 
 
 def _apply_styles(tokens: list[Token], styles: Styles) -> None:
@@ -118,6 +147,11 @@ def _inline_text(children: list[Token]) -> str:
         elif child.type == "link_close" and href_stack:
             parts.append(f" ({href_stack.pop()})")
     return "".join(parts)
+
+
+def wrap_text(text: str, width: int = TEXT_WIDTH, first: str = "", rest: str = "") -> str:
+    """Word-wrap plain text to ``width``, prefixing the first line and the rest; URLs are never broken."""
+    return _wrap(text, width, first, rest)
 
 
 def _wrap(text: str, width: int, first: str, rest: str) -> str:

@@ -157,3 +157,36 @@ def test_share_links_are_at_least_44px_tall(page: Any, seed: dict[str, SeedEditi
         f"() => [...document.querySelectorAll('{SHARE_SELECTOR}')].map((a) => a.getBoundingClientRect().height)"
     )
     assert heights and min(heights) >= 44
+
+
+@pytest.mark.parametrize("width", [320, 375])
+@pytest.mark.parametrize("code", REGIONS)
+def test_each_share_row_stays_on_one_line(page: Any, seed: dict[str, SeedEdition], code: str, width: int) -> None:
+    open_edition(page, seed[code].rendered.html, width)
+    rows = page.evaluate(
+        f"""() => {{
+            const rows = new Map();
+            for (const a of document.querySelectorAll('{SHARE_SELECTOR}')) {{
+                const row = a.closest('tr');
+                if (!rows.has(row)) rows.set(row, []);
+                const r = a.getBoundingClientRect();
+                rows.get(row).push({{top: r.top, height: r.height, right: r.right, text: a.textContent}});
+            }}
+            return [...rows.values()];
+        }}"""
+    )
+    assert len(rows) == page.evaluate("document.querySelectorAll('h2 a').length")  # a row a linked story
+    for row in rows:
+        assert len(row) == 4
+        assert len({round(link["top"]) for link in row}) == 1, row  # one line: every target at the same top
+        assert min(link["height"] for link in row) >= 44, row
+        assert max(link["right"] for link in row) <= width, row
+
+
+def test_arabic_emphasis_is_not_slanted(page: Any, seed: dict[str, SeedEdition]) -> None:
+    open_edition(page, seed["riyadh"].rendered.html, 375)
+    styles = page.evaluate(
+        """() => [...document.querySelectorAll('div[lang="ar"] em')]
+             .map((e) => [getComputedStyle(e).fontStyle, getComputedStyle(e).fontWeight])"""
+    )
+    assert styles and all(style == ["normal", "700"] for style in styles), styles
