@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import typer
 
 from newsletter.addresses import InvalidAddress
+from newsletter.clip_guard import html_size
 from newsletter.config import Settings, load_settings
 from newsletter.content import load_content_dir
 from newsletter.daily import region_schedules, run_daily
@@ -150,13 +151,16 @@ def send(
     region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
     when: DateOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    allow_large_html: Annotated[
+        bool, typer.Option("--allow-large-html", help="send even if the HTML is over NEWSLETTER_MAX_HTML_KB (Gmail clips it)")
+    ] = False,
 ) -> None:
     """Send (or resume) a region's edition with the configured backend; a finished one sends nothing."""
     local_date = _edition_date(region, when)
     backend = ctx.settings.backend.value
     if not yes:
         typer.confirm(f"Send the {region} edition of {local_date} through {backend}?", abort=True)
-    _send_now(region, local_date)
+    _send_now(region, local_date, allow_large_html=allow_large_html)
 
 
 @app.command()
@@ -172,7 +176,7 @@ def resume(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], 
     _send_now(region, local_date)
 
 
-def _send_now(region: str, local_date: date) -> None:
+def _send_now(region: str, local_date: date, *, allow_large_html: bool = False) -> None:
     last = [0.0]
 
     def progress(tally: Counter[Any]) -> None:
@@ -180,7 +184,8 @@ def _send_now(region: str, local_date: date) -> None:
             last[0] = time.monotonic()
             typer.echo("  " + ", ".join(f"{state.value} {n}" for state, n in tally.items() if n))
 
-    report = send_edition(ctx.engine, ctx.settings, region, local_date, progress=progress)
+    report = send_edition(ctx.engine, ctx.settings, region, local_date, progress=progress,
+                          allow_large_html=allow_large_html)
     for line in report.lines():
         typer.echo(line)
     if report.outcome is not SendOutcome.COMPLETED:
@@ -281,6 +286,10 @@ def preview(
     html_path.write_text(html, encoding="utf-8")
     text_path.write_text(text, encoding="utf-8")
     typer.echo(f"{rendered.region_code} {rendered.local_date}: {rendered.subject}")
+    size = html_size(rendered, ctx.settings.max_html_kb)
+    if size.over:  # preview only warns; send, approve and the scheduler refuse
+        typer.secho(f"warning: {size.describe()}; send, approve and the scheduler will refuse it", err=True,
+                    fg=typer.colors.YELLOW)
     typer.echo(f"html: {html_path}")
     typer.echo(f"text: {text_path}")
     typer.echo(f"personal links (preferences, unsubscribe) are samples: token {SAMPLE_TOKEN!r}, the invalid-link page")

@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     edition_size: int = Field(default=5, ge=1, le=20)
     require_approval: bool = False
     misfire_grace_seconds: int = Field(default=7200, ge=0)
+    # Gmail clips HTML over about 102 KB (hiding the unsubscribe link); editions over this are refused.
+    max_html_kb: int = Field(default=90, ge=10, le=10240)
 
     @model_validator(mode="after")
     def _addresses_and_urls_are_safe(self) -> Settings:

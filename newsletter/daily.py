@@ -21,7 +21,7 @@ from newsletter.db import session_scope
 from newsletter.delivery.base import Backend
 from newsletter.dispatch import SendOutcome, SendReport, send_edition
 from newsletter.editions import prepare_edition
-from newsletter.errors import EmptyEditionError, NewsletterError
+from newsletter.errors import EmptyEditionError, HtmlTooLargeError, NewsletterError
 from newsletter.models import Edition, EditionStatus, Region
 from newsletter.scheduling import RegionSchedule, local_date_at
 from newsletter.sqltypes import utcnow
@@ -41,7 +41,7 @@ class RunOutcome(StrEnum):
     SENT = "sent"  # the send ran to the end of the list (see the report)
     INCOMPLETE = "incomplete"  # the send paused, stopped or failed: run again to resume
     EMPTY = "empty"  # no stories: reported, nothing sent
-    HELD = "held"  # approval required and missing
+    HELD = "held"  # approval required and missing, or the HTML over NEWSLETTER_MAX_HTML_KB
     MISSED = "missed"  # past the grace window: recorded, nothing sent
     SKIPPED = "skipped"  # recorded earlier as missed or cancelled: left alone
     ERROR = "error"  # this region failed; the other regions still ran
@@ -118,9 +118,15 @@ def run_edition(
         _note(engine, region_code, local_date, None, detail)
         return EditionRun(region_code, local_date, RunOutcome.HELD, detail=detail)
 
-    report = send_edition(
-        engine, settings, region_code, local_date, backend=backend, should_stop=should_stop, now=now
-    )
+    try:
+        report = send_edition(
+            engine, settings, region_code, local_date, backend=backend, should_stop=should_stop, now=now
+        )
+    except HtmlTooLargeError as exc:
+        # Gmail would clip it and hide the unsubscribe link: held for an editor, never sent as is.
+        log.error("edition %s %s held: %s", region_code, local_date, exc)
+        _note(engine, region_code, local_date, None, f"held: {exc}")
+        return EditionRun(region_code, local_date, RunOutcome.HELD, detail=str(exc))
     if report.outcome is SendOutcome.COMPLETED:
         return EditionRun(region_code, local_date, RunOutcome.SENT, report=report)
     log.error("edition %s %s send %s: %s", region_code, local_date, report.outcome.value, report.message)

@@ -101,6 +101,7 @@ def send_edition(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     heartbeat: float = HEARTBEAT_SECONDS,
+    allow_large_html: bool = False,
 ) -> SendReport:
     """Send (or resume) one region's edition for a local date. Safe to call again at any time.
 
@@ -108,9 +109,11 @@ def send_edition(
     ``should_stop`` is polled between batches; ``progress`` gets this run's
     running counts after each batch; ``sleep`` and ``rng`` are the retry loop's
     clock and dice, and ``heartbeat`` how often claims in flight are refreshed, for tests.
+    ``allow_large_html`` is an editor's decision to send HTML over NEWSLETTER_MAX_HTML_KB
+    (see clip_guard).
     """
     now = now or datetime.now(UTC)
-    source = open_send(engine, settings, region_code, local_date, now=now)
+    source = open_send(engine, settings, region_code, local_date, now=now, allow_large_html=allow_large_html)
     if source.already_sent:
         counts = _counts(engine, source.edition_id)
         return SendReport(region_code, local_date, source.edition_id, SendOutcome.COMPLETED, counts, Counter(), "already sent; nothing to do")

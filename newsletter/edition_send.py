@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from newsletter import ledger
 from newsletter.config import Settings
+from newsletter.clip_guard import check_html_size
 from newsletter.db import session_scope
 from newsletter.delivery.base import MessageContent
 from newsletter.editions import prepare_edition
@@ -54,8 +55,14 @@ def message_content(settings: Settings, rendered: RenderedEdition, *, subject_pr
     )
 
 
-def open_send(engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime) -> SendSource:
+def open_send(
+    engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime,
+    allow_large_html: bool = False,
+) -> SendSource:
     """Prepare the edition (assembled and rendered once), check it may go out, mark it SENDING.
+
+    A send that has not begun is refused when the HTML is over NEWSLETTER_MAX_HTML_KB
+    (:mod:`newsletter.clip_guard`), unless an editor passes ``allow_large_html``.
 
     The edition row is locked before it is read (:func:`_lock_edition`), so two
     dispatchers starting a draft edition together take turns: the first assembles
@@ -68,9 +75,9 @@ def open_send(engine: sa.Engine, settings: Settings, region_code: str, local_dat
     answered "already sent".
     """
     try:
-        return _open_send(engine, settings, region_code, local_date, now=now)
+        return _open_send(engine, settings, region_code, local_date, now=now, allow_large_html=allow_large_html)
     except (sa.exc.IntegrityError, sa.exc.OperationalError):
-        return _open_send(engine, settings, region_code, local_date, now=now)
+        return _open_send(engine, settings, region_code, local_date, now=now, allow_large_html=allow_large_html)
 
 
 def _lock_edition(session: Session, region_code: str, local_date: date) -> None:
@@ -90,7 +97,10 @@ def _lock_edition(session: Session, region_code: str, local_date: date) -> None:
         session.execute(sa.update(table).where(*where).values(status=table.c.status))
 
 
-def _open_send(engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime) -> SendSource:
+def _open_send(
+    engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime,
+    allow_large_html: bool = False,
+) -> SendSource:
     with session_scope(engine) as session:
         _lock_edition(session, region_code, local_date)
         rendered = prepare_edition(session, settings, region_code, local_date, now=now)
@@ -112,6 +122,9 @@ def _open_send(engine: sa.Engine, settings: Settings, region_code: str, local_da
             raise EditionError(
                 f"edition {region_code} {local_date} is not approved (NEWSLETTER_REQUIRE_APPROVAL is on)"
             )
+        if edition.status in (EditionStatus.DRAFT, EditionStatus.APPROVED):
+            # Only a send that has not begun: one under way is finished whatever its size.
+            check_html_size(rendered, settings.max_html_kb, allow_large=allow_large_html)
         edition.status = EditionStatus.SENDING
         edition.send_started_at = edition.send_started_at or now
         return SendSource(rendered.edition_id, content, already_sent=False)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.assembly import assemble, derive_preheader, derive_subject, get_region
+from newsletter.clip_guard import check_html_size
 from newsletter.config import Settings
 from newsletter.edition_content import EditionContent, StoryBlock
 from newsletter.errors import EditionError
@@ -124,6 +125,8 @@ def approve_edition(
     if edition.status in (EditionStatus.CANCELLED, EditionStatus.MISSED):
         raise EditionError(f"edition {region_code} {local_date.isoformat()} is {edition.status.value}; it cannot be approved")
     if edition.status is EditionStatus.DRAFT:
+        # Signing off an edition Gmail would clip would only hold it up at the send.
+        check_html_size(rendered, settings.max_html_kb, action="approved")
         edition.status = EditionStatus.APPROVED
         edition.approved_at = now
         session.flush()

@@ -5,7 +5,8 @@
     ├── ContentError               a content file is malformed (names file, field, value)
     ├── NotFoundError              a region, edition or subscriber that does not exist
     ├── EditionError               an edition cannot be assembled, approved or sent as asked
-    │   └── EmptyEditionError      no stories to send: reported, never an empty email
+    │   ├── EmptyEditionError      no stories to send: reported, never an empty email
+    │   └── HtmlTooLargeError      the HTML is over NEWSLETTER_MAX_HTML_KB (Gmail would clip it)
     ├── TokenError                 a signed link is forged, truncated, expired or revoked
     └── DeliveryError              a backend could not hand a message over
         ├── TransientDeliveryError     worth retrying later (429, 5xx, refused connection)
@@ -52,6 +53,10 @@ class EditionError(NewsletterError):
 
 class EmptyEditionError(EditionError):
     """An edition has no stories: it is reported, never sent as an empty email."""
+
+
+class HtmlTooLargeError(EditionError):
+    """An edition's HTML is over the size budget: Gmail would clip it, hiding the unsubscribe link."""
 
 
 class TokenError(NewsletterError):
