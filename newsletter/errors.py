@@ -2,7 +2,9 @@
 
     NewsletterError
     ├── ConfigurationError         settings missing or unsafe (names the variable)
+    ├── DatabaseUnavailableError   the database is unreachable, missing or not initialised
     ├── ContentError               a content file is malformed (names file, field, value)
+    │   └── ContentErrors          several of them, all reported at once
     ├── NotFoundError              a region, edition or subscriber that does not exist
     ├── EditionError               an edition cannot be assembled, approved or sent as asked
     │   ├── EmptyEditionError      no stories to send: reported, never an empty email
@@ -41,6 +43,33 @@ class ContentError(NewsletterError):
         if len(shown) > 120:
             shown = shown[:117] + "..."
         super().__init__(f"{file}: field '{field}': {problem} (value: {shown})")
+
+    @property
+    def errors(self) -> list[ContentError]:
+        """Every problem found; one here."""
+        return [self]
+
+
+class ContentErrors(ContentError):
+    """Every problem found in a content folder, so one run shows them all.
+
+    The first one fills ``file``, ``field``, ``value`` and ``problem``; the message
+    lists each on a line of its own.
+    """
+
+    def __init__(self, errors: list[ContentError]) -> None:
+        first = errors[0]
+        super().__init__(first.file, first.field, first.value, first.problem)
+        self._errors = list(errors)
+        self.args = (f"{len(errors)} problems in the content (nothing was loaded):\n" + "\n".join(f"  {error}" for error in errors),)
+
+    @property
+    def errors(self) -> list[ContentError]:
+        return list(self._errors)
+
+
+class DatabaseUnavailableError(NewsletterError):
+    """The database cannot be used as configured; the message says what to run or fix."""
 
 
 class NotFoundError(NewsletterError):

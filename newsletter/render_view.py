@@ -13,6 +13,7 @@ from typing import Any, Final
 from markupsafe import Markup
 
 from newsletter import links
+from newsletter.bidi import without_bidi_controls
 from newsletter.edition_content import AdBlock, EditionContent, SourceRef, StoryBlock
 from newsletter.email_style import BODY_STYLES, BODY_STYLES_RTL
 from newsletter.locale_text import LocalTime, labels_for, local_time, long_date, primary_language
@@ -172,6 +173,10 @@ def without_token_placeholder(content: EditionContent) -> EditionContent:
 def edition_view(content: EditionContent) -> EditionView:
     """Build the view both templates render from."""
     content = without_token_placeholder(content)
+    # The subject, the inbox preview and the From name never carry a bidi control (see newsletter.bidi).
+    content = replace(content, subject=without_bidi_controls(content.subject),
+                      preheader=without_bidi_controls(content.preheader),
+                      from_name=without_bidi_controls(content.from_name))
     campaign = campaign_name(content.region_code, content.local_date)
     base = content.base_url
     regions = tuple(

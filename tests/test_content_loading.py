@@ -14,9 +14,9 @@ from sqlmodel import Session, SQLModel, select
 from newsletter.content import load_content_dir
 from newsletter.content_files import read_content_dir, read_story_file
 from newsletter.db import session_scope
-from newsletter.errors import ContentError
+from newsletter.errors import ContentError, ContentErrors
 from newsletter.models import Ad, Region, Signal, Source, Story, Subscriber, Subscription
-from tests.conftest import PROJECT_ROOT, SEEDS, TEST_SECRET, seed_engine
+from tests.conftest import PROJECT_ROOT, SEEDS, TEST_SECRET, run_cli, seed_engine
 
 REGION_CODES = {"dc", "bxl", "lagos", "riyadh", "beijing", "sg"}
 
@@ -309,3 +309,134 @@ def test_a_region_language_must_be_a_simple_tag(seeds_copy: Path) -> None:
     (seeds_copy / "regions.yaml").write_text(yaml.safe_dump(regions), encoding="utf-8")
     with pytest.raises(ContentError, match=r"field '\[0\]\.language'"):
         read_content_dir(seeds_copy)
+
+
+STORY_FIELDS = {"slug": "dc-ok", "headline": "Fine", "regions": ["dc"],
+                "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z"}
+
+
+def write_story(path: Path, fields: dict[str, object], body: str = "Body\n") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("---\n" + yaml.safe_dump(fields, allow_unicode=True) + "---\n" + body, encoding="utf-8")
+
+
+def test_every_problem_in_a_story_file_is_reported(tmp_path: Path) -> None:
+    fields = {**STORY_FIELDS, "canonical_url": "ftp://news.example.com/x", "priority": "high",
+              "image": {"url": "https://img.example.com/p.jpg", "altt": "A platform"}}
+    fields["headlin"] = fields.pop("headline")
+    path = tmp_path / "story.md"
+    write_story(path, fields)
+
+    with pytest.raises(ContentErrors) as caught:
+        read_story_file(path)
+
+    problems = {error.field: error.problem for error in caught.value.errors}
+    assert set(problems) == {"headlin", "headline", "canonical_url", "priority", "image.altt", "image.alt"}
+    assert problems["headline"] == problems["image.alt"] == "required field is missing"
+    assert problems["canonical_url"] == "must be an absolute http(s) URL"
+    assert "valid integer" in problems["priority"]
+    message = str(caught.value)
+    assert "unknown field 'headlin' (did you mean 'headline'?)" in message
+    assert "unknown field 'altt' (did you mean 'alt'?)" in message
+    assert all(line.strip().startswith(str(path)) for line in message.splitlines()[1:])
+    assert "'ftp://news.example.com/x'" in message and "'high'" in message
+
+
+def test_a_misspelled_field_names_the_nearest_known_one_at_any_depth(tmp_path: Path) -> None:
+    fields = {**STORY_FIELDS, "sumary": "S", "signals": [{"headline": "S", "body": "B",
+                                                        "sources": [{"nmae": "Ledger"}]}]}
+    path = tmp_path / "story.md"
+    write_story(path, fields)
+    with pytest.raises(ContentErrors) as caught:
+        read_story_file(path)
+    message = str(caught.value)
+    assert "field 'sumary': unknown field 'sumary' (did you mean 'summary'?)" in message
+    assert "field 'signals.0.sources.0.nmae': unknown field 'nmae' (did you mean 'name'?)" in message
+    assert "field 'signals.0.sources.0.name': required field is missing" in message
+
+
+def test_a_field_nothing_like_a_known_one_lists_the_known_fields(tmp_path: Path) -> None:
+    path = tmp_path / "story.md"
+    write_story(path, {**STORY_FIELDS, "zzz": 1})
+    with pytest.raises(ContentError, match=r"unknown field 'zzz' \(known fields: slug, headline, summary"):
+        read_story_file(path)
+
+
+def test_every_problem_in_every_file_is_reported_and_nothing_is_written(engine: sa.Engine, seeds_copy: Path) -> None:
+    seed_engine(engine)
+    write_story(seeds_copy / "stories" / "dc" / "zz-one.md", {**STORY_FIELDS, "slug": "dc-one", "regions": ["dc", "mars"]})
+    write_story(seeds_copy / "stories" / "dc" / "zz-two.md", {**STORY_FIELDS, "slug": "dc-two", "published_at": "soon"})
+    (seeds_copy / "stories" / "dc" / "zz-three.md").write_text("---\nslug: [\n---\n", encoding="utf-8")
+    ads = yaml.safe_load((seeds_copy / "ads.yaml").read_text(encoding="utf-8"))
+    ads[0]["slot"] = 99
+    ads[1]["sponsr"] = ads[1].pop("sponsor")
+    (seeds_copy / "ads.yaml").write_text(yaml.safe_dump(ads, allow_unicode=True), encoding="utf-8")
+    subscribers = yaml.safe_load((seeds_copy / "subscribers.yaml").read_text(encoding="utf-8"))
+    subscribers[2]["email"] = subscribers[0]["email"]
+    (seeds_copy / "subscribers.yaml").write_text(yaml.safe_dump(subscribers, allow_unicode=True), encoding="utf-8")
+    before = table_snapshot(engine)
+
+    with pytest.raises(ContentErrors) as caught:
+        with session_scope(engine) as session:
+            load_content_dir(session, seeds_copy)
+
+    where = {(Path(error.file).name, error.field) for error in caught.value.errors}
+    assert where == {
+        ("zz-one.md", "regions[1]"), ("zz-two.md", "published_at"), ("zz-three.md", "(YAML line 3)"),
+        ("ads.yaml", "[0].slot"), ("ads.yaml", "[1].sponsr"), ("ads.yaml", "[1].sponsor"),
+        ("subscribers.yaml", "[2].email"),
+    }
+    values = {error.field: error.value for error in caught.value.errors}
+    assert values["regions[1]"] == "mars" and values["published_at"] == "soon" and values["[0].slot"] == 99
+    assert values["[2].email"] == subscribers[0]["email"]
+    assert "unknown field 'sponsr' (did you mean 'sponsor'?)" in str(caught.value)
+    assert table_snapshot(engine) == before
+
+
+def test_the_cli_prints_every_problem(sqlite_url: str, seeds_copy: Path, tmp_path: Path) -> None:
+    one = {**STORY_FIELDS, "slug": "dc-one", "headlin": "x"}
+    del one["headline"]
+    write_story(seeds_copy / "stories" / "dc" / "zz-one.md", one)
+    write_story(seeds_copy / "stories" / "bxl" / "zz-two.md", {**STORY_FIELDS, "slug": "dc-two", "regions": ["mars"]})
+    result = run_cli(["seed", str(seeds_copy)], sqlite_url, tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: 3 problems in the content (nothing was loaded):"
+    assert len(lines) == 4, result.stderr  # the heading, the unknown and the missing field, the region
+    assert any("zz-one.md: field 'headlin': unknown field 'headlin' (did you mean 'headline'?)" in x for x in lines)
+    assert any("zz-two.md: field 'regions[0]': unknown region" in line for line in lines)
+    assert "Traceback" not in result.stderr
+
+
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+
+
+@pytest.mark.parametrize("control", BIDI)
+@pytest.mark.parametrize("field", ["headline", "summary"])
+def test_bidi_controls_are_refused_in_story_fields_that_become_the_subject(
+    tmp_path: Path, field: str, control: str
+) -> None:
+    path = tmp_path / "story.md"
+    write_story(path, {**STORY_FIELDS, field: f"Invoice {control}fdp.exe"})
+    with pytest.raises(ContentError) as caught:
+        read_story_file(path)
+    assert caught.value.field == field and f"U+{ord(control):04X}" in caught.value.problem
+    assert "bidirectional control" in str(caught.value) and control not in str(caught.value)
+
+
+@pytest.mark.parametrize("field", ["name", "short_label", "edition_name", "sender_name"])
+def test_bidi_controls_are_refused_in_region_names(seeds_copy: Path, field: str) -> None:
+    regions = yaml.safe_load((seeds_copy / "regions.yaml").read_text(encoding="utf-8"))
+    regions[1][field] = "Wire \u202eeriw"
+    (seeds_copy / "regions.yaml").write_text(yaml.safe_dump(regions, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ContentError, match=rf"field '\[1\]\.{field}': must not contain bidirectional control"):
+        read_content_dir(seeds_copy)
+
+
+def test_direction_marks_and_bidi_controls_in_bodies_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "story.md"
+    # RLM/LRM/ALM do not reorder anything; a body may use isolates around foreign words.
+    write_story(path, {**STORY_FIELDS, "headline": "\u0645\u0631\u062d\u0628\u0627 \u200fBBC\u200e \u061c"},
+                body="\u0645\u0631\u062d\u0628\u0627 \u2067BBC\u2069\n")
+    story = read_story_file(path)
+    assert "\u200f" in story.headline and "\u2067" in story.body

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from newsletter.bidi import BIDI_CONTROLS, without_bidi_controls
 from newsletter.links import TOKEN_PLACEHOLDER, list_unsubscribe_headers
 
 LEDGER_HEADER = "X-Newsletter-Delivery-Id"
@@ -48,6 +49,14 @@ class MessageContent:
     campaign: str = "transactional"  # e.g. "dc-2026-11-29": outbox folder, provider category
     categories: tuple[str, ...] = ()
     language: str = "en"
+
+    def __post_init__(self) -> None:
+        # The last line of defence: whatever built this (content is checked on load, but not
+        # editors' overrides, snapshots or settings), no bidi control reaches Subject or From.
+        for name in ("subject", "sender_name"):
+            value = getattr(self, name)
+            if any(ch in BIDI_CONTROLS for ch in value):
+                object.__setattr__(self, name, without_bidi_controls(value))
 
 
 @dataclass(frozen=True)
