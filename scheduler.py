@@ -12,6 +12,7 @@ import threading
 
 from newsletter.config import load_settings
 from newsletter.db import make_engine, migrate
+from newsletter.db_errors import explained
 from newsletter.errors import NewsletterError
 from newsletter.scheduler_runtime import run_scheduler
 
@@ -21,7 +22,8 @@ def main() -> int:
     try:
         settings = load_settings()
         engine = make_engine(settings.database_url)
-        migrate(engine)
+        with explained(engine.url):  # not running, missing: one line, not a traceback
+            migrate(engine)
     except NewsletterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 import sqlalchemy as sa
 import typer
 
+from newsletter import db_errors
 from newsletter.addresses import InvalidAddress
 from newsletter.clip_guard import html_size
 from newsletter.config import Settings, load_settings
@@ -321,4 +322,11 @@ def main() -> None:
         app()
     except NewsletterError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        raise SystemExit(1) from None
+    except sa.exc.SQLAlchemyError as exc:
+        # A database that is down, missing or never initialised is setup, not a bug: say what to run.
+        explained = db_errors.explain(exc, ctx._engine.url if ctx._engine is not None else None)
+        if explained is None:
+            raise
+        typer.secho(f"error: {explained}", err=True, fg=typer.colors.RED)
         raise SystemExit(1) from None

@@ -14,11 +14,21 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import Session
 
+from newsletter import db_errors
+from newsletter.errors import ConfigurationError
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """Create an engine. SQLite gets its parent folder, foreign keys, WAL and a busy timeout."""
+    """Create an engine. SQLite gets its parent folder, foreign keys, WAL and a busy timeout.
+
+    A URL that cannot work (``postgres://``, another database, not a URL) is a
+    ConfigurationError saying what to write instead, before any driver is loaded.
+    """
+    problem = db_errors.url_problem(url)
+    if problem:
+        raise ConfigurationError(problem)
     sa_url = sa.make_url(url)
     if sa_url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, **kwargs)
