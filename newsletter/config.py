@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=7200, ge=0)
     # Gmail clips HTML over about 102 KB (hiding the unsubscribe link); editions over this are refused.
     max_html_kb: int = Field(default=90, ge=10, le=10240)
+    # Subscribe form limits (see subscribe_limits): mails per address, requests per client.
+    subscribe_mails_per_day: int = Field(default=3, ge=1, le=1000)
+    subscribe_requests_per_minute: int = Field(default=10, ge=1, le=100000)
 
     @model_validator(mode="after")
     def _addresses_and_urls_are_safe(self) -> Settings:

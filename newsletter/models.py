@@ -242,3 +242,15 @@ class Event(SQLModel, table=True):
     occurred_at: datetime = _timestamp()
     received_at: datetime = _timestamp(default_factory=utcnow)
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=json_type())
+
+
+class RateCounter(SQLModel, table=True):
+    """Hits of one limit key in one fixed window (see ``subscribe_limits``)."""
+
+    __tablename__ = "rate_counter"
+
+    key: str = Field(primary_key=True, max_length=64)  # scope and a keyed hash, never an address in clear
+    window_start: datetime = Field(sa_type=UTCDateTime(), primary_key=True)
+    hits: int = 0
+    # No longer needed for any estimate after this instant; pruned then.
+    expires_at: datetime = Field(sa_type=UTCDateTime(), nullable=False, index=True)

@@ -12,9 +12,12 @@ Statuses, and who moves them:
                            └─────webhook spam report──> complained
 
 Only ``confirm`` (the double opt-in) moves ``pending`` to ``active``. A subscriber
-who unsubscribed may come back by choosing regions on their own preference page;
-one who bounced or complained needs a fresh double opt-in (the mailbox may have
-changed hands, or its owner told their provider they never wanted this).
+who unsubscribed may come back by choosing regions on their own preference page,
+or through the form and a fresh double opt-in. One who bounced or complained
+needs a fresh double opt-in too (the mailbox may have changed hands, or its owner
+told their provider they never wanted this), but a subscribe request from the
+form mails them nothing: anyone can type an address there, and mailing a bounced
+or complaining address on a stranger's word is how a sender's reputation is lost.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class ReactivationRefused(SubscriptionRequestError):
 
 # Statuses the preference page may not move to active (see the module docstring).
 NEEDS_OPT_IN = frozenset({SubscriberStatus.PENDING, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED})
+# Addresses a subscribe request from the form never mails (see the module docstring).
+NO_MAIL_ON_REQUEST = frozenset({SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED})
 
 
 class MailKind(StrEnum):
@@ -112,23 +117,36 @@ def _checked_regions(session: Session, region_codes: Iterable[str]) -> list[Regi
     return [known[code] for code in wanted]
 
 
+def check_request(session: Session, raw_email: str, region_codes: Iterable[str]) -> str:
+    """The normalised address of a usable subscribe request; writes nothing.
+
+    Raises InvalidAddress or SubscriptionRequestError for unusable input.
+    """
+    email = normalise_email(raw_email)
+    if not _checked_regions(session, region_codes):
+        raise SubscriptionRequestError("choose at least one region")
+    return email
+
+
 def subscribe(
     session: Session, raw_email: str, region_codes: Iterable[str], *, secret: bytes, now: datetime
-) -> SubscribeOutcome:
-    """Record a subscribe request and say which mail the address should get.
+) -> SubscribeOutcome | None:
+    """Record a subscribe request and say which mail the address should get, if any.
 
     The caller answers the visitor the same way whatever happens here, so the page
     never reveals whether an address is known. Only the mailbox owner learns it,
     from the mail: a confirmation link, or for an active subscriber a link to the
     preference page (their regions are changed there, never by a stranger's form).
+    None, with nothing written, for an address that bounced or complained.
 
     Raises InvalidAddress or SubscriptionRequestError for unusable input.
     """
-    email = normalise_email(raw_email)
-    regions = _checked_regions(session, region_codes)
-    if not regions:
-        raise SubscriptionRequestError("choose at least one region")
+    codes = list(region_codes)  # read twice below
+    email = check_request(session, raw_email, codes)
+    regions = _checked_regions(session, codes)
     subscriber = session.exec(select(Subscriber).where(Subscriber.email == email)).first()
+    if subscriber is not None and subscriber.status in NO_MAIL_ON_REQUEST:
+        return None
     is_new = subscriber is None
     if subscriber is None:
         subscriber = Subscriber(email=email, created_at=now, updated_at=now)
@@ -152,6 +170,32 @@ def subscribe(
         secret, subscriber.id, subscriber.token_version, [region.code for region in regions], now=now
     )
     return SubscribeOutcome(MailKind.CONFIRM, email, manage_link_token, confirm_link_token, names)
+
+
+def request_confirmation(session: Session, subscriber: Subscriber, *, secret: bytes, now: datetime) -> SubscribeOutcome:
+    """A fresh confirmation mail, asked for on the subscriber's own preference page.
+
+    The way back for an address that bounced or complained, which the public form
+    never mails: only the holder of the subscriber's signed link can ask, and the
+    mailbox owner must still confirm. The link carries their stored regions (the
+    ones they last had on, else every one they ever asked for). Writes nothing.
+    Raises SubscriptionRequestError when there is nothing to confirm.
+    """
+    if subscriber.status not in NEEDS_OPT_IN:
+        raise SubscriptionRequestError(f"a {subscriber.status.value} subscriber has nothing to confirm")
+    assert subscriber.id is not None
+    rows = list(session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id)))
+    wanted = {row.region_code for row in rows if row.active} or {row.region_code for row in rows}
+    regions = [region for region in all_regions(session) if region.code in wanted]
+    if not regions:
+        raise SubscriptionRequestError("none of your regions is offered any more; please subscribe again")
+    token = make_confirm_link_token(
+        secret, subscriber.id, subscriber.token_version, [region.code for region in regions], now=now
+    )
+    return SubscribeOutcome(
+        MailKind.CONFIRM, subscriber.email, manage_token(secret, subscriber.id, subscriber.token_version),
+        token, tuple(region.name for region in regions),
+    )
 
 
 def _subscriber_for(session: Session, subscriber_id: int, version: int) -> Subscriber:

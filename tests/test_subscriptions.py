@@ -121,12 +121,17 @@ def test_bounced_or_complained_need_a_fresh_opt_in(
         with pytest.raises(subscriptions.ReactivationRefused):
             subscriptions.update_preferences(session, subscriber, ["dc"], paused=False, now=LATER)
         assert subscriber.status is status
-        # A new double opt-in brings them back.
-        again = subscriptions.subscribe(session, "b@example.com", ["bxl"], secret=secret, now=LATER)
-        assert again.confirm_token is not None
+        # A stranger's form request mails them nothing and changes nothing.
+        assert subscriptions.subscribe(session, "b@example.com", ["bxl"], secret=secret, now=LATER) is None
+        assert _regions(session, subscriber) == {"dc": True}
+        # The owner's own page can ask for a new double opt-in, which brings them back.
+        again = subscriptions.request_confirmation(session, subscriber, secret=secret, now=LATER)
+        assert again.kind is MailKind.CONFIRM and again.confirm_token is not None
         subscriptions.confirm(session, again.confirm_token, secret=secret, now=LATER + timedelta(seconds=1))
         assert subscriber.status is SubscriberStatus.ACTIVE
-        assert _regions(session, subscriber) == {"dc": False, "bxl": True}
+        assert _regions(session, subscriber) == {"dc": True}
+        with pytest.raises(subscriptions.SubscriptionRequestError, match="nothing to confirm"):
+            subscriptions.request_confirmation(session, subscriber, secret=secret, now=LATER)
 
 
 def test_revoking_links_by_address(engine_with_regions: sa.Engine, web_settings: Settings) -> None:

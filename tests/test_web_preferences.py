@@ -21,7 +21,9 @@ from tests.web_helpers import (  # noqa: F401 - fixtures
     checked_regions,
     client,
     clock,
+    confirm,
     csrf_from,
+    link_in,
     outbox_messages,
     subscribe,
     subscriber_state,
@@ -114,14 +116,42 @@ def test_bounced_or_complained_subscribers_must_opt_in_again(
         subscriber.status = status
         session.commit()
     page = client.get(f"/p/{token}")
-    assert page.status_code == 200 and "subscribe again" in page.text and 'value="save"' not in page.text
-    # The page offers no form; post the one an older copy of the page had.
-    from newsletter.web.csrf import form_token
-
-    csrf = form_token(web_settings.secret, client.cookies["__Host-csrf"], token)
+    assert page.status_code == 200 and "ask for a confirmation email" in page.text and 'value="save"' not in page.text
+    # The page offers no region form; post the one an older copy of the page had.
+    csrf = csrf_from(page.text)
     answer = client.post(f"/p/{token}", data={"csrf_token": csrf, "regions": ["dc"], "action": "save"})
-    assert answer.status_code == 409 and "subscribe again" in answer.text
+    assert answer.status_code == 409 and "ask for a confirmation email" in answer.text
     assert subscriber_state(web_engine, "stopped@example.com")[0] == status.value
+
+    # The public form mails this address nothing; its owner's page can ask for a confirmation.
+    assert outbox_messages(web_settings) == []
+    asked = client.post(f"/p/{token}", data={"csrf_token": csrf, "action": "confirm"})
+    assert (asked.status_code, asked.headers["location"]) == (303, "/subscribe/check-your-inbox")
+    [mail] = outbox_messages(web_settings)
+    assert mail["To"] == "stopped@example.com"
+    assert subscriber_state(web_engine, "stopped@example.com")[0] == status.value  # nothing changes until confirmed
+    assert confirm(client, link_in(mail, "/confirm/", web_settings)).status_code == 200
+    assert subscriber_state(web_engine, "stopped@example.com") == ("active", False, {"dc"})
+
+
+def test_asking_for_confirmations_from_the_page_is_limited_too(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
+    token = active_subscriber(web_engine, web_settings, "asks@example.com", ["dc"])
+    with Session(web_engine) as session:
+        subscriber = session.get(Subscriber, subscriber_id_of(web_engine, "asks@example.com"))
+        assert subscriber is not None
+        subscriber.status = SubscriberStatus.BOUNCED
+        session.commit()
+    csrf = csrf_from(client.get(f"/p/{token}").text)
+    answers = [client.post(f"/p/{token}", data={"csrf_token": csrf, "action": "confirm"}) for _ in range(5)]
+    assert {(a.status_code, a.headers["location"]) for a in answers} == {(303, "/subscribe/check-your-inbox")}
+    assert len(outbox_messages(web_settings)) == 3
+    # An active subscriber has nothing to confirm.
+    active = active_subscriber(web_engine, web_settings, "fine@example.com", ["dc"])
+    csrf = csrf_from(client.get(f"/p/{active}").text)
+    answer = client.post(f"/p/{active}", data={"csrf_token": csrf, "action": "confirm"})
+    assert answer.status_code == 409 and "Nothing was sent" in answer.text
 
 
 def test_csrf_is_bound_to_the_browser_and_to_the_subscriber(

@@ -180,7 +180,7 @@ def active_subscriber(engine: sa.Engine, settings: Settings, address: str, regio
 
     with session_scope(engine) as session:
         outcome = subscriptions.subscribe(session, address, regions, secret=settings.secret, now=START)
-        assert outcome.confirm_token is not None
+        assert outcome is not None and outcome.confirm_token is not None
         subscriptions.confirm(session, outcome.confirm_token, secret=settings.secret, now=START)
     return outcome.manage_token
 

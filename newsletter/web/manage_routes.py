@@ -20,6 +20,7 @@ from newsletter.models import SubscriberStatus
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
 from newsletter.web.rendering import bad_link, csrf_ok, error_page, page
+from newsletter.web.subscribe_routes import deliver, mail_allowed, sent_answer
 
 router = APIRouter()
 
@@ -60,18 +61,30 @@ def save_preferences(
             subscriber = subscriptions.subscriber_for_manage_token(
                 session, token, secret=web.settings.secret, now=web.clock()
             )
+            outcome = None
             if action == "unsubscribe":
                 subscriptions.unsubscribe(session, subscriber, now=web.clock())
+            elif action == "confirm":
+                # Validated before the limit is touched; over it, the same answer and no mail.
+                candidate = subscriptions.request_confirmation(
+                    session, subscriber, secret=web.settings.secret, now=web.clock()
+                )
+                if mail_allowed(session, web, subscriber.email, web.clock()):
+                    outcome = candidate
             else:
                 subscriptions.update_preferences(session, subscriber, regions, paused=paused, now=web.clock())
     except TokenError as exc:
         return bad_link(request, web, exc)
     except subscriptions.ReactivationRefused as exc:
         return error_page(request, web, 409, "Please confirm your subscription first", _opt_in_message(exc.status))
-    except subscriptions.SubscriptionRequestError:
+    except subscriptions.SubscriptionRequestError as exc:
+        if action == "confirm":
+            return error_page(request, web, 409, "Nothing to confirm", f"Nothing was sent: {exc}.")
         return error_page(request, web, 400, "Unknown region", "Nothing was changed. Please reload the page and try again.")
     if action == "unsubscribe":
         return page(request, web, "unsubscribed.html", {"token": token})
+    if action == "confirm":
+        return deliver(request, web, outcome) if outcome is not None else sent_answer()
     # Post/redirect/get: reloading the confirmation never re-submits the form.
     return RedirectResponse(f"/p/{token}?saved=1", status_code=303)
 
@@ -81,7 +94,7 @@ def _opt_in_message(status: SubscriberStatus) -> str:
         return ("Nothing was changed. Your subscription is not confirmed yet: open the confirmation link "
                 "in the email we sent you, or subscribe again to get a new one.")
     return ("Nothing was changed. We stopped sending to this address after a delivery problem or a spam "
-            "report, so to receive editions again please subscribe again and confirm from the email we send.")
+            "report. To receive editions again, ask for a confirmation email on this page and confirm from it.")
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
