@@ -12,14 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import select
 
 from newsletter.config import Settings
+from newsletter.content import LoadReport, load_content_dir
 from newsletter.db import session_scope
 from newsletter.delivery.base import Backend
 from newsletter.dispatch import SendOutcome, SendReport, send_edition
+from newsletter.edition_rows import get_or_create_edition
 from newsletter.editions import prepare_edition
 from newsletter.errors import EmptyEditionError, HtmlTooLargeError, NewsletterError
 from newsletter.models import Edition, EditionStatus, Region
@@ -45,6 +48,13 @@ class RunOutcome(StrEnum):
     MISSED = "missed"  # past the grace window: recorded, nothing sent
     SKIPPED = "skipped"  # recorded earlier as missed or cancelled: left alone
     ERROR = "error"  # this region failed; the other regions still ran
+
+
+# What makes the daily job fail (exit non-zero in `newsletter daily`): the region's
+# edition should have gone out and did not, and running again (or `resume`) is the
+# way on. EMPTY, HELD, SKIPPED and MISSED are decisions or facts already recorded on
+# the edition (no stories, no approval, missed or cancelled): reported, not failures.
+FAILED = (RunOutcome.ERROR, RunOutcome.INCOMPLETE)
 
 
 @dataclass(frozen=True)
@@ -77,12 +87,7 @@ def _note(engine: sa.Engine, region_code: str, local_date: date, status: Edition
     An edition under way keeps its status (its ledger tells the truth); only the note changes.
     """
     with session_scope(engine) as session:
-        edition = session.exec(
-            select(Edition).where(Edition.region_code == region_code, Edition.local_date == local_date)
-        ).first()
-        if edition is None:
-            edition = Edition(region_code=region_code, local_date=local_date)
-            session.add(edition)
+        edition = get_or_create_edition(session, region_code, local_date)
         if status is not None and edition.status not in UNDER_WAY:
             edition.status = status
         edition.note = note
@@ -162,4 +167,39 @@ def run_daily(
         except NewsletterError as exc:
             log.error("edition %s %s failed: %s", schedule.code, local_date, exc)
             runs.append(EditionRun(schedule.code, local_date, RunOutcome.ERROR, detail=str(exc)))
+        except Exception as exc:  # a bug or a broken row must not cost the other regions their edition
+            # Not KeyboardInterrupt or SystemExit: those still stop the whole run.
+            log.exception("edition %s %s failed unexpectedly", schedule.code, local_date)
+            runs.append(EditionRun(schedule.code, local_date, RunOutcome.ERROR, detail=one_line_error(exc)))
     return runs
+
+
+def failed_runs(runs: list[EditionRun]) -> list[EditionRun]:
+    """The runs that count as a failure of the daily job (see FAILED)."""
+    return [run for run in runs if run.outcome in FAILED]
+
+
+def one_line_error(exc: Exception) -> str:
+    """``Type: first line of the message``: database errors carry their SQL on later lines."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def seed_if_empty(engine: sa.Engine, root: Path) -> LoadReport | None:
+    """Load the content folder when the database has no region yet; None when it had some.
+
+    Two runs started together on an empty database take turns instead of both
+    inserting the same regions: the check and the load are one transaction that
+    first holds the region table (PostgreSQL: a table lock that conflicts with
+    itself; SQLite: the database's write lock, taken by a no-op write), so the
+    second run waits and then finds the first one's regions.
+    """
+    with session_scope(engine) as session:
+        table = Region.__table__  # type: ignore[attr-defined]
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.text("LOCK TABLE region IN SHARE ROW EXCLUSIVE MODE"))
+        else:
+            session.execute(sa.update(table).where(sa.false()).values(code=table.c.code))
+        if session.execute(sa.select(sa.func.count()).select_from(table)).scalar_one():
+            return None
+        return load_content_dir(session, root)

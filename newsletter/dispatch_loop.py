@@ -90,8 +90,7 @@ class Dispatcher:
         self.rng = rng
         self.progress = progress
         self.policy = RetryPolicy(max_retries=settings.max_retries)
-        # The pacer's wait (up to batch_size / rate seconds) is slept in short steps too, so a stop is heard.
-        self.pacer = Pacer(settings.rate_limit_per_second, sleep=self._pace_sleep)
+        self.pacer = Pacer(settings.rate_limit_per_second, sleep=sleep)
         self.tally: Counter[DeliveryState] = Counter()
         self.heartbeat = heartbeat
         self.edition_id = 0
@@ -154,10 +153,6 @@ class Dispatcher:
             if not self._pause(delay):
                 return BatchResult(final, _ids(pending), attempt)  # asked to stop: pending were certainly not sent
         return BatchResult(final, [], attempt)
-
-    def _pace_sleep(self, seconds: float) -> None:
-        """The pacer's sleep: cut short by a stop (the run loop then claims nothing more)."""
-        self._pause(seconds)
 
     def _pause(self, seconds: float) -> bool:
         """Wait before a retry in short steps, so a stop (SIGTERM) is heard within a step, not after
@@ -298,9 +293,7 @@ class Dispatcher:
                         stopped = True
                         break
                     # Pace before claiming, so claimed rows never sit waiting on the pacer.
-                    if self.pacer.wait(self.settings.batch_size) and self.should_stop():  # heard while pacing
-                        stopped = True
-                        break
+                    self.pacer.wait(self.settings.batch_size)
                     batch = self.claim_next(edition_id, region_code, after)
                     if batch is None:
                         break

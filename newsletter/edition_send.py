@@ -67,8 +67,9 @@ def open_send(
     The edition row is locked before it is read (:func:`_lock_edition`), so two
     dispatchers starting a draft edition together take turns: the first assembles
     and marks it SENDING, the second then finds it frozen and sends the same stored
-    rendering. When neither row existed yet, both insert it and the database lets
-    one win; one retry then finds the edition frozen.
+    rendering. When neither row existed yet, both insert it with ON CONFLICT DO
+    NOTHING (``edition_rows``): the second waits for the first's commit and then
+    uses its row. A database busy past its timeout is retried once.
 
     A SENT edition that still owes an eligible reader a message (released by an
     operator, or by another dispatcher after a failed batch) is resumed, not

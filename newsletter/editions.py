@@ -19,6 +19,7 @@ from newsletter.assembly import assemble, derive_preheader, derive_subject, get_
 from newsletter.clip_guard import check_html_size
 from newsletter.config import Settings
 from newsletter.edition_content import EditionContent, StoryBlock
+from newsletter.edition_rows import get_or_create_edition
 from newsletter.errors import EditionError
 from newsletter.models import Ad, Edition, EditionItem, EditionStatus, Story
 from newsletter.render import RenderedEdition, part_labels, render_edition
@@ -95,22 +96,20 @@ def prepare_edition(
 
     A frozen edition (approved, sending, sent, failed) returns its stored rendering
     unchanged. Raises NotFoundError for an unknown region and EmptyEditionError when
-    there is nothing to send. The caller owns the transaction.
+    there is nothing to send. The caller owns the transaction (an error rolls back
+    the row created for it). Two preparers at once share one row: the second waits
+    for the first's commit (:func:`~newsletter.edition_rows.get_or_create_edition`).
     """
     now = now or utcnow()
     region = get_region(session, region_code)
-    edition = _find_edition(session, region_code, local_date)
-    if edition is not None and edition.status in FROZEN and edition.snapshot is not None and edition.html is not None:
+    # Created (or found) and held first: a second preparer waits here, then uses this row.
+    edition = get_or_create_edition(session, region_code, local_date)
+    if edition.status in FROZEN and edition.snapshot is not None and edition.html is not None:
         return _stored(edition)
     content, stories, ads = assemble(
         session, settings, region, local_date, now=now,
-        subject_override=edition.subject_override if edition else None,
-        preheader_override=edition.preheader_override if edition else None,
+        subject_override=edition.subject_override, preheader_override=edition.preheader_override,
     )
-    if edition is None:
-        edition = Edition(region_code=region_code, local_date=local_date)
-        session.add(edition)
-        session.flush()
     return _store(session, edition, content, stories, ads, now=now)
 
 

@@ -32,7 +32,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from newsletter.config import Settings
-from newsletter.daily import EditionRun, RunOutcome, edition_status, record_missed, region_schedules, run_edition
+from newsletter.daily import (
+    EditionRun, RunOutcome, edition_status, one_line_error, record_missed, region_schedules, run_edition,
+)
 from newsletter.delivery.base import Backend
 from newsletter.dispatch import SendOutcome
 from newsletter.models import EditionStatus
@@ -200,14 +202,20 @@ def catch_up(schedules: list[RegionSchedule], clock: Callable[[], datetime]) -> 
     """At start-up, act on every region's current decision (replaced jobs lose misfires).
 
     The clock is read again for each region: sending one region may take a while,
-    and the next one must be judged at the time it is actually handled.
+    and the next one must be judged at the time it is actually handled. A region
+    whose check fails is logged and reported as ERROR; the others still run.
     """
     assert _runtime is not None
     runs = []
     for schedule in schedules:
         if _runtime.stop.is_set():
             break
-        run = act(schedule, clock())
+        now = clock()
+        try:
+            run = act(schedule, now)
+        except Exception as exc:  # one broken region must not keep the scheduler (and the others) from starting
+            log.exception("start-up check of %s failed", schedule.code)
+            run = EditionRun(schedule.code, local_date_at(schedule, now), RunOutcome.ERROR, detail=one_line_error(exc))
         if run is not None:
             runs.append(run)
     return runs

@@ -151,6 +151,8 @@ def test_nothing_new_since_the_last_send_is_an_explicit_empty_edition(seeded: sa
         mark_sent(session, first.edition_id, NOW)
         with pytest.raises(EmptyEditionError, match="no published stories for bxl on 2026-11-30"):
             prepare_edition(session, cfg, "bxl", DAY + timedelta(days=1), now=NOW + timedelta(days=1))
+        # The row prepare_edition created first (see edition_rows) goes with the caller's rollback.
+        session.rollback()
         assert session.exec(select(Edition).where(Edition.local_date == DAY + timedelta(days=1))).first() is None
 
 
