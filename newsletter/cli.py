@@ -18,12 +18,14 @@ from newsletter.config import Settings, load_settings
 from newsletter.content import load_content_dir
 from newsletter.daily import failed_runs, region_schedules, run_daily, seed_if_empty
 from newsletter.db import make_engine, migrate, session_scope
-from newsletter.dispatch import SendOutcome, edition_status, release_unresolved, send_edition
+from newsletter.dispatch import SendOutcome, SendReport, edition_status, held_claims, release_unresolved, send_edition
 from newsletter.editions import approve_edition, prepare_edition, region_today, set_edition_text
 from newsletter.errors import EditionError, NewsletterError
 from newsletter.models import DeliveryState, EditionStatus
 from newsletter.proofs import SAMPLE_TOKEN, sample_copy, send_proof
 from newsletter.scheduling import next_send
+from newsletter.sqltypes import utcnow
+from newsletter.stop_signals import stop_on_signals
 from newsletter.summary import region_summaries
 
 DEFAULT_SEEDS = Path("seeds")
@@ -181,6 +183,11 @@ def resume(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], 
     _send_now(region, local_date)
 
 
+# Exit status of `send` and `resume` (README, Commands): 0 only when the edition is complete.
+EXIT_ERROR = 1  # refused credentials (edition failed), or any other error
+EXIT_INCOMPLETE = 3  # the edition is left `sending`: stopped, paused, unknown outcomes (2 is a usage error)
+
+
 def _send_now(region: str, local_date: date, *, allow_large_html: bool = False) -> None:
     last = [0.0]
 
@@ -189,12 +196,31 @@ def _send_now(region: str, local_date: date, *, allow_large_html: bool = False) 
             last[0] = time.monotonic()
             typer.echo("  " + ", ".join(f"{state.value} {n}" for state, n in tally.items() if n))
 
-    report = send_edition(ctx.engine, ctx.settings, region, local_date, progress=progress,
-                          allow_large_html=allow_large_html)
-    for line in report.lines():
+    # SIGTERM and Ctrl-C stop the send (the batches in flight finish and are recorded); a second one aborts.
+    with stop_on_signals() as stop:
+        report = send_edition(ctx.engine, ctx.settings, region, local_date, progress=progress, should_stop=stop.is_set,
+                              allow_large_html=allow_large_html)
+    for line in report.lines() + _next_steps(report):
         typer.echo(line)
-    if report.outcome is not SendOutcome.COMPLETED:
-        raise typer.Exit(1 if report.outcome is SendOutcome.FAILED else 2)
+    if report.outcome is SendOutcome.FAILED:
+        raise typer.Exit(EXIT_ERROR)
+    if not report.edition_complete:
+        raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _next_steps(report: SendReport) -> list[str]:
+    """What the operator runs next when the edition is not complete."""
+    if report.edition_complete:
+        return []
+    where = f"{report.region_code} --date {report.local_date}"
+    steps = []
+    if report.outcome is not SendOutcome.COMPLETED or not report.unresolved:
+        steps.append(f"  next: `newsletter resume {where}` continues where this run stopped")
+    if report.unresolved:
+        steps.append(f"  next: `newsletter status {where}` lists the {report.unresolved} recipients without a known "
+                     "answer (another dispatcher may still be sending to them); after checking the provider, "
+                     f"`newsletter release {where}`, then `newsletter resume {where}`")
+    return steps
 
 
 @app.command()
@@ -230,8 +256,20 @@ def release(
             "receive a second copy.",
             abort=True,
         )
-    released = release_unresolved(ctx.engine, region, local_date, older_than=timedelta(minutes=older_than))
-    typer.echo(f"released {released} deliveries; run `newsletter send {region} --date {local_date}` to send them")
+    now, age = utcnow(), timedelta(minutes=older_than)
+    released = release_unresolved(ctx.engine, region, local_date, older_than=age, now=now)
+    typer.echo(f"released {released} deliveries"
+               + (f"; run `newsletter send {region} --date {local_date}` to send them" if released else ""))
+    held = held_claims(ctx.engine, region, local_date, older_than=age, now=now)
+    if held is not None:
+        # Right after a crash every claim is this young: say why they stay, and until when.
+        first, last = (f"{t:%Y-%m-%d %H:%M:%S} UTC" for t in (held.first_releasable_at, held.all_releasable_at))
+        typer.echo(
+            f"kept: {held.count} claims were touched less than {older_than} minutes ago, so a dispatcher may still be "
+            "waiting for their answer (or one stopped just now, e.g. a crash). They become releasable "
+            + (f"at {last}" if first == last else f"from {first}, all of them at {last}")
+            + "; run `newsletter release` again then, or pass a smaller --older-than once no dispatcher is running."
+        )
 
 
 @app.command()
@@ -321,7 +359,7 @@ def revoke_links(email: Annotated[str, typer.Argument(help="the subscriber's add
 
 
 def main() -> None:
-    """Console entry point: known errors become one line on stderr and exit status 1."""
+    """Console entry point: known errors become one line on stderr and exit status 1 (EXIT_ERROR)."""
     try:
         app()
     except NewsletterError as exc:

@@ -48,7 +48,10 @@ from newsletter.edition_send import LEFT_BEHIND, close_send, find_edition, open_
 from newsletter.models import DeliveryState, EditionStatus
 from newsletter.sqltypes import utcnow
 
-__all__ = ["SendOutcome", "SendReport", "EditionSendStatus", "send_edition", "edition_status", "release_unresolved"]
+__all__ = [
+    "SendOutcome", "SendReport", "EditionSendStatus", "HeldClaims",
+    "send_edition", "edition_status", "release_unresolved", "held_claims",
+]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,9 @@ class SendReport:
     counts: dict[DeliveryState, int]
     this_run: Counter[DeliveryState] = field(default_factory=Counter)
     message: str = ""
+    # The edition's status after this run: SENT only when nobody is left. A run can reach
+    # the end of the list (outcome COMPLETED) and still leave it SENDING (unknown outcomes).
+    edition_status: EditionStatus = EditionStatus.SENDING
 
     @property
     def unresolved(self) -> int:
@@ -75,11 +81,18 @@ class SendReport:
     def completed(self) -> bool:
         return self.outcome is SendOutcome.COMPLETED
 
+    @property
+    def edition_complete(self) -> bool:
+        """Every eligible reader has a known answer: the edition is SENT."""
+        return self.edition_status is EditionStatus.SENT
+
     def lines(self) -> list[str]:
         run = ", ".join(f"{state.value} {self.this_run[state]}" for state in DeliveryState if self.this_run[state])
         total = ", ".join(f"{state.value} {count}" for state, count in self.counts.items())
+        # "completed" is this run reaching the end of the list; the edition may still be open.
+        still_open = ", edition still sending" if self.completed and not self.edition_complete else ""
         lines = [
-            f"edition {self.region_code} {self.local_date} (#{self.edition_id}): {self.outcome.value}",
+            f"edition {self.region_code} {self.local_date} (#{self.edition_id}): {self.outcome.value}{still_open}",
             f"  this run: {run or 'nothing new'}",
             f"  ledger:   {total}",
         ]
@@ -116,7 +129,10 @@ def send_edition(
     source = open_send(engine, settings, region_code, local_date, now=now, allow_large_html=allow_large_html)
     if source.already_sent:
         counts = _counts(engine, source.edition_id)
-        return SendReport(region_code, local_date, source.edition_id, SendOutcome.COMPLETED, counts, Counter(), "already sent; nothing to do")
+        return SendReport(
+            region_code, local_date, source.edition_id, SendOutcome.COMPLETED, counts, Counter(),
+            "already sent; nothing to do", EditionStatus.SENT,
+        )
     owned = backend is None
     active_backend = backend or make_backend(settings)
     dispatcher = Dispatcher(
@@ -158,7 +174,7 @@ def send_edition(
         counts = _counts(engine, source.edition_id)
         message = LEFT_BEHIND
     log.info("edition %s %s: %s, this run %s", region_code, local_date, outcome.value, dict(dispatcher.tally))
-    return SendReport(region_code, local_date, source.edition_id, outcome, counts, dispatcher.tally, message)
+    return SendReport(region_code, local_date, source.edition_id, outcome, counts, dispatcher.tally, message, closed)
 
 
 def _counts(engine: sa.Engine, edition_id: int) -> dict[DeliveryState, int]:
@@ -213,3 +229,34 @@ def release_unresolved(
         released = ledger.release_unresolved(connection, edition_id=edition.id or 0, claimed_before=cutoff)
     log.warning("released %d unresolved deliveries of edition %s %s", released, region_code, local_date)
     return released
+
+
+@dataclass(frozen=True)
+class HeldClaims:
+    """CLAIMED rows too recently touched for a release: maybe a dispatcher still waiting for its answer."""
+
+    count: int
+    first_releasable_at: datetime  # the oldest of them passes the age limit then
+    all_releasable_at: datetime  # and the youngest then
+
+
+def held_claims(
+    engine: sa.Engine,
+    region_code: str,
+    local_date: date,
+    *,
+    older_than: timedelta = DEFAULT_RELEASE_AGE,
+    now: datetime | None = None,
+) -> HeldClaims | None:
+    """The claims :func:`release_unresolved` keeps (touched within ``older_than``), or None.
+
+    Right after a crash every claim in flight is this young: the operator is told
+    why nothing was released and from when it will be.
+    """
+    edition = find_edition(engine, region_code, local_date)
+    cutoff = (now or utcnow()) - older_than
+    with engine.connect() as connection:
+        count, oldest, newest = ledger.young_claims(connection, edition_id=edition.id or 0, touched_since=cutoff)
+    if not count or oldest is None or newest is None:
+        return None
+    return HeldClaims(count, oldest + older_than, newest + older_than)

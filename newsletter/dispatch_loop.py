@@ -90,7 +90,8 @@ class Dispatcher:
         self.rng = rng
         self.progress = progress
         self.policy = RetryPolicy(max_retries=settings.max_retries)
-        self.pacer = Pacer(settings.rate_limit_per_second, sleep=sleep)
+        # The pacer's wait (up to batch_size / rate seconds) is slept in short steps too, so a stop is heard.
+        self.pacer = Pacer(settings.rate_limit_per_second, sleep=self._pace_sleep)
         self.tally: Counter[DeliveryState] = Counter()
         self.heartbeat = heartbeat
         self.edition_id = 0
@@ -153,6 +154,10 @@ class Dispatcher:
             if not self._pause(delay):
                 return BatchResult(final, _ids(pending), attempt)  # asked to stop: pending were certainly not sent
         return BatchResult(final, [], attempt)
+
+    def _pace_sleep(self, seconds: float) -> None:
+        """The pacer's sleep: cut short by a stop (the run loop then claims nothing more)."""
+        self._pause(seconds)
 
     def _pause(self, seconds: float) -> bool:
         """Wait before a retry in short steps, so a stop (SIGTERM) is heard within a step, not after
@@ -293,7 +298,9 @@ class Dispatcher:
                         stopped = True
                         break
                     # Pace before claiming, so claimed rows never sit waiting on the pacer.
-                    self.pacer.wait(self.settings.batch_size)
+                    if self.pacer.wait(self.settings.batch_size) and self.should_stop():  # heard while pacing
+                        stopped = True
+                        break
                     batch = self.claim_next(edition_id, region_code, after)
                     if batch is None:
                         break

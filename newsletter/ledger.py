@@ -340,6 +340,19 @@ def release_unresolved(connection: sa.Connection, *, edition_id: int, claimed_be
     return result.rowcount
 
 
+def young_claims(
+    connection: sa.Connection, *, edition_id: int, touched_since: datetime
+) -> tuple[int, datetime | None, datetime | None]:
+    """CLAIMED rows touched at or after ``touched_since`` (those the release keeps): count, oldest and newest touch."""
+    d = _delivery.c
+    row = connection.execute(
+        sa.select(sa.func.count(), sa.func.min(d.updated_at), sa.func.max(d.updated_at)).where(
+            d.edition_id == edition_id, d.state == DeliveryState.CLAIMED, d.updated_at >= touched_since
+        )
+    ).one()
+    return int(row[0]), row[1], row[2]
+
+
 def outstanding(
     connection: sa.Connection, *, edition_id: int, region_code: str, listed_before: datetime | None = None
 ) -> bool:

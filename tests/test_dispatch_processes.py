@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.models import DeliveryState
+from newsletter.dispatch import edition_status
+from newsletter.models import DeliveryState, EditionStatus
 from tests.conftest import TEST_SECRET, make_settings
 from tests.dispatch_harness import REGION, active_readers, add_readers, approve, edition_date, ledger_states, seed_content
 from tests.sendgrid_standin import API_KEY, StandIn, sendgrid_standin  # noqa: F401
@@ -85,7 +86,9 @@ def test_a_send_killed_mid_way_and_resumed_reaches_everyone_exactly_once(
 
     resumed = subprocess.run(send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
-    assert resumed.returncode == 0, resumed.stderr
+    # Everyone else got theirs, but 5 outcomes are unknown: the edition is not complete (exit 3).
+    assert resumed.returncode == 3, resumed.stdout + resumed.stderr
+    assert f"newsletter release {REGION} --date {local_date}" in resumed.stdout
     assert received_once_each(sendgrid_standin, readers)
     assert Counter(ledger_states(prepared).values()) == Counter({DeliveryState.QUEUED: 25, DeliveryState.CLAIMED: 5})
     status = subprocess.run(
@@ -110,8 +113,11 @@ def test_two_dispatchers_at_once_send_each_subscriber_exactly_one_message(
     ]
     outputs = [p.communicate(timeout=180) for p in processes]
 
-    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, stdout + stderr
+    # The one that finishes first may leave the other's batch in flight: incomplete (3) when it
+    # exits; the last one to finish closes the edition (0).
+    codes = sorted(p.returncode for p in processes)
+    assert codes in ([0, 0], [0, 3]), outputs
+    assert edition_status(prepared, REGION, local_date).status is EditionStatus.SENT
     assert received_once_each(sendgrid_standin, readers)
     assert Counter(ledger_states(prepared).values()) == Counter({DeliveryState.QUEUED: 60})
     shares = [int(m.group(1)) for stdout, _ in outputs for m in [re.search(r"this run: queued (\d+)", stdout)] if m]
