@@ -19,8 +19,8 @@ from newsletter.content import load_content_dir
 from newsletter.daily import failed_runs, region_schedules, run_daily, seed_if_empty
 from newsletter.db import make_engine, migrate, session_scope
 from newsletter.dispatch import SendOutcome, SendReport, edition_status, held_claims, release_unresolved, send_edition
-from newsletter.editions import approve_edition, prepare_edition, region_today, set_edition_text
-from newsletter.errors import EditionError, NewsletterError
+from newsletter.editions import approve_edition, prepare_edition, region_today, set_edition_text, unapprove_edition
+from newsletter.errors import EditionError, NewsletterError, NotFoundError
 from newsletter.models import DeliveryState, EditionStatus
 from newsletter.proofs import SAMPLE_TOKEN, sample_copy, send_proof
 from newsletter.scheduling import next_send
@@ -158,6 +158,9 @@ def send(
     region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
     when: DateOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    send_missed: Annotated[
+        bool, typer.Option("--send-missed", help="send it even though the scheduler recorded it as missed (late)")
+    ] = False,
     allow_large_html: Annotated[
         bool, typer.Option("--allow-large-html", help="send even if the HTML is over NEWSLETTER_MAX_HTML_KB (Gmail clips it)")
     ] = False,
@@ -166,8 +169,19 @@ def send(
     local_date = _edition_date(region, when)
     backend = ctx.settings.backend.value
     if not yes:
-        typer.confirm(f"Send the {region} edition of {local_date} through {backend}?", abort=True)
-    _send_now(region, local_date, allow_large_html=allow_large_html)
+        question = f"Send the {region} edition of {local_date} through {backend}?"
+        if send_missed and _is_missed(region, local_date):
+            question = (f"The {region} edition of {local_date} was missed (not sent on schedule). "
+                        f"Send it now, late, through {backend}?")
+        typer.confirm(question, abort=True)
+    _send_now(region, local_date, send_missed=send_missed, allow_large_html=allow_large_html)
+
+
+def _is_missed(region: str, local_date: date) -> bool:
+    try:
+        return edition_status(ctx.engine, region, local_date).status is EditionStatus.MISSED
+    except NotFoundError:
+        return False
 
 
 @app.command()
@@ -188,7 +202,7 @@ EXIT_ERROR = 1  # refused credentials (edition failed), or any other error
 EXIT_INCOMPLETE = 3  # the edition is left `sending`: stopped, paused, unknown outcomes (2 is a usage error)
 
 
-def _send_now(region: str, local_date: date, *, allow_large_html: bool = False) -> None:
+def _send_now(region: str, local_date: date, *, send_missed: bool = False, allow_large_html: bool = False) -> None:
     last = [0.0]
 
     def progress(tally: Counter[Any]) -> None:
@@ -199,7 +213,7 @@ def _send_now(region: str, local_date: date, *, allow_large_html: bool = False) 
     # SIGTERM and Ctrl-C stop the send (the batches in flight finish and are recorded); a second one aborts.
     with stop_on_signals() as stop:
         report = send_edition(ctx.engine, ctx.settings, region, local_date, progress=progress, should_stop=stop.is_set,
-                              allow_large_html=allow_large_html)
+                              send_missed=send_missed, allow_large_html=allow_large_html)
     for line in report.lines() + _next_steps(report):
         typer.echo(line)
     if report.outcome is SendOutcome.FAILED:
@@ -213,6 +227,10 @@ def _next_steps(report: SendReport) -> list[str]:
     if report.edition_complete:
         return []
     where = f"{report.region_code} --date {report.local_date}"
+    if report.edition_status in (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.MISSED):
+        # Nothing went out (a refused key): no send to resume, one to start again once fixed.
+        again = " --send-missed" if report.edition_status is EditionStatus.MISSED else ""
+        return [f"  next: once that is fixed, `newsletter send {where}{again}` starts it again"]
     steps = []
     if report.outcome is not SendOutcome.COMPLETED or not report.unresolved:
         steps.append(f"  next: `newsletter resume {where}` continues where this run stopped")
@@ -288,6 +306,18 @@ def approve(
     typer.echo(f"approved and frozen: {rendered.region_code} {rendered.local_date}")
     typer.echo(f"  subject:   {rendered.subject}")
     typer.echo(f"  preheader: {rendered.preheader}")
+
+
+@app.command()
+def unapprove(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], when: DateOption = None) -> None:
+    """Take an approval back: the edition is a draft again, re-assembled at the next preview or send."""
+    local_date = _edition_date(region, when)
+    with session_scope(ctx.engine) as session:
+        before = unapprove_edition(session, region, local_date)
+    if before is EditionStatus.DRAFT:
+        typer.echo(f"{region} {local_date} is a draft already (not approved); nothing to undo")
+    else:
+        typer.echo(f"un-approved: {region} {local_date} is a draft again; the next preview or send re-assembles it")
 
 
 @app.command()

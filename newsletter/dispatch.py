@@ -44,7 +44,7 @@ from newsletter.config import Settings
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
 from newsletter.dispatch_loop import HEARTBEAT_SECONDS, Dispatcher, SendOutcome
-from newsletter.edition_send import LEFT_BEHIND, close_send, find_edition, open_send
+from newsletter.edition_send import LEFT_BEHIND, close_send, find_edition, nothing_sent, open_send
 from newsletter.models import DeliveryState, EditionStatus
 from newsletter.sqltypes import utcnow
 
@@ -114,27 +114,39 @@ def send_edition(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     heartbeat: float = HEARTBEAT_SECONDS,
+    send_missed: bool = False,
     allow_large_html: bool = False,
 ) -> SendReport:
     """Send (or resume) one region's edition for a local date. Safe to call again at any time.
 
+    ``send_missed`` is an editor's decision to send an edition recorded as missed
+    (never the scheduler's); ``allow_large_html`` an editor's to send HTML over
+    NEWSLETTER_MAX_HTML_KB (see clip_guard). A send refused before anything went out (a missing
+    or refused key) leaves the edition as it was, sendable again.
     ``backend`` defaults to the configured one (and is then closed here);
     ``should_stop`` is polled between batches; ``progress`` gets this run's
     running counts after each batch; ``sleep`` and ``rng`` are the retry loop's
     clock and dice, and ``heartbeat`` how often claims in flight are refreshed, for tests.
-    ``allow_large_html`` is an editor's decision to send HTML over NEWSLETTER_MAX_HTML_KB
-    (see clip_guard).
     """
     now = now or datetime.now(UTC)
-    source = open_send(engine, settings, region_code, local_date, now=now, allow_large_html=allow_large_html)
+    owned = backend is None
+    # Built before the edition is touched: a missing key must not leave it SENDING.
+    active_backend = backend or make_backend(settings)
+    try:
+        source = open_send(engine, settings, region_code, local_date, now=now, send_missed=send_missed,
+                           allow_large_html=allow_large_html)
+    except BaseException:
+        if owned:
+            active_backend.close()
+        raise
     if source.already_sent:
+        if owned:
+            active_backend.close()
         counts = _counts(engine, source.edition_id)
         return SendReport(
             region_code, local_date, source.edition_id, SendOutcome.COMPLETED, counts, Counter(),
             "already sent; nothing to do", EditionStatus.SENT,
         )
-    owned = backend is None
-    active_backend = backend or make_backend(settings)
     dispatcher = Dispatcher(
         engine,
         settings,
@@ -167,7 +179,12 @@ def send_edition(
         status = EditionStatus.SENT
     elif outcome is SendOutcome.FAILED:
         status = EditionStatus.FAILED
-    closed = close_send(engine, source.edition_id, status, f"{outcome.value}: {message}" if message else "", now=utcnow())
+    closed = close_send(
+        engine, source.edition_id, status, f"{outcome.value}: {message}" if message else "", now=utcnow(),
+        unsent_status=source.unsent_status,
+    )
+    if status is EditionStatus.FAILED and closed is not EditionStatus.FAILED:
+        message = f"{message}; {nothing_sent(closed)}" if message else nothing_sent(closed)
     if status is EditionStatus.SENT and closed is not EditionStatus.SENT:
         # This run reached the end of the list, but readers it passed were released
         # meanwhile (another dispatcher's failed batch or stop): not done yet.

@@ -10,17 +10,18 @@ stories since. What goes in is decided in :mod:`newsletter.assembly`.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.assembly import assemble, derive_preheader, derive_subject, get_region
 from newsletter.clip_guard import check_html_size
 from newsletter.config import Settings
 from newsletter.edition_content import EditionContent, StoryBlock
 from newsletter.edition_rows import get_or_create_edition
-from newsletter.errors import EditionError
+from newsletter.errors import EditionError, NotFoundError
 from newsletter.models import Ad, Edition, EditionItem, EditionStatus, Story
 from newsletter.render import RenderedEdition, part_labels, render_edition
 from newsletter.share import campaign_name
@@ -37,6 +38,7 @@ __all__ = [
     "prepare_edition",
     "region_today",
     "set_edition_text",
+    "unapprove_edition",
 ]
 
 
@@ -130,6 +132,44 @@ def approve_edition(
         edition.approved_at = now
         session.flush()
     return rendered
+
+
+def unapprove_edition(session: Session, region_code: str, local_date: date) -> EditionStatus:
+    """Take an editor's sign-off back: an APPROVED edition is a draft again.
+
+    The next preview or send re-assembles it from the current stories. Returns the
+    status it had (DRAFT: there was nothing to undo). An edition whose send has
+    begun (sending, sent, failed), or that was missed or cancelled, is refused.
+    """
+    get_region(session, region_code)
+    # One conditional UPDATE, so it cannot interleave with a send opening the edition:
+    # that send holds the row (FOR UPDATE on PostgreSQL, the write lock on SQLite), and
+    # this either comes first or then finds the edition SENDING and changes nothing.
+    result = session.execute(
+        sa.update(Edition)
+        .where(
+            col(Edition.region_code) == region_code,
+            col(Edition.local_date) == local_date,
+            col(Edition.status) == EditionStatus.APPROVED,
+        )
+        .values(status=EditionStatus.DRAFT, approved_at=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    if cast("sa.CursorResult[Any]", result).rowcount:
+        return EditionStatus.APPROVED
+    edition = _find_edition(session, region_code, local_date)
+    if edition is None:
+        raise NotFoundError(f"no edition for {region_code} on {local_date.isoformat()}: there is nothing to un-approve")
+    if edition.status is EditionStatus.DRAFT:
+        return EditionStatus.DRAFT
+    why = {
+        EditionStatus.SENDING: "its send has begun (finish it with `newsletter resume`)",
+        EditionStatus.SENT: "it went out",
+        EditionStatus.FAILED: "part of it went out before the provider refused the send",
+    }.get(edition.status, "it was never approved")
+    raise EditionError(
+        f"edition {region_code} {local_date.isoformat()} is {edition.status.value}: it cannot be un-approved, {why}"
+    )
 
 
 def set_edition_text(

@@ -143,13 +143,17 @@ def settings(sqlite_url: str, tmp_path: Path) -> Settings:
     return make_settings(sqlite_url, tmp_path)
 
 
-def run_cli(args: list[str], database_url: str, cwd: Path, **env_overrides: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m newsletter ARGS`` in a real process against a test database."""
+def run_cli(
+    args: list[str], database_url: str, cwd: Path, *, input: str | None = None, **env_overrides: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m newsletter ARGS`` in a real process against a test database.
+
+    ``input`` is what is typed at its prompts."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "NEWSLETTER_SECRET_KEY": TEST_SECRET,
            "NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_BASE_URL": "https://news.example.com",
            **env_overrides}
     return subprocess.run([sys.executable, "-m", "newsletter", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, input=input)
 
 
 def seed_engine(engine: sa.Engine, root: Path = SEEDS) -> None:

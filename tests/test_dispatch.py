@@ -149,7 +149,8 @@ def test_a_refused_key_stops_the_whole_send(seeded: sa.Engine, db_url: str, tmp_
     assert report.outcome is SendOutcome.FAILED and "SENDGRID_API_KEY" in report.message
     assert len(sendgrid_standin.answers) <= settings.concurrency  # no batch after the first refusal
     assert ledger_states(seeded) == {}
-    assert edition_status(seeded, REGION, edition_date(seeded)).status is EditionStatus.FAILED
+    # Nothing went out: back to draft, not frozen as failed (tests/test_editor_recovery.py).
+    assert edition_status(seeded, REGION, edition_date(seeded)).status is EditionStatus.DRAFT
 
     sendgrid_standin.default = "202"
     fixed = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW)
