@@ -149,7 +149,9 @@ def run_cli(
     """Run ``python -m newsletter ARGS`` in a real process against a test database.
 
     ``input`` is what is typed at its prompts."""
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+    # An inherited PYTHONPATH is kept after the project (a faked-clock run puts tests/fake_clock there).
+    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": python_path, "NEWSLETTER_SECRET_KEY": TEST_SECRET,
            "NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_BASE_URL": "https://news.example.com",
            **env_overrides}
     return subprocess.run([sys.executable, "-m", "newsletter", *args], cwd=cwd, env=env,

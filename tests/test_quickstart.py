@@ -22,3 +22,4 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "pytest" in test_command
     ci_lines = (PROJECT_ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert test_command in ci_lines
+    assert ci_lines[-1] == test_command  # last: its result is the run's result
