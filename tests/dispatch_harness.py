@@ -18,6 +18,8 @@ from tests.conftest import SEEDS, make_settings, seed_engine
 from tests.sendgrid_standin import API_KEY, StandIn
 
 REGION = "dc"
+# A real-clock reading, not a fixed date: the ledger stamps claims with the real clock, and
+# release-by-age compares with them. Edition dates here are derived from it (edition_date).
 NOW = datetime.now(UTC)
 
 
