@@ -11,10 +11,10 @@ import sys
 import threading
 
 from newsletter.config import load_settings
-from newsletter.db import make_engine, migrate
-from newsletter.db_errors import explained
+from newsletter.db.engine import make_engine, migrate
+from newsletter.db.errors import explained
 from newsletter.errors import NewsletterError
-from newsletter.scheduler_runtime import run_scheduler
+from newsletter.schedule.runtime import run_scheduler
 
 
 def main() -> int:

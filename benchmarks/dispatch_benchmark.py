@@ -51,10 +51,10 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from newsletter import ledger  # noqa: E402
+from newsletter.send import ledger  # noqa: E402
 from newsletter.config import Settings, load_settings  # noqa: E402
-from newsletter.content import load_content_dir  # noqa: E402
-from newsletter.db import make_engine, migrate, session_scope  # noqa: E402
+from newsletter.content.loading import load_content_dir  # noqa: E402
+from newsletter.db.engine import make_engine, migrate, session_scope  # noqa: E402
 from newsletter.delivery.base import MessageContent, Recipient  # noqa: E402
 from newsletter.delivery.sendgrid import SendGridBackend  # noqa: E402
 from newsletter.delivery.sendgrid_payload import (  # noqa: E402
@@ -63,12 +63,12 @@ from newsletter.delivery.sendgrid_payload import (  # noqa: E402
     serialize_request,
     to_sendgrid_request,
 )
-from newsletter.dispatch import send_edition  # noqa: E402
-from newsletter.dispatch_loop import Dispatcher  # noqa: E402
-from newsletter.editions import region_today  # noqa: E402
-from newsletter.editions import approve_edition  # noqa: E402
-from newsletter.models import Delivery, DeliveryState  # noqa: E402
-from newsletter.tokens import ManageTokens  # noqa: E402
+from newsletter.send.service import send_edition  # noqa: E402
+from newsletter.send.loop import Dispatcher  # noqa: E402
+from newsletter.editions.lifecycle import region_today  # noqa: E402
+from newsletter.editions.lifecycle import approve_edition  # noqa: E402
+from newsletter.db.models import Delivery, DeliveryState  # noqa: E402
+from newsletter.subscribers.tokens import ManageTokens  # noqa: E402
 
 REGION = "dc"
 SECRET = "benchmark-secret-key-0123456789-abcdefgh"

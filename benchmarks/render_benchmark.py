@@ -31,14 +31,14 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from sqlmodel import Session, select  # noqa: E402
 
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.content import load_content_dir  # noqa: E402
-from newsletter.db import make_engine, migrate, session_scope  # noqa: E402
+from newsletter.content.loading import load_content_dir  # noqa: E402
+from newsletter.db.engine import make_engine, migrate, session_scope  # noqa: E402
 from newsletter.delivery.base import MessageContent, Recipient, personalise  # noqa: E402
-from newsletter.edition_content import EditionContent  # noqa: E402
-from newsletter.editions import prepare_edition  # noqa: E402
-from newsletter.models import Edition, Region  # noqa: E402
-from newsletter.render import compile_mjml, render_edition, render_mjml  # noqa: E402
-from newsletter.tokens import manage_token  # noqa: E402
+from newsletter.editions.snapshot import EditionContent  # noqa: E402
+from newsletter.editions.lifecycle import prepare_edition  # noqa: E402
+from newsletter.db.models import Edition, Region  # noqa: E402
+from newsletter.render.edition import compile_mjml, render_edition, render_mjml  # noqa: E402
+from newsletter.subscribers.tokens import manage_token  # noqa: E402
 
 EDITION_DATE = date(2026, 11, 29)
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

@@ -11,22 +11,22 @@ from typing import Annotated, Any, Optional
 import sqlalchemy as sa
 import typer
 
-from newsletter import db_errors
+from newsletter.db import errors as db_errors
 from newsletter.addresses import InvalidAddress
-from newsletter.clip_guard import html_size
+from newsletter.editions.clip_guard import html_size
 from newsletter.config import Settings, load_settings
-from newsletter.content import load_content_dir
-from newsletter.daily import failed_runs, region_schedules, run_daily, seed_if_empty
-from newsletter.db import make_engine, migrate, session_scope
-from newsletter.dispatch import SendOutcome, SendReport, edition_status, held_claims, release_unresolved, send_edition
-from newsletter.editions import approve_edition, prepare_edition, region_today, set_edition_text, unapprove_edition
+from newsletter.content.loading import load_content_dir
+from newsletter.schedule.daily import failed_runs, region_schedules, run_daily, seed_if_empty
+from newsletter.db.engine import make_engine, migrate, session_scope
+from newsletter.send.service import SendOutcome, SendReport, edition_status, held_claims, release_unresolved, send_edition
+from newsletter.editions.lifecycle import approve_edition, prepare_edition, region_today, set_edition_text, unapprove_edition
 from newsletter.errors import EditionError, NewsletterError, NotFoundError
-from newsletter.models import DeliveryState, EditionStatus
-from newsletter.proofs import SAMPLE_TOKEN, sample_copy, send_proof
-from newsletter.scheduling import next_send
-from newsletter.sqltypes import utcnow
-from newsletter.stop_signals import stop_on_signals
-from newsletter.summary import region_summaries
+from newsletter.db.models import DeliveryState, EditionStatus
+from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy, send_proof
+from newsletter.schedule.rules import next_send
+from newsletter.db.types import utcnow
+from newsletter.send.stop_signals import stop_on_signals
+from newsletter.content.summary import region_summaries
 
 DEFAULT_SEEDS = Path("seeds")
 
@@ -374,7 +374,7 @@ def revoke_links(email: Annotated[str, typer.Argument(help="the subscriber's add
 
     Their next email carries new links; they can also subscribe again.
     """
-    from newsletter.subscriptions import revoke_links_for_address
+    from newsletter.subscribers.lifecycle import revoke_links_for_address
 
     try:
         with session_scope(ctx.engine) as session:

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     )
 
     demo: bool = False
-    database_url: str = "sqlite:///var/newsletter.db"
+    database_url: str = "sqlite:///var/newsletter.db.engine"
     backend: BackendName = BackendName.OUTBOX
     outbox_dir: Path = Path("var/outbox")
     base_url: str = "http://localhost:8000"

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from newsletter.config import Settings, load_settings
-from newsletter.content import load_content_dir
-from newsletter.db import make_engine, migrate, session_scope
+from newsletter.content.loading import load_content_dir
+from newsletter.db.engine import make_engine, migrate, session_scope
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEEDS = PROJECT_ROOT / "seeds"
@@ -92,7 +92,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A migrated SQLite file database."""
-    url = f"sqlite:///{tmp_path / 'newsletter.db'}"
+    url = f"sqlite:///{tmp_path / 'newsletter.db.engine'}"
     engine = make_engine(url)
     migrate(engine)
     engine.dispose()

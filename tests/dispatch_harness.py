@@ -11,9 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from newsletter.config import Settings
-from newsletter.db import session_scope
-from newsletter.editions import approve_edition, region_today
-from newsletter.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
+from newsletter.db.engine import session_scope
+from newsletter.editions.lifecycle import approve_edition, region_today
+from newsletter.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
 from tests.conftest import SEEDS, make_settings, seed_engine
 from tests.sendgrid_standin import API_KEY, StandIn
 

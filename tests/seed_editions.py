@@ -9,10 +9,10 @@ from pathlib import Path
 from sqlmodel import select
 
 from newsletter.config import Settings, load_settings
-from newsletter.db import make_engine, migrate, session_scope
-from newsletter.editions import prepare_edition
-from newsletter.models import Ad, AdRegion, Region
-from newsletter.render import RenderedEdition
+from newsletter.db.engine import make_engine, migrate, session_scope
+from newsletter.editions.lifecycle import prepare_edition
+from newsletter.db.models import Ad, AdRegion, Region
+from newsletter.render.edition import RenderedEdition
 from tests.conftest import TEST_SECRET, seed_engine
 
 EDITION_DATE = date(2026, 11, 29)

@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter.clip_guard import check_html_size, html_size
-from newsletter.daily import RunOutcome, run_edition
-from newsletter.db import session_scope
-from newsletter.dispatch import send_edition
-from newsletter.editions import approve_edition, prepare_edition
+from newsletter.editions.clip_guard import check_html_size, html_size
+from newsletter.schedule.daily import RunOutcome, run_edition
+from newsletter.db.engine import session_scope
+from newsletter.send.service import send_edition
+from newsletter.editions.lifecycle import approve_edition, prepare_edition
 from newsletter.errors import HtmlTooLargeError
-from newsletter.models import Delivery, Edition, EditionStatus
+from newsletter.db.models import Delivery, Edition, EditionStatus
 from tests.conftest import make_settings, run_cli, seed_engine
 
 DAY = date(2026, 11, 29)

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 import yaml
 from sqlmodel import Session, SQLModel, select
 
-from newsletter.content import load_content_dir
-from newsletter.content_files import read_content_dir, read_story_file
-from newsletter.db import session_scope
+from newsletter.content.loading import load_content_dir
+from newsletter.content.files import read_content_dir, read_story_file
+from newsletter.db.engine import session_scope
 from newsletter.errors import ContentError, ContentErrors
-from newsletter.models import Ad, Region, Signal, Source, Story, Subscriber, Subscription
+from newsletter.db.models import Ad, Region, Signal, Source, Story, Subscriber, Subscription
 from tests.conftest import PROJECT_ROOT, SEEDS, TEST_SECRET, run_cli, seed_engine
 
 REGION_CODES = {"dc", "bxl", "lagos", "riyadh", "beijing", "sg"}

@@ -15,15 +15,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from newsletter.db import make_engine, session_scope
-from newsletter.models import Edition, EditionStatus, Region
+from newsletter.db.engine import make_engine, session_scope
+from newsletter.db.models import Edition, EditionStatus, Region
 from tests.conftest import PROJECT_ROOT, TEST_SECRET, run_cli, seed_engine
 
 REGIONS = ("dc", "bxl", "lagos", "riyadh", "beijing", "sg")
 
 
 def test_daily_seeds_an_empty_database_sends_six_editions_and_is_idempotent(seeds_copy: Path, tmp_path: Path) -> None:
-    database = f"sqlite:///{tmp_path / 'var' / 'newsletter.db'}"  # the default location, made explicit
+    database = f"sqlite:///{tmp_path / 'var' / 'newsletter.db.engine'}"  # the default location, made explicit
     first = run_cli(["daily"], database, tmp_path)
     assert first.returncode == 0, first.stderr
     assert "empty database: loaded seeds/" in first.stdout

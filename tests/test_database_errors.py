@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.db_errors import url_problem
+from newsletter.db.errors import url_problem
 from tests.conftest import POSTGRES_URL, PROJECT_ROOT, TEST_SECRET, _postgres_problem, run_cli, unavailable
 
 PASSWORD = "pw-never-shown-7f3a"

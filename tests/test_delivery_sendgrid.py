@@ -22,7 +22,7 @@ from newsletter.delivery.sendgrid_payload import (
 )
 from newsletter.errors import AuthenticationError, ProviderLimitError, TransientDeliveryError
 from newsletter.links import TOKEN_PLACEHOLDER
-from newsletter.tokens import manage_token
+from newsletter.subscribers.tokens import manage_token
 from tests.delivery_harness import content, recipients
 from tests.sendgrid_standin import API_KEY, StandIn, problems, sendgrid_standin  # noqa: F401
 

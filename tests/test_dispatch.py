@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.delivery.base import LEDGER_HEADER
-from newsletter.dispatch import SendOutcome, edition_status, release_unresolved, send_edition
-from newsletter.models import DeliveryState, EditionStatus, SubscriberStatus
-from newsletter.pacing import Pacer, RetryPolicy
+from newsletter.send.service import SendOutcome, edition_status, release_unresolved, send_edition
+from newsletter.db.models import DeliveryState, EditionStatus, SubscriberStatus
+from newsletter.send.pacing import Pacer, RetryPolicy
 from tests.conftest import make_settings
 from tests.dispatch_harness import (
     NOW,
@@ -110,7 +110,7 @@ def test_a_rate_limit_waits_as_told_then_sends(seeded: sa.Engine, db_url: str, t
 
     assert report.outcome is SendOutcome.COMPLETED and report.counts[DeliveryState.QUEUED] == 5
     assert sendgrid_standin.answers == [429, 202]
-    from newsletter.dispatch_loop import STOP_POLL_SECONDS
+    from newsletter.send.loop import STOP_POLL_SECONDS
 
     waited = sum(sleeps.calls)  # the X-RateLimit-Reset wait (about 2 s), slept in short steps
     assert 0.5 < waited <= 3.5 and max(sleeps.calls) <= STOP_POLL_SECONDS
@@ -309,7 +309,7 @@ def test_readers_released_after_a_dispatcher_passed_them_keep_the_edition_open(
     """
     from datetime import UTC, datetime
 
-    from newsletter import ledger
+    from newsletter.send import ledger
 
     readers = active_readers(6)
     add_readers(seeded, readers)
@@ -458,7 +458,7 @@ def test_a_stop_request_interrupts_a_rate_limit_wait(
     report = send_edition(
         seeded, settings, REGION, edition_date(seeded), sleep=sleep_then_sigterm, should_stop=lambda: stop[0]
     )
-    from newsletter.dispatch_loop import STOP_POLL_SECONDS
+    from newsletter.send.loop import STOP_POLL_SECONDS
 
     assert report.outcome is SendOutcome.STOPPED
     assert sum(sleeps.calls) <= STOP_POLL_SECONDS  # not the whole wait the provider asked for

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.dispatch import edition_status
-from newsletter.models import DeliveryState, EditionStatus
+from newsletter.send.service import edition_status
+from newsletter.db.models import DeliveryState, EditionStatus
 from tests.conftest import TEST_SECRET, make_settings
 from tests.dispatch_harness import REGION, active_readers, add_readers, approve, edition_date, ledger_states, seed_content
 from tests.sendgrid_standin import API_KEY, StandIn, sendgrid_standin  # noqa: F401

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from newsletter.assembly import SUBJECT_MAX, derive_subject
-from newsletter.content_files import read_content_dir
-from newsletter.db import make_engine, migrate, session_scope
-from newsletter.edition_content import StoryBlock
-from newsletter.edition_send import message_content
-from newsletter.editions import prepare_edition
+from newsletter.editions.assembly import SUBJECT_MAX, derive_subject
+from newsletter.content.files import read_content_dir
+from newsletter.db.engine import make_engine, migrate, session_scope
+from newsletter.editions.snapshot import StoryBlock
+from newsletter.send.edition import message_content
+from newsletter.editions.lifecycle import prepare_edition
 from newsletter.errors import ContentError
 from tests.delivery_harness import Harness, harness, recipients  # noqa: F401
 from tests.html_tree import parse

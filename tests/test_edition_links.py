@@ -20,12 +20,12 @@ from urllib.parse import urlsplit
 
 from sqlmodel import select
 
-from newsletter.daily import RunOutcome, region_schedules, run_edition
-from newsletter.db import make_engine, migrate, session_scope
+from newsletter.schedule.daily import RunOutcome, region_schedules, run_edition
+from newsletter.db.engine import make_engine, migrate, session_scope
 from newsletter.delivery.outbox import OutboxBackend
 from newsletter.links import region_archive_url
-from newsletter.models import Region
-from newsletter.scheduling import send_instant
+from newsletter.db.models import Region
+from newsletter.schedule.rules import send_instant
 from tests.conftest import make_settings, seed_engine
 from tests.html_tree import parse
 from newsletter.web import create_app

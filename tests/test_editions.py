@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.edition_content import EditionContent
-from newsletter.editions import approve_edition, prepare_edition, set_edition_text
+from newsletter.editions.snapshot import EditionContent
+from newsletter.editions.lifecycle import approve_edition, prepare_edition, set_edition_text
 from newsletter.errors import EditionError, EmptyEditionError, NotFoundError
-from newsletter.models import (
+from newsletter.db.models import (
     Ad,
     AdRegion,
     Edition,
@@ -26,7 +26,7 @@ from newsletter.models import (
     StoryRegion,
     StoryStatus,
 )
-from newsletter.render import render_edition
+from newsletter.render.edition import render_edition
 from tests.conftest import make_settings, run_cli, seed_engine
 from tests.html_tree import parse
 
@@ -316,7 +316,7 @@ def test_preview_errors_list_what_is_valid(sqlite_engine: sa.Engine, sqlite_url:
 
 
 def test_reassembling_an_edition_under_way_keeps_its_own_stories(seeded: sa.Engine, cfg: Settings) -> None:
-    from newsletter.assembly import assemble, get_region
+    from newsletter.editions.assembly import assemble, get_region
 
     with Session(seeded) as session:
         first = prepare_edition(session, cfg, "dc", DAY, now=NOW)
@@ -337,7 +337,7 @@ def test_a_second_opener_waits_for_the_first_and_sends_the_same_content(seeded: 
     import threading
     import time
 
-    from newsletter.edition_send import open_send
+    from newsletter.send.edition import open_send
 
     with Session(seeded) as session:
         draft = prepare_edition(session, cfg, "dc", DAY, now=NOW)

@@ -10,8 +10,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter.dispatch import SendOutcome, send_edition
-from newsletter.models import Delivery, DeliveryState, Edition, EditionStatus
+from newsletter.send.service import SendOutcome, send_edition
+from newsletter.db.models import Delivery, DeliveryState, Edition, EditionStatus
 from tests.conftest import make_settings, run_cli, seed_engine
 
 DATE = "2026-11-29"

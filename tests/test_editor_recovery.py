@@ -14,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter.daily import RunOutcome, record_missed, run_edition
-from newsletter.db import session_scope
-from newsletter.dispatch import SendOutcome, edition_status, send_edition
-from newsletter.editions import approve_edition, prepare_edition, region_today, unapprove_edition
+from newsletter.schedule.daily import RunOutcome, record_missed, run_edition
+from newsletter.db.engine import session_scope
+from newsletter.send.service import SendOutcome, edition_status, send_edition
+from newsletter.editions.lifecycle import approve_edition, prepare_edition, region_today, unapprove_edition
 from newsletter.errors import ConfigurationError, EditionError
-from newsletter.models import Edition, EditionItem, EditionStatus, Story
+from newsletter.db.models import Edition, EditionItem, EditionStatus, Story
 from tests.conftest import make_settings, run_cli
 from tests.dispatch_harness import REGION, active_readers, add_readers, ledger_states, seed_content, sendgrid_settings
 from tests.sendgrid_standin import API_KEY, StandIn, sendgrid_standin  # noqa: F401

@@ -41,8 +41,8 @@ def importers_of(prefix: str) -> set[str]:
 @pytest.mark.parametrize(
     ("library", "allowed_prefix"),
     [
-        ("mjml", "newsletter.render"),
-        ("apscheduler", "newsletter.scheduler_runtime"),
+        ("mjml", "newsletter.render.edition"),
+        ("apscheduler", "newsletter.schedule.runtime"),
         ("fastapi", "newsletter.web"),
         ("typer", "newsletter.cli"),
         ("sendgrid", "newsletter.delivery.sendgrid"),
@@ -54,8 +54,8 @@ def test_each_framework_is_imported_in_one_place(library: str, allowed_prefix: s
 
 
 def test_delivery_knows_nothing_upstream() -> None:
-    upstream = ("newsletter.models", "newsletter.db", "newsletter.editions", "newsletter.dispatch",
-                "newsletter.content", "newsletter.render", "sqlmodel", "sqlalchemy")
+    upstream = ("newsletter.db.models", "newsletter.db.engine", "newsletter.editions.lifecycle", "newsletter.send.service",
+                "newsletter.content.loading", "newsletter.render.edition", "sqlmodel", "sqlalchemy")
     for module, names in modules().items():
         if module.startswith("newsletter.delivery"):
             bad = {n for n in names if n.startswith(upstream)}
@@ -64,6 +64,6 @@ def test_delivery_knows_nothing_upstream() -> None:
 
 def test_render_never_touches_the_database() -> None:
     for module, names in modules().items():
-        if module.startswith("newsletter.render"):
-            bad = {n for n in names if n.startswith(("newsletter.db", "sqlmodel", "sqlalchemy"))}
+        if module.startswith("newsletter.render.edition"):
+            bad = {n for n in names if n.startswith(("newsletter.db.engine", "sqlmodel", "sqlalchemy"))}
             assert not bad, f"{module} imports {sorted(bad)}"

@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from newsletter import dispatch_loop, ledger
-from newsletter.dispatch import edition_status, send_edition
-from newsletter.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
+from newsletter.send import loop as dispatch_loop
+
+from newsletter.send import ledger
+from newsletter.send.service import edition_status, send_edition
+from newsletter.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
 from tests.conftest import make_settings
 from tests.dispatch_harness import REGION, Reader, active_readers, add_readers, approve, edition_date, ledger_states, seed_content
 

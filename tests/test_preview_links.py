@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from newsletter.links import TOKEN_PLACEHOLDER
-from newsletter.proofs import SAMPLE_TOKEN, sample_copy
+from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy
 from tests.conftest import PROJECT_ROOT, TEST_SECRET, seed_engine, unavailable
 from tests.seed_editions import NOW, render_seed_editions
 

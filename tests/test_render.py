@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from newsletter import links
-from newsletter.edition_content import AdBlock, EditionContent, RegionRef, SignalBlock, SourceRef, StoryBlock
-from newsletter.render import RenderedEdition, compile_mjml, render_edition, render_mjml
+from newsletter.editions.snapshot import AdBlock, EditionContent, RegionRef, SignalBlock, SourceRef, StoryBlock
+from newsletter.render.edition import RenderedEdition, compile_mjml, render_edition, render_mjml
 from tests.html_tree import Node, parse
 
 BASE = "https://news.example.com"

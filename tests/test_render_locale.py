@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from newsletter.edition_content import AdBlock
-from newsletter.locale_text import local_time, long_date
-from newsletter.render import render_edition
-from newsletter.safe_markdown import render_markdown
+from newsletter.editions.snapshot import AdBlock
+from newsletter.render.locale import local_time, long_date
+from newsletter.render.edition import render_edition
+from newsletter.render.markdown import render_markdown
 from tests.html_tree import Node, parse
 from tests.seed_editions import SeedEdition, render_seed_editions
 from tests.test_render import content, story

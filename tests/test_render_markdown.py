@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from newsletter.safe_markdown import is_safe_url, markdown_html, markdown_text, plain_text
+from newsletter.render.markdown import is_safe_url, markdown_html, markdown_text, plain_text
 from tests.html_tree import parse
 
 ALLOWED = """First paragraph with **bold**, *italic* and a [link](https://example.com/a?b=1&c=2).

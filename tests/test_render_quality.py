@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from newsletter import links
-from newsletter.content_files import ContentSet, StoryIn, read_content_dir
+from newsletter.content.files import ContentSet, StoryIn, read_content_dir
 from newsletter.delivery.base import MessageContent, Recipient, personalise
-from newsletter.safe_markdown import plain_text
+from newsletter.render.markdown import plain_text
 from tests.conftest import SEEDS
 from tests.html_tree import Node, parse
 from tests.seed_editions import EDITION_DATE, SeedEdition, render_seed_editions

@@ -19,17 +19,17 @@ from apscheduler.triggers.date import DateTrigger
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.daily import RunOutcome, region_schedules, run_daily
+from newsletter.schedule.daily import RunOutcome, region_schedules, run_daily
 from newsletter.delivery.base import MessageContent, Outcome, Recipient, SendResult
 from newsletter.delivery.outbox import OutboxBackend
-from newsletter.editions import approve_edition
+from newsletter.editions.lifecycle import approve_edition
 from newsletter.errors import TransientDeliveryError
-from newsletter.models import Delivery, DeliveryState, Edition, EditionStatus, Region
-from newsletter import scheduler_runtime
-from newsletter.scheduler_runtime import (
+from newsletter.db.models import Delivery, DeliveryState, Edition, EditionStatus, Region
+from newsletter.schedule import runtime as scheduler_runtime
+from newsletter.schedule.runtime import (
     JOB_TABLE, RETRY_DELAY, act, build_scheduler, catch_up, fire_region, install_jobs, retry_job_id,
 )
-from newsletter.scheduling import RegionSchedule, local_date_at, next_send
+from newsletter.schedule.rules import RegionSchedule, local_date_at, next_send
 from tests.conftest import PROJECT_ROOT, TEST_SECRET, make_settings, seed_engine
 
 # A fixed clock: handed to act() and run_edition() as their `now`, never to a started
@@ -184,7 +184,7 @@ def test_a_double_firing_sends_once(runtime, seeded, recorder) -> None:
     second = act(dc(seeded), DC_SEND + timedelta(minutes=1))
     assert second is None  # the edition is already sent
     # Even a firing that ignores the edition's state is stopped by the ledger.
-    from newsletter.daily import run_edition
+    from newsletter.schedule.daily import run_edition
 
     again = run_edition(seeded, scheduler_runtime._runtime.settings, "dc", DC_SEND.date(), backend=recorder, now=DC_SEND)
     assert sum(again.report.this_run.values()) == 0

@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from newsletter.daily import RunOutcome, region_schedules
-from newsletter.db import session_scope
-from newsletter.models import Edition, EditionStatus
-from newsletter.scheduler_runtime import build_scheduler, catch_up
+from newsletter.schedule.daily import RunOutcome, region_schedules
+from newsletter.db.engine import session_scope
+from newsletter.db.models import Edition, EditionStatus
+from newsletter.schedule.runtime import build_scheduler, catch_up
 from tests.conftest import make_settings, seed_engine
 
 # 07:10 UTC on 30 Nov: Brussels (06:00 UTC) and Lagos (05:30 UTC) are due, inside the grace window.

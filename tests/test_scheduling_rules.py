@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from newsletter.scheduling import RegionSchedule, Verdict, decide, next_send, send_instant
+from newsletter.schedule.rules import RegionSchedule, Verdict, decide, next_send, send_instant
 
 DC = RegionSchedule("dc", "America/New_York", "06:30")
 BXL = RegionSchedule("bxl", "Europe/Brussels", "07:00")

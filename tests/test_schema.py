@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
 
-from newsletter.db import make_engine, migrate, schema_is_current
-from newsletter.models import Delivery, Edition, Region, Subscriber, SubscriberStatus
+from newsletter.db.engine import make_engine, migrate, schema_is_current
+from newsletter.db.models import Delivery, Edition, Region, Subscriber, SubscriberStatus
 
 
 def test_migrations_match_the_models(engine: sa.Engine) -> None:

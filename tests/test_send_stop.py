@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.dispatch import SendOutcome, send_edition
-from newsletter.models import Delivery, DeliveryState
+from newsletter.send.service import SendOutcome, send_edition
+from newsletter.db.models import Delivery, DeliveryState
 from tests.conftest import make_settings
 from tests.dispatch_harness import REGION, active_readers, add_readers, approve, edition_date, ledger_states, seed_content
 from tests.sendgrid_standin import StandIn, sendgrid_standin  # noqa: F401

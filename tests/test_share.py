@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from newsletter.share import NETWORKS, Network, campaign_name, share_links, with_utm
+from newsletter.render.share import NETWORKS, Network, campaign_name, share_links, with_utm
 
 URL = "https://news.example.com/beijing/hutong-heat-pumps"
 CAMPAIGN = "beijing-2026-11-29"

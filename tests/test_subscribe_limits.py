@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.db import make_engine
-from newsletter.models import Subscriber, SubscriberStatus
-from newsletter.subscribe_limits import client_limit_key, limited_address
+from newsletter.db.engine import make_engine
+from newsletter.db.models import Subscriber, SubscriberStatus
+from newsletter.subscribers.limits import client_limit_key, limited_address
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET, make_settings
 from tests.web_helpers import (  # noqa: F401 - fixtures

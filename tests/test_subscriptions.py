@@ -8,13 +8,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter import subscriptions
+from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.addresses import InvalidAddress
 from newsletter.config import Settings
-from newsletter.db import session_scope
+from newsletter.db.engine import session_scope
 from newsletter.errors import TokenError
-from newsletter.models import Subscriber, SubscriberStatus, Subscription
-from newsletter.subscriptions import MailKind
+from newsletter.db.models import Subscriber, SubscriberStatus, Subscription
+from newsletter.subscribers.lifecycle import MailKind
 from tests.web_helpers import START, add_regions, web_settings, webhook_key  # noqa: F401 - fixtures
 
 LATER = START + timedelta(hours=1)

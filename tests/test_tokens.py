@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from newsletter.errors import TokenError
-from newsletter.tokens import ManageTokens, Purpose, confirm_token, manage_token, read_token
+from newsletter.subscribers.tokens import ManageTokens, Purpose, confirm_token, manage_token, read_token
 
 SECRET = b"test-secret-key-0123456789-abcdefghijkl"
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)

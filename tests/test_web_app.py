@@ -79,7 +79,7 @@ def test_a_server_error_is_a_friendly_page_without_a_traceback(web_settings: Set
 
 
 def test_a_server_error_still_sends_the_security_headers(web_settings: Settings, tmp_path: Path) -> None:
-    from newsletter.tokens import manage_token
+    from newsletter.subscribers.tokens import manage_token
 
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from newsletter.config import Settings
-from newsletter.daily import RunOutcome, region_schedules, run_edition
-from newsletter.db import make_engine, migrate
+from newsletter.schedule.daily import RunOutcome, region_schedules, run_edition
+from newsletter.db.engine import make_engine, migrate
 from newsletter.delivery.outbox import OutboxBackend
 from newsletter.links import TOKEN_PLACEHOLDER, edition_url, preferences_url, unsubscribe_url
-from newsletter.models import Edition, EditionStatus
-from newsletter.scheduling import send_instant
+from newsletter.db.models import Edition, EditionStatus
+from newsletter.schedule.rules import send_instant
 from newsletter.web import create_app
 from newsletter.web.archive import public_copy
 from tests.conftest import make_settings, seed_engine

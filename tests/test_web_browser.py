@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.config import Settings
-from newsletter.dispatch import send_edition
+from newsletter.send.service import send_edition
 from tests.conftest import make_settings, seed_engine, unavailable
 from tests.web_helpers import LiveServer, free_port, link_in, outbox_messages, subscriber_state
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter.db import session_scope
-from newsletter.dispatch import send_edition
-from newsletter.models import Delivery, DeliveryState, Story, StoryRegion, StoryStatus, Subscriber
+from newsletter.db.engine import session_scope
+from newsletter.send.service import send_edition
+from newsletter.db.models import Delivery, DeliveryState, Story, StoryRegion, StoryStatus, Subscriber
 from tests.conftest import make_settings, seed_engine
 from newsletter.web import create_app
 from tests.web_helpers import TestClient, active_subscriber, outbox_messages

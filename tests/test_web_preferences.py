@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from newsletter.config import Settings
-from newsletter.models import Subscriber, SubscriberStatus
-from newsletter.tokens import manage_token
+from newsletter.db.models import Subscriber, SubscriberStatus
+from newsletter.subscribers.tokens import manage_token
 from tests.conftest import run_cli
 from tests.web_helpers import (  # noqa: F401 - fixtures
     Clock,
@@ -246,7 +246,7 @@ def test_other_spellings_of_a_valid_token_are_refused(
 def test_a_confirmation_token_is_not_a_manage_token(
     client: TestClient, web_engine: sa.Engine, web_settings: Settings
 ) -> None:
-    from newsletter.tokens import confirm_token
+    from newsletter.subscribers.tokens import confirm_token
     from tests.web_helpers import START
 
     active_subscriber(web_engine, web_settings, "purpose@example.com", ["dc"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from newsletter.tokens import manage_token
+from newsletter.subscribers.tokens import manage_token
 from tests.conftest import TEST_SECRET
 from tests.web_helpers import add_regions, free_port
 

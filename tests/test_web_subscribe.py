@@ -12,8 +12,8 @@ from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.delivery.base import MessageContent, Outcome, Recipient, SendResult
-from newsletter.models import Subscriber
-from newsletter.tokens import confirm_token
+from newsletter.db.models import Subscriber
+from newsletter.subscribers.tokens import confirm_token
 from newsletter.web import create_app
 from tests.web_helpers import (  # noqa: F401 - fixtures
     START,
@@ -194,8 +194,8 @@ def test_a_confirmation_link_stripped_of_its_regions_is_refused(
     assert answer.status_code == 400 and "This link does not work" in answer.text
     assert subscriber_state(web_engine, "strip@example.com")[0] == "pending"
 
-    from newsletter import subscriptions
-    from newsletter.db import session_scope
+    from newsletter.subscribers import lifecycle as subscriptions
+    from newsletter.db.engine import session_scope
     from newsletter.errors import TokenError
 
     with session_scope(web_engine) as session:

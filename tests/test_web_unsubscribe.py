@@ -71,7 +71,7 @@ def test_forged_unsubscribe_tokens_change_nothing(client: TestClient, web_engine
 
 
 def test_unknown_subscriber_looks_like_a_forged_link(client: TestClient, web_settings: Settings) -> None:
-    from newsletter.tokens import manage_token
+    from newsletter.subscribers.tokens import manage_token
 
     answer = client.post(f"/u/{manage_token(web_settings.secret, 999_999, 1)}", data={"List-Unsubscribe": "One-Click"})
     assert answer.status_code == 400 and "this link is not valid" in answer.text

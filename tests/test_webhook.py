@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.models import Delivery, Edition, Event, EventType, Subscriber
-from newsletter.web.event_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from newsletter.db.models import Delivery, Edition, Event, EventType, Subscriber
+from newsletter.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.web_helpers import (  # noqa: F401 - fixtures
     TestClient,
     WebhookKey,

@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.models import Region, Subscriber, Subscription
+from newsletter.db.models import Region, Subscriber, Subscription
 from newsletter.web import create_app
-from newsletter.web.event_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from newsletter.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.conftest import make_settings
 
 with warnings.catch_warnings():
@@ -175,8 +175,8 @@ def signed_post(client: TestClient, key: WebhookKey, events: list[Any]) -> Any:
 
 def active_subscriber(engine: sa.Engine, settings: Settings, address: str, regions: list[str]) -> str:
     """Subscribe and confirm through the service layer; returns the manage token."""
-    from newsletter import subscriptions
-    from newsletter.db import session_scope
+    from newsletter.subscribers import lifecycle as subscriptions
+    from newsletter.db.engine import session_scope
 
     with session_scope(engine) as session:
         outcome = subscriptions.subscribe(session, address, regions, secret=settings.secret, now=START)

@@ -1,7 +1,7 @@
 """The subscriber-facing web app: subscribe, confirm, preferences, unsubscribe, archive, webhook.
 
 Only this package imports FastAPI. Routes parse the request, call one service
-function (:mod:`newsletter.subscriptions`, :mod:`newsletter.web.events`) and render.
+function (:mod:`newsletter.subscribers.lifecycle`, :mod:`newsletter.events.ingest`) and render.
 """
 
 from newsletter.web.app import create_app

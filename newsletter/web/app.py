@@ -13,12 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from newsletter.config import Settings
-from newsletter.db import make_engine
+from newsletter.db.engine import make_engine
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
 from newsletter.web import archive, manage_routes, subscribe_routes, webhooks
 from newsletter.web.context import WebContext
-from newsletter.web.event_signature import load_public_key
+from newsletter.events.signature import load_public_key
 from newsletter.web.paths import TEMPLATES_DIR
 from newsletter.web.rendering import error_page
 

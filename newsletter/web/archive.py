@@ -22,9 +22,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
-from newsletter.db import session_scope
+from newsletter.db.engine import session_scope
 from newsletter.links import TOKEN_PLACEHOLDER
-from newsletter.models import Edition, EditionStatus, Region
+from newsletter.db.models import Edition, EditionStatus, Region
 from newsletter.web.context import Web
 from newsletter.web.rendering import error_page, page
 

@@ -13,7 +13,7 @@ from newsletter.config import Settings
 from newsletter.delivery.base import Backend, MessageContent, Outcome, Recipient
 from newsletter.errors import DeliveryError
 from newsletter.links import confirm_url, preferences_url
-from newsletter.subscriptions import MailKind, SubscribeOutcome
+from newsletter.subscribers.lifecycle import MailKind, SubscribeOutcome
 from newsletter.web.paths import TEMPLATES_DIR
 
 CAMPAIGN = "transactional"

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from newsletter import subscriptions
-from newsletter.db import session_scope
+from newsletter.subscribers import lifecycle as subscriptions
+from newsletter.db.engine import session_scope
 from newsletter.errors import TokenError
-from newsletter.models import SubscriberStatus
+from newsletter.db.models import SubscriberStatus
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
 from newsletter.web.rendering import bad_link, csrf_ok, error_page, page

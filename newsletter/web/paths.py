@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates" / "web"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"

@@ -23,12 +23,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from newsletter import subscribe_limits, subscriptions
+from newsletter.subscribers import limits as subscribe_limits
+
+from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.addresses import InvalidAddress
-from newsletter.db import session_scope
+from newsletter.db.engine import session_scope
 from newsletter.errors import DeliveryError, TokenError
 from newsletter.links import preferences_url
-from newsletter.tokens import manage_token
+from newsletter.subscribers.tokens import manage_token
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
 from newsletter.web.mail import send_subscription_mail

@@ -1,4 +1,4 @@
-"""POST /webhooks/sendgrid: verify first, then hand the batch to :mod:`newsletter.web.events`.
+"""POST /webhooks/sendgrid: verify first, then hand the batch to :mod:`newsletter.events.ingest`.
 
 Answers: 204 when stored (duplicates included: SendGrid must stop retrying them);
 403 for an unsigned or forged request; 400 for a signed body that is not a JSON
@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.web.context import Web
-from newsletter.web.event_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, is_signed_by
-from newsletter.web.events import ingest
+from newsletter.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, is_signed_by
+from newsletter.events.ingest import ingest
 
 router = APIRouter()
 log = logging.getLogger(__name__)

@@ -1,0 +1,242 @@
+"""SendGrid Event Webhook payloads: map each event by table, store it, act on it.
+
+Habits taken from anymail's SendGrid webhook: verification happens before this
+module sees anything; every event is mapped through a table, never by ad-hoc
+string tests; the raw event is kept; an event type or shape we do not know is
+stored as ``UNKNOWN`` instead of failing the batch (SendGrid would retry a failed
+batch for a day and every other event in it would be lost meanwhile).
+
+Events join the ledger on the ``delivery_id`` custom arg that dispatch stamps on
+every message (SendGrid flattens custom args into the event object). Only when
+that is missing do we fall back to the email address.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from newsletter.db.engine import session_scope
+from newsletter.db.models import Delivery, Event, EventType, Subscriber, SubscriberStatus
+from newsletter.subscribers.lifecycle import suppress
+
+PROVIDER = "sendgrid"
+LEDGER_ARG = "delivery_id"
+_CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
+
+EVENT_TYPES: dict[str, EventType] = {member.value: member for member in EventType if member is not EventType.UNKNOWN}
+
+# A drop stops future sends only when the reason is about the recipient. Other
+# drop reasons (a malformed SMTPAPI header, spam content, an account quota) are
+# our problem, not theirs. Keys are SendGrid's reason texts, lower-cased.
+PERMANENT_DROP_REASONS: dict[str, SubscriberStatus] = {
+    "bounced address": SubscriberStatus.BOUNCED,
+    "invalid": SubscriberStatus.BOUNCED,
+    "spam reporting address": SubscriberStatus.COMPLAINED,
+    "unsubscribed address": SubscriberStatus.UNSUBSCRIBED,
+}
+
+ALWAYS_SUPPRESS: dict[EventType, SubscriberStatus] = {
+    EventType.SPAM_REPORT: SubscriberStatus.COMPLAINED,
+    EventType.UNSUBSCRIBE: SubscriberStatus.UNSUBSCRIBED,
+    EventType.GROUP_UNSUBSCRIBE: SubscriberStatus.UNSUBSCRIBED,
+}
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    event_type: EventType
+    raw_type: str
+    provider_event_id: str | None
+    email: str
+    reason: str
+    occurred_at: datetime
+    delivery_id: int | None
+    bounce_type: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class IngestReport:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    suppressed: int = 0
+
+
+def _clean(value: Any) -> Any:
+    # PostgreSQL refuses NUL in text and JSONB; a stray one must not sink the batch.
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key).replace("\x00", ""): _clean(item) for key, item in value.items()}
+    return value
+
+
+def _text(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+_MAX_ID = 2**63 - 1  # BIGINT; a larger id would make the IN (...) query fail the batch
+_ID_TEXT = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also accepts "²"
+
+
+def _ledger_id(value: Any) -> int | None:
+    """A ledger id we could have stamped, or None (treated as absent, never fatal)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if _ID_TEXT.fullmatch(text) is None:
+            return None
+        value = int(text)
+    if isinstance(value, int) and 1 <= value <= _MAX_ID:
+        return value
+    return None
+
+
+def _occurred_at(value: Any, fallback: datetime) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return fallback
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return fallback
+
+
+def parse_event(raw: Any, *, received_at: datetime) -> ParsedEvent:
+    """Map one raw event; anything unrecognisable becomes an UNKNOWN event, kept whole."""
+    payload = _clean(raw) if isinstance(raw, dict) else {"unparsed": _clean(raw)}
+    raw_type = _text(payload.get("event"), 64)
+    reason = payload.get("reason") or payload.get("response") or ""
+    return ParsedEvent(
+        event_type=EVENT_TYPES.get(raw_type, EventType.UNKNOWN),
+        raw_type=raw_type,
+        provider_event_id=_text(payload.get("sg_event_id"), 200) or None,
+        email=_text(payload.get("email"), 320).strip().lower(),
+        reason=reason if isinstance(reason, str) else "",
+        occurred_at=_occurred_at(payload.get("timestamp"), received_at),
+        delivery_id=_ledger_id(payload.get(LEDGER_ARG)),
+        bounce_type=_text(payload.get("type"), 32).lower(),
+        payload=payload,
+    )
+
+
+def suppression_for(event: ParsedEvent) -> SubscriberStatus | None:
+    """The status that stops future sends after this event, or None to keep sending."""
+    if event.event_type in ALWAYS_SUPPRESS:
+        return ALWAYS_SUPPRESS[event.event_type]
+    if event.event_type is EventType.BOUNCE:
+        # "blocked" is SendGrid's soft bounce: the receiving server refused this
+        # message (reputation, content), not the address. It may work tomorrow.
+        return None if event.bounce_type == "blocked" else SubscriberStatus.BOUNCED
+    if event.event_type is EventType.DROPPED:
+        return PERMANENT_DROP_REASONS.get(event.reason.strip().lower())
+    return None
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _known_event_ids(session: Session, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        query = select(Event.provider_event_id).where(
+            Event.provider == PROVIDER, col(Event.provider_event_id).in_(chunk)
+        )
+        found.update(value for value in session.exec(query) if value is not None)
+    return found
+
+
+def _delivery_owners(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    owners: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        rows = session.exec(select(Delivery.id, Delivery.subscriber_id).where(col(Delivery.id).in_(chunk)))
+        owners.update((delivery_id, subscriber_id) for delivery_id, subscriber_id in rows if delivery_id is not None)
+    return owners
+
+
+def _subscribers_by_email(session: Session, emails: Sequence[str]) -> dict[str, Subscriber]:
+    found: dict[str, Subscriber] = {}
+    for chunk in _chunks(emails):
+        found.update((s.email, s) for s in session.exec(select(Subscriber).where(col(Subscriber.email).in_(chunk))))
+    return found
+
+
+def _subscribers_by_id(session: Session, ids: Sequence[int]) -> dict[int, Subscriber]:
+    found: dict[int, Subscriber] = {}
+    for chunk in _chunks(ids):
+        found.update((s.id, s) for s in session.exec(select(Subscriber).where(col(Subscriber.id).in_(chunk))))
+    return found
+
+
+def record_events(session: Session, raw_events: Sequence[Any], *, now: datetime) -> IngestReport:
+    """Store new events, skip ones already stored, and suppress where an event says so."""
+    report = IngestReport(received=len(raw_events))
+    parsed = [parse_event(raw, received_at=now) for raw in raw_events]
+    seen = _known_event_ids(session, list({e.provider_event_id for e in parsed if e.provider_event_id}))
+    fresh: list[ParsedEvent] = []
+    for event in parsed:
+        if event.provider_event_id is not None:
+            if event.provider_event_id in seen:
+                report.duplicates += 1
+                continue
+            seen.add(event.provider_event_id)  # the same event twice in one batch
+        fresh.append(event)
+
+    owners = _delivery_owners(session, list({e.delivery_id for e in fresh if e.delivery_id is not None}))
+    by_email = _subscribers_by_email(
+        session, list({e.email for e in fresh if e.email and e.delivery_id not in owners})
+    )
+    by_id = _subscribers_by_id(session, list(set(owners.values())))
+
+    for event in fresh:
+        delivery_id = event.delivery_id if event.delivery_id in owners else None
+        # A ledger id we do not know (another deployment, a test send) links no
+        # delivery; the address still identifies who complained or bounced.
+        subscriber = by_id.get(owners[delivery_id]) if delivery_id is not None else by_email.get(event.email)
+        session.add(
+            Event(
+                provider=PROVIDER,
+                provider_event_id=event.provider_event_id,
+                event_type=event.event_type,
+                raw_type=event.raw_type,
+                delivery_id=delivery_id,
+                subscriber_id=subscriber.id if subscriber else None,
+                email=event.email,
+                reason=event.reason,
+                occurred_at=event.occurred_at,
+                received_at=now,
+                payload=event.payload,
+            )
+        )
+        status = suppression_for(event)
+        if subscriber is not None and status is not None and suppress(session, subscriber, status, now=now):
+            report.suppressed += 1
+        report.stored += 1
+    return report
+
+
+def ingest(engine: sa.Engine, raw_events: Sequence[Any], *, now: datetime) -> IngestReport:
+    """Record a batch in one transaction, all or nothing.
+
+    Two deliveries of the same batch can race (SendGrid retries while the first
+    is still being written). The loser hits the unique ``provider_event_id`` and
+    is retried once, when the winner's rows are visible and count as duplicates.
+    """
+    try:
+        with session_scope(engine) as session:
+            return record_events(session, raw_events, now=now)
+    except sa.exc.IntegrityError:
+        with session_scope(engine) as session:
+            return record_events(session, raw_events, now=now)

@@ -1,0 +1,237 @@
+"""The APScheduler 3 daemon: one cron job per region, persisted in the project's database.
+
+APScheduler only pulls the trigger. What a firing does is decided by
+:func:`newsletter.schedule.rules.decide` with the clock read at that moment, and what
+is sent is guarded by the delivery ledger, so a double firing sends nothing twice.
+
+Missed runs: at start-up every region's current decision is acted on (send if
+inside the grace window, record "missed" if past it); while running, a job that
+fires late within ``misfire_grace_time`` still runs, and one later than that is
+recorded as missed by the EVENT_JOB_MISSED listener. Nothing is sent late silently.
+
+Interrupted sends: a send that pauses (provider outage, error threshold) is tried
+again every ``RETRY_DELAY`` by a one-off job while the grace window lasts; the
+ledger resumes it where it stopped. Past the window it is recorded, loudly, as
+partly sent, for an editor to finish with ``newsletter resume`` or leave.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+
+from newsletter.config import Settings
+from newsletter.schedule.daily import (
+    EditionRun, RunOutcome, edition_status, one_line_error, record_missed, region_schedules, run_edition,
+)
+from newsletter.delivery.base import Backend
+from newsletter.send.service import SendOutcome
+from newsletter.db.models import EditionStatus
+from newsletter.schedule.rules import RegionSchedule, Verdict, decide, local_date_at
+
+log = logging.getLogger(__name__)
+
+JOB_TABLE = "apscheduler_jobs"
+DONE = (EditionStatus.SENT, EditionStatus.MISSED, EditionStatus.CANCELLED)
+RETRY_DELAY = timedelta(minutes=5)
+
+
+class _StoppingScheduler(BackgroundScheduler):
+    """A BackgroundScheduler that hands out no job once it has begun to stop.
+
+    APScheduler 3's thread makes one more pass over the job stores after
+    ``shutdown()`` has closed the executors, and a pass can also run while
+    ``shutdown(wait=True)`` waits for the job in flight. A job that falls due then
+    (a one-off retry, or a cron firing at the moment of SIGTERM) fails to submit,
+    and removing the spent one-off job raises ``JobLookupError`` in that thread.
+    Here a pass in progress finishes first and later passes do nothing, so the
+    job stays in the persistent store and the next start (whose catch-up acts on
+    every region) deals with it.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._pass_lock = threading.Lock()
+        self._stopping = False
+        super().__init__(**options)
+
+    def _process_jobs(self) -> float | None:  # APScheduler 3's one pass over the stores
+        with self._pass_lock:
+            if self._stopping:
+                return None  # wait for the wake-up that ends the thread
+            result: float | None = super()._process_jobs()
+            return result
+
+    def shutdown(self, wait: bool = True) -> None:
+        with self._pass_lock:
+            self._stopping = True
+        super().shutdown(wait=wait)
+
+
+@dataclass
+class _Runtime:
+    engine: sa.Engine
+    settings: Settings
+    stop: threading.Event
+    scheduler: BackgroundScheduler
+    backend: Backend | None  # None: the configured backend, built per send
+
+
+# Jobs in a persistent store are saved as a function reference plus picklable
+# arguments, so the engine and settings they need live here, set by start().
+_runtime: _Runtime | None = None
+
+
+def job_id(region_code: str) -> str:
+    return f"edition:{region_code}"
+
+
+def retry_job_id(region_code: str) -> str:
+    return f"retry:{region_code}"
+
+
+def act(schedule: RegionSchedule, now: datetime) -> EditionRun | None:
+    """Do what the rule says for a region at ``now``: send, record missed, or nothing."""
+    assert _runtime is not None, "scheduler runtime not started"
+    grace = timedelta(seconds=_runtime.settings.misfire_grace_seconds)
+    decision = decide(schedule, now, grace)
+    if decision.verdict is Verdict.NOT_YET:
+        return None
+    status = edition_status(_runtime.engine, schedule.code, decision.local_date)
+    if status in DONE:
+        log.info("edition %s %s already %s", schedule.code, decision.local_date, status.value)
+        return None
+    if decision.verdict is Verdict.MISSED:
+        return record_missed(_runtime.engine, schedule.code, decision.local_date, decision.scheduled_at)
+    run = run_edition(
+        _runtime.engine, _runtime.settings, schedule.code, decision.local_date,
+        backend=_runtime.backend, should_stop=_runtime.stop.is_set, now=now,
+    )
+    log.info("edition %s %s: %s %s", run.region, run.local_date, run.outcome.value, run.detail)
+    if run.outcome is RunOutcome.INCOMPLETE and run.report and run.report.outcome is SendOutcome.PAUSED:
+        _retry_later(schedule.code, now + RETRY_DELAY, decision.scheduled_at + grace)
+    return run
+
+
+def _retry_later(region_code: str, at: datetime, window_ends: datetime) -> None:
+    """A one-off firing to resume a paused send; the last one lands on the window's end."""
+    assert _runtime is not None
+    if _runtime.stop.is_set():
+        return
+    at = min(at, window_ends + timedelta(seconds=1))  # past the end, the rule records it
+    _runtime.scheduler.add_job(
+        fire_region, DateTrigger(run_date=at), args=[region_code], id=retry_job_id(region_code),
+        name=f"{region_code} resume of a paused send", replace_existing=True,
+    )
+    log.error("edition %s paused; trying again at %s UTC", region_code, f"{at:%H:%M:%S}")
+
+
+def fire_region(region_code: str) -> None:
+    """The job body: re-read the region (its send time may have changed) and act."""
+    assert _runtime is not None, "scheduler runtime not started"
+    for schedule in region_schedules(_runtime.engine):
+        if schedule.code == region_code:
+            act(schedule, datetime.now(UTC))
+            return
+    log.error("scheduled region %s no longer exists; its job will be removed on restart", region_code)
+
+
+def _on_missed(event: JobExecutionEvent) -> None:
+    """A job fired later than its grace: record the edition as missed, loudly."""
+    assert _runtime is not None
+    region_code = event.job_id.partition(":")[2]
+    for schedule in region_schedules(_runtime.engine):
+        if schedule.code == region_code:
+            scheduled = event.scheduled_run_time.astimezone(UTC)
+            local_date = local_date_at(schedule, scheduled)
+            if edition_status(_runtime.engine, region_code, local_date) not in DONE:
+                record_missed(_runtime.engine, region_code, local_date, scheduled)
+
+
+def build_scheduler(
+    engine: sa.Engine, settings: Settings, stop: threading.Event, *, backend: Backend | None = None
+) -> BackgroundScheduler:
+    """A scheduler whose jobs are exactly the regions' (replacing any stored earlier)."""
+    global _runtime
+    scheduler = _StoppingScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
+        job_defaults={
+            # On purpose, not APScheduler's defaults (1 s grace): a job held up for
+            # less than the grace window still sends; later ones are recorded missed.
+            "misfire_grace_time": settings.misfire_grace_seconds,
+            # Several missed firings of one region collapse into one run.
+            "coalesce": True,
+            "max_instances": 1,
+        },
+        timezone=UTC,
+    )
+    scheduler.add_listener(_on_missed, EVENT_JOB_MISSED)
+    _runtime = _Runtime(engine, settings, stop, scheduler, backend)
+    return scheduler
+
+
+def install_jobs(scheduler: BackgroundScheduler, schedules: list[RegionSchedule]) -> None:
+    """One cron job per region at its local send time; stale jobs are removed."""
+    wanted = {job_id(s.code) for s in schedules}
+    for job in scheduler.get_jobs():
+        if job.id not in wanted and not job.id.startswith("retry:"):
+            job.remove()
+    for schedule in schedules:
+        hour, minute = schedule.send_time.split(":")
+        scheduler.add_job(
+            fire_region,
+            CronTrigger(hour=int(hour), minute=int(minute), timezone=schedule.zone),
+            args=[schedule.code],
+            id=job_id(schedule.code),
+            name=f"{schedule.code} edition at {schedule.send_time} {schedule.timezone}",
+            replace_existing=True,  # a restart updates the job instead of adding another
+        )
+
+
+def catch_up(schedules: list[RegionSchedule], clock: Callable[[], datetime]) -> list[EditionRun]:
+    """At start-up, act on every region's current decision (replaced jobs lose misfires).
+
+    The clock is read again for each region: sending one region may take a while,
+    and the next one must be judged at the time it is actually handled. A region
+    whose check fails is logged and reported as ERROR; the others still run.
+    """
+    assert _runtime is not None
+    runs = []
+    for schedule in schedules:
+        if _runtime.stop.is_set():
+            break
+        now = clock()
+        try:
+            run = act(schedule, now)
+        except Exception as exc:  # one broken region must not keep the scheduler (and the others) from starting
+            log.exception("start-up check of %s failed", schedule.code)
+            run = EditionRun(schedule.code, local_date_at(schedule, now), RunOutcome.ERROR, detail=one_line_error(exc))
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def run_scheduler(engine: sa.Engine, settings: Settings, stop: threading.Event) -> None:
+    """Run until ``stop`` is set (SIGTERM/SIGINT): then finish the batch in flight and return."""
+    scheduler = build_scheduler(engine, settings, stop)
+    schedules = region_schedules(engine)
+    scheduler.start(paused=True)
+    install_jobs(scheduler, schedules)
+    catch_up(schedules, lambda: datetime.now(UTC))
+    scheduler.resume()
+    for job in scheduler.get_jobs():
+        log.info("scheduled %s; next run %s", job.name, job.next_run_time)
+    stop.wait()
+    log.info("stopping: finishing the batch in flight")
+    scheduler.shutdown(wait=True)
+    log.info("scheduler stopped cleanly")

@@ -1,0 +1,231 @@
+"""The edition row's side of a send: may it go out, what goes out, and how it ended.
+
+The content is the edition's one rendering (``editions.prepare_edition``: frozen
+editions return what was approved), turned into the backend's
+:class:`~newsletter.delivery.base.MessageContent`. The edition's status records
+the send: SENDING while any of it is outstanding, SENT when every eligible
+subscriber has an answer, FAILED when the provider refused our credentials; its
+note says why a send paused or stopped. Counts are read from the ledger, never
+kept twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from newsletter.send import ledger
+from newsletter.config import Settings
+from newsletter.editions.clip_guard import check_html_size
+from newsletter.db.engine import session_scope
+from newsletter.delivery.base import MessageContent
+from newsletter.editions.lifecycle import prepare_edition
+from newsletter.render.edition import RenderedEdition
+from newsletter.errors import EditionError, NotFoundError
+from newsletter.db.models import DeliveryState, Edition, EditionStatus
+
+SENDABLE = (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class SendSource:
+    edition_id: int
+    content: MessageContent
+    already_sent: bool
+    # The status to go back to when the send fails before anything went out (see close_send).
+    unsent_status: EditionStatus | None = None
+
+
+def message_content(settings: Settings, rendered: RenderedEdition, *, subject_prefix: str = "") -> MessageContent:
+    """The backend's view of a rendered edition: the same for every recipient."""
+    return MessageContent(
+        subject=subject_prefix + rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        sender_name=rendered.from_name or settings.sender_name,
+        sender_address=settings.sender_address,
+        base_url=settings.base_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+        reply_to=settings.reply_to,
+        edition_id=rendered.edition_id,
+        region_code=rendered.region_code,
+        campaign=rendered.campaign,
+        language=rendered.language,
+    )
+
+
+def open_send(
+    engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime,
+    send_missed: bool = False, allow_large_html: bool = False,
+) -> SendSource:
+    """Prepare the edition (assembled and rendered once), check it may go out, mark it SENDING.
+
+    A send that has not begun is refused when the HTML is over NEWSLETTER_MAX_HTML_KB
+    (:mod:`newsletter.editions.clip_guard`), unless an editor passes ``allow_large_html``.
+
+    A MISSED edition goes out only with ``send_missed``, an editor's explicit
+    decision (``newsletter send --send-missed``); the scheduler never passes it. It
+    then goes out as it stood before it was missed (approved and frozen, or a draft
+    assembled now); that decision is the sign-off NEWSLETTER_REQUIRE_APPROVAL asks for.
+
+    The edition row is locked before it is read (:func:`_lock_edition`), so two
+    dispatchers starting a draft edition together take turns: the first assembles
+    and marks it SENDING, the second then finds it frozen and sends the same stored
+    rendering. When neither row existed yet, both insert it with ON CONFLICT DO
+    NOTHING (``edition_rows``): the second waits for the first's commit and then
+    uses its row. A database busy past its timeout is retried once.
+
+    A SENT edition that still owes an eligible reader a message (released by an
+    operator, or by another dispatcher after a failed batch) is resumed, not
+    answered "already sent".
+    """
+    try:
+        return _open_send(engine, settings, region_code, local_date, now=now, send_missed=send_missed,
+                          allow_large_html=allow_large_html)
+    except (sa.exc.IntegrityError, sa.exc.OperationalError):
+        return _open_send(engine, settings, region_code, local_date, now=now, send_missed=send_missed,
+                          allow_large_html=allow_large_html)
+
+
+def _lock_edition(session: Session, region_code: str, local_date: date) -> None:
+    """Hold the edition row (if any) for the rest of the transaction, before reading it.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE``; a second opener waits here and then reads
+    the first one's committed state. SQLite has no row locks and a deferred
+    transaction that read first cannot take the write lock once another writer
+    committed; so write first (a no-op update), which takes the database's write
+    lock with a fresh view.
+    """
+    where = (Edition.region_code == region_code, Edition.local_date == local_date)
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(select(Edition.id).where(*where).with_for_update()).first()
+    else:
+        table = Edition.__table__  # type: ignore[attr-defined]
+        session.execute(sa.update(table).where(*where).values(status=table.c.status))
+
+
+def _reopen_missed(session: Session, region_code: str, local_date: date, *, send_missed: bool) -> bool:
+    """A MISSED edition back to what it was before (approved or draft), on an editor's decision only."""
+    edition = session.exec(
+        select(Edition).where(Edition.region_code == region_code, Edition.local_date == local_date)
+    ).first()
+    if edition is None or edition.status is not EditionStatus.MISSED:
+        return False
+    if not send_missed:
+        raise EditionError(
+            f"edition {region_code} {local_date} is missed (not sent on schedule) and is never sent late on its "
+            f"own; to send it now, run `newsletter send {region_code} --date {local_date} --send-missed`"
+        )
+    frozen = edition.approved_at is not None and edition.snapshot is not None and edition.html is not None
+    edition.status = EditionStatus.APPROVED if frozen else EditionStatus.DRAFT
+    session.flush()
+    return True
+
+
+def _open_send(
+    engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime, send_missed: bool,
+    allow_large_html: bool = False,
+) -> SendSource:
+    with session_scope(engine) as session:
+        _lock_edition(session, region_code, local_date)
+        reopened = _reopen_missed(session, region_code, local_date, send_missed=send_missed)
+        rendered = prepare_edition(session, settings, region_code, local_date, now=now)
+        edition = session.get(Edition, rendered.edition_id)
+        if edition is None:  # pragma: no cover - prepare_edition just returned it
+            raise NotFoundError(f"edition {region_code} {local_date} vanished")
+        content = message_content(settings, rendered)
+        if edition.status is EditionStatus.SENT:
+            connection = session.connection()
+            if not ledger.outstanding(
+                connection, edition_id=rendered.edition_id, region_code=region_code, listed_before=edition.send_started_at
+            ):
+                return SendSource(rendered.edition_id, content, already_sent=True)
+            # Readers were released after it was marked sent: resume for them.
+            edition.sent_at = None
+        elif edition.status not in SENDABLE:
+            raise EditionError(f"edition {region_code} {local_date} is {edition.status.value}; it cannot be sent")
+        if settings.require_approval and edition.status is EditionStatus.DRAFT and not reopened:
+            raise EditionError(
+                f"edition {region_code} {local_date} is not approved (NEWSLETTER_REQUIRE_APPROVAL is on)"
+            )
+        if reopened or edition.status in (EditionStatus.DRAFT, EditionStatus.APPROVED):
+            # Only a send that has not begun: one under way is finished whatever its size.
+            check_html_size(rendered, settings.max_html_kb, allow_large=allow_large_html)
+        if reopened:
+            unsent = EditionStatus.MISSED
+        elif edition.status in (EditionStatus.DRAFT, EditionStatus.APPROVED):
+            unsent = edition.status
+        else:  # SENDING or FAILED again: if nothing goes out this time either, it was never under way
+            unsent = EditionStatus.APPROVED if edition.approved_at is not None else EditionStatus.DRAFT
+        edition.status = EditionStatus.SENDING
+        edition.send_started_at = edition.send_started_at or now
+        return SendSource(rendered.edition_id, content, already_sent=False, unsent_status=unsent)
+
+
+def close_send(
+    engine: sa.Engine, edition_id: int, status: EditionStatus, note: str, *, now: datetime,
+    unsent_status: EditionStatus | None = None,
+) -> EditionStatus:
+    """Record how the send ended on the edition row; returns the status it now has.
+
+    A FAILED send (refused credentials) after which the ledger holds no row but
+    SUPPRESSED ones sent nothing at all, ever: the edition goes back to
+    ``unsent_status`` (draft, approved or missed, as before the send), so it is
+    not frozen as an edition under way and the next send starts it afresh.
+
+    SENT is only written when, in the same transaction, nobody is left: no CLAIMED
+    or UNKNOWN row and no eligible reader without a row. A run that got to the end
+    of the list may still leave readers behind, released by another dispatcher
+    (failed batch, stop) after this one had passed them; then the edition stays
+    SENDING and the next run sends to them.
+    """
+    with session_scope(engine) as session:
+        edition = session.get(Edition, edition_id, with_for_update=session.get_bind().dialect.name == "postgresql")
+        if edition is None:  # pragma: no cover
+            raise NotFoundError(f"edition #{edition_id} does not exist")
+        if edition.status is EditionStatus.SENT:
+            return EditionStatus.SENT  # another dispatcher finished it; never step back
+        if status is EditionStatus.FAILED and unsent_status is not None and not _handed_over(session, edition_id):
+            edition.status = unsent_status
+            edition.send_started_at = None
+            edition.note = f"{note}; {nothing_sent(unsent_status)}" if note else nothing_sent(unsent_status)
+            return unsent_status
+        if status is EditionStatus.SENT and ledger.outstanding(
+            session.connection(), edition_id=edition_id, region_code=edition.region_code,
+            listed_before=edition.send_started_at,
+        ):
+            status = EditionStatus.SENDING
+            note = note or LEFT_BEHIND
+        edition.status = status
+        edition.note = note
+        if status is EditionStatus.SENT:
+            edition.sent_at = now
+        return status
+
+
+def nothing_sent(status: EditionStatus) -> str:
+    """What a send that failed before anything went out left behind, and what to do."""
+    return f"nothing was sent and the edition is {status.value} again: fix that, then run the send again"
+
+
+def _handed_over(session: Session, edition_id: int) -> bool:
+    """Whether any ledger row says a message was (or may have been) handed over, or is being."""
+    counts = ledger.state_counts(session.connection(), edition_id=edition_id)
+    return any(count for state, count in counts.items() if state is not DeliveryState.SUPPRESSED)
+
+
+LEFT_BEHIND = "readers were released by another dispatcher after this run passed them; run the send again"
+
+
+def find_edition(engine: sa.Engine, region_code: str, local_date: date) -> Edition:
+    """The stored edition, or NotFoundError naming region and date."""
+    with session_scope(engine) as session:
+        edition = session.exec(
+            select(Edition).where(Edition.region_code == region_code, Edition.local_date == local_date)
+        ).first()
+    if edition is None:
+        raise NotFoundError(f"no edition for {region_code} on {local_date}")
+    return edition

@@ -1,0 +1,408 @@
+"""The delivery ledger's SQL: who is next, claim them, record answers, release, count.
+
+Everything here is SQLAlchemy Core on plain rows (no ORM objects): it runs once
+per batch of up to a thousand subscribers, a thousand times for a million.
+
+The ledger's unique (edition_id, subscriber_id) is the whole exactly-once story:
+a claim is ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, so when two
+dispatchers race for the same subscriber the database gives the row to one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from newsletter.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
+from newsletter.db.types import UTCDateTime
+
+_CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
+
+# Suppressed subscribers still get a ledger row (state SUPPRESSED, reason in last_error),
+# so an edition's counts say how many were held back and why.
+SUPPRESSING = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+UNRESOLVED = (DeliveryState.CLAIMED, DeliveryState.UNKNOWN)
+
+_delivery = Delivery.__table__  # type: ignore[attr-defined]
+_subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+_subscription = Subscription.__table__  # type: ignore[attr-defined]
+
+
+class Candidate(NamedTuple):
+    """A row of the list; a tuple, not a dataclass: made once per reader of every send."""
+
+    subscriber_id: int
+    email: str
+    token_version: int
+    status: str  # a SubscriberStatus value, left as the stored text (no enum per row)
+
+
+class Claimed(NamedTuple):
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    token_version: int
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    state: DeliveryState
+    claimed_at: datetime
+    last_error: str | None
+
+
+def _on_the_list(edition_id: Any, region_code: Any, after: Any) -> list[sa.ColumnElement[bool]]:
+    """Who an edition goes to (or is recorded as suppressed for) past ``after``, not yet in its ledger.
+
+    The key bound is repeated on every table on purpose: PostgreSQL does not carry a
+    range across a join, and without it each page would scan the subscriber table and
+    the edition's ledger from the start (quadratic over a million readers).
+    """
+    s, sub, d = _subscriber.c, _subscription.c, _delivery.c
+    return [
+        sub.region_code == region_code,
+        sub.active.is_(True),
+        sub.subscriber_id > after,
+        s.id > after,
+        sa.or_(
+            sa.and_(s.status == SubscriberStatus.ACTIVE, s.paused.is_(False)),
+            s.status.in_([sa.literal(status.value, sa.String()) for status in SUPPRESSING]),
+        ),
+        ~sa.exists().where(d.edition_id == edition_id, d.subscriber_id > after, d.subscriber_id == sub.subscriber_id),
+    ]
+
+
+_LIST_JOIN = _subscription.join(_subscriber, _subscriber.c.id == _subscription.c.subscriber_id)
+
+
+def next_candidates(
+    connection: sa.Connection, *, edition_id: int, region_code: str, after: int, limit: int
+) -> list[Candidate]:
+    """The next subscribers of the region by id (keyset), without a ledger row for the edition yet.
+
+    Active and not paused subscribers are to be sent; unsubscribed, bounced and
+    complained ones are returned too, to be recorded as suppressed. Pending
+    (never confirmed) subscribers are not on the list at all.
+    """
+    rows = connection.execute(
+        _next_candidates_statement(),
+        {"edition_id": edition_id, "region_code": region_code, "after": after, "limit": limit},
+    )
+    return [Candidate._make(row) for row in rows]
+
+
+@cache
+def _next_candidates_statement() -> sa.Select[tuple[int, str, int, str]]:
+    """Built once with bound parameters: building and compiling it per batch cost more than running it."""
+    s, sub = _subscriber.c, _subscription.c
+    return (
+        sa.select(sub.subscriber_id, s.email, s.token_version, sa.type_coerce(s.status, sa.String()))
+        .select_from(_LIST_JOIN)
+        .where(*_on_the_list(sa.bindparam("edition_id"), sa.bindparam("region_code"), sa.bindparam("after")))
+        .order_by(sub.subscriber_id)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
+def _insert(dialect: str) -> sa.Insert:
+    if dialect == "postgresql":
+        return postgresql.insert(_delivery)
+    if dialect == "sqlite":
+        return sqlite.insert(_delivery)
+    raise NotImplementedError(f"no claim statement for {dialect}")
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    to_send: list[Claimed]  # rows this caller won, to hand to a backend, in subscriber order
+    suppressed: int  # rows this caller recorded as suppressed
+    last_subscriber_id: int | None  # the highest subscriber this claim wrote a row for; None: it wrote none
+
+
+def claim_next(
+    connection: sa.Connection, *, edition_id: int, region_code: str, after: int, limit: int, now: datetime
+) -> ClaimResult:
+    """Claim the next ``limit`` readers past ``after`` (keyset) in one statement; return those this caller won.
+
+    ``INSERT ... SELECT ... ORDER BY subscriber_id LIMIT n ON CONFLICT DO NOTHING``: the
+    list is read and its rows written by the database in one pass, so the list's
+    conditions are checked at the instant of the claim (a reader who unsubscribed a
+    moment ago is recorded as suppressed, never sent), and no batch of ids travels
+    to the database and back. A row another dispatcher inserted first is skipped by
+    the database (the unique (edition, subscriber) decides), never sent twice.
+
+    No row written (``last_subscriber_id`` None) means the list is exhausted past
+    ``after``, or every reader picked was taken by another dispatcher meanwhile: the
+    caller tells the two apart with :func:`next_candidates`.
+    """
+    rows = connection.execute(
+        _claim_statement(connection.dialect.name),
+        {"edition_id": edition_id, "region_code": region_code, "after": after, "limit": limit, "now": now},
+    ).all()
+    if not rows:
+        return ClaimResult([], 0, None)
+    claimed = DeliveryState.CLAIMED.value
+    to_send = [Claimed(row[0], row[1], row[3], row[4]) for row in rows if row[2] == claimed]
+    # RETURNING promises no order; a batch goes out in subscriber order.
+    to_send.sort(key=_by_subscriber)
+    return ClaimResult(to_send, len(rows) - len(to_send), max(row[1] for row in rows))
+
+
+def _by_subscriber(claimed: Claimed) -> int:
+    return claimed.subscriber_id
+
+
+@cache
+def _claim_statement(dialect: str) -> sa.Executable:
+    """The claim, built once per dialect with bound parameters (the compiled form is then cached).
+
+    It returns what a message needs (email, token version) by primary-key lookups on
+    the subscriber, but only for rows to send: suppressed rows return their id and
+    state alone.
+    """
+    s, sub, d = _subscriber.c, _subscription.c, _delivery.c
+    is_active = s.status == SubscriberStatus.ACTIVE
+    now = sa.bindparam("now", type_=UTCDateTime())
+    rows = (
+        sa.select(
+            sa.bindparam("edition_id", type_=sa.Integer()),
+            sub.subscriber_id,
+            sa.case((is_active, DeliveryState.CLAIMED.value), else_=DeliveryState.SUPPRESSED.value),
+            sa.literal(0, sa.Integer),
+            sa.case((is_active, sa.null()), else_=sa.literal("subscriber ", sa.String).concat(sa.cast(s.status, sa.String))),
+            now,
+            now,
+        )
+        .select_from(_LIST_JOIN)
+        .where(*_on_the_list(sa.bindparam("edition_id"), sa.bindparam("region_code"), sa.bindparam("after")))
+        .order_by(sub.subscriber_id)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+    claim = (
+        _insert(dialect)
+        .from_select(["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"], rows)
+        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+    )
+    state = sa.type_coerce(d.state, sa.String())  # the stored text: no enum conversion per row
+    if dialect == "postgresql":
+        # A data-modifying CTE joined to the subscriber: one lookup per row claimed,
+        # where two scalar subqueries in RETURNING would make two.
+        written = claim.returning(d.id, d.subscriber_id, state.label("state")).cte("written")
+        reader = _subscriber.alias("reader")
+        joined = written.outerjoin(
+            reader, sa.and_(reader.c.id == written.c.subscriber_id, written.c.state == DeliveryState.CLAIMED.value)
+        )
+        return sa.select(written.c.id, written.c.subscriber_id, written.c.state, reader.c.email, reader.c.token_version).select_from(joined)
+    # SQLite has no INSERT in a CTE; its RETURNING may hold subqueries on the inserted row.
+    to_send = d.state == DeliveryState.CLAIMED
+
+    def of_reader(column: str, type_: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+        # Written out because SQLAlchemy does not correlate a subquery in RETURNING with
+        # the inserted row (it would add the table to the subquery's FROM).
+        looked_up = sa.literal_column(
+            f"(SELECT reader.{column} FROM {_subscriber.name} AS reader WHERE reader.id = {_delivery.name}.subscriber_id)",
+            type_,
+        )
+        return sa.case((to_send, looked_up), else_=sa.null())
+
+    return claim.returning(d.id, d.subscriber_id, state, of_reader("email", sa.String()), of_reader("token_version", sa.Integer()))
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One group of rows that got the same answer (most of a batch shares one)."""
+
+    state: DeliveryState
+    delivery_ids: Sequence[int]
+    provider_message_id: str | None = None
+    error: str | None = None
+
+
+def record(connection: sa.Connection, answers: Iterable[Answer], *, attempts: int, now: datetime) -> list[int]:
+    """Mark claimed rows with the backend's answer. Only rows still CLAIMED change.
+
+    Returns the ids of handed-over answers (SENT, QUEUED) whose row was no longer
+    CLAIMED: an operator released it while the batch was still retrying. The
+    caller writes those back (:func:`record_late`) so nobody sends them again.
+    """
+    d = _delivery.c
+    missing: list[int] = []
+    for answer in answers:
+        handed_over = answer.state in (DeliveryState.SENT, DeliveryState.QUEUED)
+        values = {
+            "state": answer.state,
+            "provider_message_id": answer.provider_message_id,
+            "last_error": answer.error,
+            "attempts": attempts,
+            "updated_at": now,
+            "sent_at": now if handed_over else None,
+        }
+        for ids in _chunks(answer.delivery_ids):
+            updated = connection.execute(
+                sa.update(_delivery)
+                .where(d.id.in_(ids), d.state == DeliveryState.CLAIMED)
+                .values(**values)
+                .returning(d.id)
+            ).scalars().all()
+            if handed_over and len(updated) < len(ids):
+                missing += sorted(set(ids) - set(updated))
+    return missing
+
+
+def touch(connection: sa.Connection, delivery_ids: Sequence[int], *, now: datetime) -> None:
+    """Refresh ``updated_at`` of claims still being worked on.
+
+    The operator's release treats CLAIMED rows untouched for a while as abandoned;
+    a batch that is still retrying must not look abandoned, or it could be sent twice.
+    """
+    d = _delivery.c
+    for ids in _chunks(delivery_ids):
+        connection.execute(
+            sa.update(_delivery).where(d.id.in_(ids), d.state == DeliveryState.CLAIMED).values(updated_at=now)
+        )
+
+
+@dataclass(frozen=True)
+class LateAnswer:
+    """A handed-over answer whose claim had been released meanwhile: the reader did get it."""
+
+    edition_id: int
+    subscriber_id: int
+    state: DeliveryState
+    provider_message_id: str | None
+    attempts: int
+
+
+def record_late(connection: sa.Connection, late: Sequence[LateAnswer], *, now: datetime) -> int:
+    """Write back rows for readers whose released claim was handed over after all.
+
+    Without the row, the next send would take them as never sent and mail them a
+    second copy. If another dispatcher claimed them again in between, its row wins
+    (ON CONFLICT DO NOTHING): that copy is already on its way. Returns the rows written.
+    """
+    if not late:
+        return 0
+    values = [
+        {
+            "edition_id": a.edition_id, "subscriber_id": a.subscriber_id, "state": a.state.value,
+            "provider_message_id": a.provider_message_id, "attempts": a.attempts, "last_error": None,
+            "claimed_at": now, "updated_at": now, "sent_at": now,
+        }
+        for a in late
+    ]
+    statement = (
+        _insert(connection.dialect.name).values(values).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+        .returning(_delivery.c.id)
+    )
+    return len(connection.execute(statement).all())
+
+
+def release(connection: sa.Connection, delivery_ids: Sequence[int]) -> int:
+    """Delete claims that were certainly not handed over, so the next send picks them up."""
+    d = _delivery.c
+    released = 0
+    for ids in _chunks(delivery_ids):
+        result = connection.execute(sa.delete(_delivery).where(d.id.in_(ids), d.state == DeliveryState.CLAIMED))
+        released += result.rowcount
+    return released
+
+
+def release_unresolved(connection: sa.Connection, *, edition_id: int, claimed_before: datetime) -> int:
+    """The operator's release: UNKNOWN rows, and CLAIMED rows older than ``claimed_before``.
+
+    Recent CLAIMED rows are left alone: they may belong to a dispatcher that is
+    still waiting for its answer.
+    """
+    d = _delivery.c
+    result = connection.execute(
+        sa.delete(_delivery).where(
+            d.edition_id == edition_id,
+            sa.or_(
+                d.state == DeliveryState.UNKNOWN,
+                sa.and_(d.state == DeliveryState.CLAIMED, d.updated_at < claimed_before),
+            ),
+        )
+    )
+    return result.rowcount
+
+
+def young_claims(
+    connection: sa.Connection, *, edition_id: int, touched_since: datetime
+) -> tuple[int, datetime | None, datetime | None]:
+    """CLAIMED rows touched at or after ``touched_since`` (those the release keeps): count, oldest and newest touch."""
+    d = _delivery.c
+    row = connection.execute(
+        sa.select(sa.func.count(), sa.func.min(d.updated_at), sa.func.max(d.updated_at)).where(
+            d.edition_id == edition_id, d.state == DeliveryState.CLAIMED, d.updated_at >= touched_since
+        )
+    ).one()
+    return int(row[0]), row[1], row[2]
+
+
+def outstanding(
+    connection: sa.Connection, *, edition_id: int, region_code: str, listed_before: datetime | None = None
+) -> bool:
+    """Whether the edition still owes anyone an answer: a CLAIMED/UNKNOWN row, or an eligible reader with no row.
+
+    ``listed_before`` leaves out subscriptions made after that instant (the send's
+    start): readers who join while a big list is going out are welcome to the
+    rest of the send, but must not keep a finished edition open, nor reopen it.
+
+    The unresolved rows are read first on purpose. A claim moves from CLAIMED to
+    deleted (released) to candidate; under READ COMMITTED each statement sees the
+    latest commits, so a release landing between the two reads is seen by one of
+    them, never missed by both.
+    """
+    d, sub = _delivery.c, _subscription.c
+    unresolved_row = connection.execute(
+        sa.select(d.id).where(d.edition_id == edition_id, d.state.in_(UNRESOLVED)).limit(1)
+    ).first()
+    if unresolved_row is not None:
+        return True
+    conditions = _on_the_list(edition_id, region_code, 0)
+    if listed_before is not None:
+        conditions.append(sub.created_at <= sa.literal(listed_before, UTCDateTime()))
+    left = connection.execute(sa.select(sub.subscriber_id).select_from(_LIST_JOIN).where(*conditions).limit(1)).first()
+    return left is not None
+
+
+def state_counts(connection: sa.Connection, *, edition_id: int) -> dict[DeliveryState, int]:
+    """Rows per state for an edition; every state present, zero when none."""
+    d = _delivery.c
+    rows = connection.execute(
+        sa.select(d.state, sa.func.count()).where(d.edition_id == edition_id).group_by(d.state)
+    )
+    counts = dict.fromkeys(DeliveryState, 0)
+    for state, count in rows:
+        counts[DeliveryState(state)] = count
+    return counts
+
+
+def unresolved(connection: sa.Connection, *, edition_id: int, limit: int = 100) -> list[Unresolved]:
+    """Rows whose outcome nobody recorded (claimed) or nobody knows (unknown), oldest first."""
+    d, s = _delivery.c, _subscriber.c
+    query = (
+        sa.select(d.id, d.subscriber_id, s.email, d.state, d.claimed_at, d.last_error)
+        .select_from(_delivery.join(_subscriber, s.id == d.subscriber_id))
+        .where(d.edition_id == edition_id, d.state.in_(UNRESOLVED))
+        .order_by(d.id)
+        .limit(limit)
+    )
+    return [
+        Unresolved(row.id, row.subscriber_id, row.email, DeliveryState(row.state), row.claimed_at, row.last_error)
+        for row in connection.execute(query)
+    ]
