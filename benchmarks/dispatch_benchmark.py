@@ -51,10 +51,10 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from newsletter.send import ledger  # noqa: E402
 from newsletter.config import Settings, load_settings  # noqa: E402
 from newsletter.content.loading import load_content_dir  # noqa: E402
 from newsletter.db.engine import make_engine, migrate, session_scope  # noqa: E402
+from newsletter.db.models import Delivery, DeliveryState  # noqa: E402
 from newsletter.delivery.base import MessageContent, Recipient  # noqa: E402
 from newsletter.delivery.sendgrid import SendGridBackend  # noqa: E402
 from newsletter.delivery.sendgrid_payload import (  # noqa: E402
@@ -63,11 +63,13 @@ from newsletter.delivery.sendgrid_payload import (  # noqa: E402
     serialize_request,
     to_sendgrid_request,
 )
-from newsletter.send.service import send_edition  # noqa: E402
+from newsletter.editions.lifecycle import (
+    approve_edition,
+    region_today,
+)
+from newsletter.send import ledger  # noqa: E402
 from newsletter.send.loop import Dispatcher  # noqa: E402
-from newsletter.editions.lifecycle import region_today  # noqa: E402
-from newsletter.editions.lifecycle import approve_edition  # noqa: E402
-from newsletter.db.models import Delivery, DeliveryState  # noqa: E402
+from newsletter.send.service import send_edition  # noqa: E402
 from newsletter.subscribers.tokens import ManageTokens  # noqa: E402
 
 REGION = "dc"
@@ -92,13 +94,17 @@ def _insert_subscribers(engine: sa.Engine, count: int) -> None:
     try:
         cursor = raw.cursor()
         if engine.dialect.name == "postgresql":
-            with cursor.copy("COPY subscriber (id, email, status, paused, token_version, created_at, updated_at) FROM STDIN") as copy:  # type: ignore[attr-defined]
+            with cursor.copy(
+                "COPY subscriber (id, email, status, paused, token_version, created_at, updated_at) FROM STDIN"
+            ) as copy:  # type: ignore[attr-defined]
                 for i in ids:
                     copy.write_row((i, f"bench{i}@example.org", "active", False, 1, now, now))
             with cursor.copy("COPY subscription (subscriber_id, region_code, active, created_at) FROM STDIN") as copy:  # type: ignore[attr-defined]
                 for i in ids:
                     copy.write_row((i, REGION, True, now))
-            cursor.execute("select setval(pg_get_serial_sequence('subscriber', 'id'), (select max(id) from subscriber))")
+            cursor.execute(
+                "select setval(pg_get_serial_sequence('subscriber', 'id'), (select max(id) from subscriber))"
+            )
             cursor.execute("analyze")
         else:
             stamp = now.isoformat(sep=" ")
@@ -119,7 +125,9 @@ def _insert_subscribers(engine: sa.Engine, count: int) -> None:
 def _time_keyset_read(engine: sa.Engine, edition_id: int) -> tuple[float, int]:
     started, after, seen = time.perf_counter(), 0, 0
     with engine.connect() as connection:
-        while batch := ledger.next_candidates(connection, edition_id=edition_id, region_code=REGION, after=after, limit=1000):
+        while batch := ledger.next_candidates(
+            connection, edition_id=edition_id, region_code=REGION, after=after, limit=1000
+        ):
             after = batch[-1].subscriber_id
             seen += len(batch)
     return time.perf_counter() - started, seen
@@ -156,7 +164,9 @@ def _time_payloads(content: MessageContent, count: int) -> dict[str, float]:
     return spent
 
 
-def _time_ready_to_send(engine: sa.Engine, settings: Settings, content: MessageContent, edition_id: int) -> tuple[float, int]:
+def _time_ready_to_send(
+    engine: sa.Engine, settings: Settings, content: MessageContent, edition_id: int
+) -> tuple[float, int]:
     """Database to ready-to-send: the dispatcher's claim loop and the backend's bodies, no POST.
 
     Runs on one thread, so it is the whole cost a send's main thread and workers
@@ -164,7 +174,14 @@ def _time_ready_to_send(engine: sa.Engine, settings: Settings, content: MessageC
     """
     backend = SendGridBackend(API_KEY, host="http://127.0.0.1:9", timeout=1)  # never called
     dispatcher = Dispatcher(
-        engine, settings, backend, content, should_stop=lambda: False, sleep=time.sleep, rng=random.Random(0), progress=None
+        engine,
+        settings,
+        backend,
+        content,
+        should_stop=lambda: False,
+        sleep=time.sleep,
+        rng=random.Random(0),
+        progress=None,
     )
     started, after, ready = time.perf_counter(), 0, 0
     while claimed := dispatcher.claim_next(edition_id, REGION, after):
@@ -191,13 +208,24 @@ def run_case(database: str, size: int, host: str) -> dict[str, object]:
         admin = sa.create_engine(POSTGRES_URL)
         with admin.begin() as connection:
             connection.execute(sa.text(f'create schema "{schema}"'))
-        url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        url = (
+            sa.make_url(POSTGRES_URL)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
     engine = make_engine(url)
     try:
         migrate(engine)
         settings = load_settings(
-            _env_file=None, secret_key=SECRET, database_url=url, backend="sendgrid", sendgrid_api_key=API_KEY,
-            sendgrid_api_host=host, sendgrid_timeout=60, batch_size=1000, concurrency=4,
+            _env_file=None,
+            secret_key=SECRET,
+            database_url=url,
+            backend="sendgrid",
+            sendgrid_api_key=API_KEY,
+            sendgrid_api_host=host,
+            sendgrid_timeout=60,
+            batch_size=1000,
+            concurrency=4,
         )
         seeds = workdir / "seeds"
         shutil.copytree(ROOT / "seeds", seeds)
@@ -210,10 +238,16 @@ def run_case(database: str, size: int, host: str) -> dict[str, object]:
             rendered = approve_edition(session, settings, REGION, local_date, now=now)
         _insert_subscribers(engine, size)
         content = MessageContent(
-            subject=rendered.subject, html=rendered.html, text=rendered.text, sender_name=settings.sender_name,
-            sender_address=settings.sender_address, base_url=settings.base_url,
-            unsubscribe_mailto=settings.unsubscribe_mailto, edition_id=rendered.edition_id,
-            region_code=REGION, campaign=rendered.campaign,
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+            sender_name=settings.sender_name,
+            sender_address=settings.sender_address,
+            base_url=settings.base_url,
+            unsubscribe_mailto=settings.unsubscribe_mailto,
+            edition_id=rendered.edition_id,
+            region_code=REGION,
+            campaign=rendered.campaign,
         )
         read_s, read_n = _time_keyset_read(engine, rendered.edition_id)
         payloads = _time_payloads(content, size)
@@ -224,9 +258,20 @@ def run_case(database: str, size: int, host: str) -> dict[str, object]:
         send_s = time.perf_counter() - started
         queued = report.counts[DeliveryState.QUEUED]
         return {
-            "database": database, "subscribers": size, "read_s": read_s, "read_n": read_n, **{f"{key}_s": seconds for key, seconds in payloads.items()}, "ready_s": ready_s, "ready_n": ready_n, "send_s": send_s, "queued": queued, "rate": queued / send_s,
-            "outcome": report.outcome.value, "html_bytes": len(rendered.html),
-            "peak_mb_before_send": rss_before_send / 1024, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "database": database,
+            "subscribers": size,
+            "read_s": read_s,
+            "read_n": read_n,
+            **{f"{key}_s": seconds for key, seconds in payloads.items()},
+            "ready_s": ready_s,
+            "ready_n": ready_n,
+            "send_s": send_s,
+            "queued": queued,
+            "rate": queued / send_s,
+            "outcome": report.outcome.value,
+            "html_bytes": len(rendered.html),
+            "peak_mb_before_send": rss_before_send / 1024,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
     finally:
         engine.dispose()
@@ -253,14 +298,50 @@ def print_case(r: dict[str, Any]) -> None:
     print(_row("keyset read (SQL, no ORM)", r["read_s"], size, TARGET_READ_S, f"{int(r['read_n']):,} rows"))
     print(_row("tokens + recipients + plan", r["recipients_s"], size, None))
     print(_row("bodies as posted (JSON text)", r["posted_s"], size, None, "sendgrid_request_json"))
-    print(_row("build + serialize", r["recipients_s"] + r["posted_s"], size, TARGET_BUILD_SERIALIZE_S, "the two rows above"))
-    print(_row("  compare: dicts + orjson", r["recipients_s"] + r["dicts_s"] + r["orjson_s"], size, None,
-               f"dicts {r['dicts_s']:.2f} s, orjson {r['orjson_s']:.2f} s"))
-    print(_row("  compare: dicts + stdlib json", r["recipients_s"] + r["dicts_s"] + r["json_s"], size, None,
-               f"json {r['json_s']:.2f} s (the official client's own way)"))
-    print(_row("database to ready-to-send", r["ready_s"], size, TARGET_READY_S, f"read + claim + tokens + bodies, {int(r['ready_n']):,} ready"))
-    print(_row("full send to the stand-in", r["send_s"], size, None, f"{r['rate']:,.0f} recipients/s, {r['outcome']}, {int(r['queued']):,} queued"))
-    print(f"  {'peak memory (max RSS)':<36}{r['peak_mb']:>9.0f} MB  (before the send: {r['peak_mb_before_send']:.0f} MB)")
+    print(
+        _row(
+            "build + serialize", r["recipients_s"] + r["posted_s"], size, TARGET_BUILD_SERIALIZE_S, "the two rows above"
+        )
+    )
+    print(
+        _row(
+            "  compare: dicts + orjson",
+            r["recipients_s"] + r["dicts_s"] + r["orjson_s"],
+            size,
+            None,
+            f"dicts {r['dicts_s']:.2f} s, orjson {r['orjson_s']:.2f} s",
+        )
+    )
+    print(
+        _row(
+            "  compare: dicts + stdlib json",
+            r["recipients_s"] + r["dicts_s"] + r["json_s"],
+            size,
+            None,
+            f"json {r['json_s']:.2f} s (the official client's own way)",
+        )
+    )
+    print(
+        _row(
+            "database to ready-to-send",
+            r["ready_s"],
+            size,
+            TARGET_READY_S,
+            f"read + claim + tokens + bodies, {int(r['ready_n']):,} ready",
+        )
+    )
+    print(
+        _row(
+            "full send to the stand-in",
+            r["send_s"],
+            size,
+            None,
+            f"{r['rate']:,.0f} recipients/s, {r['outcome']}, {int(r['queued']):,} queued",
+        )
+    )
+    print(
+        f"  {'peak memory (max RSS)':<36}{r['peak_mb']:>9.0f} MB  (before the send: {r['peak_mb_before_send']:.0f} MB)"
+    )
 
 
 def print_memory(results: list[dict[str, Any]]) -> None:
@@ -301,7 +382,9 @@ def main() -> None:
             for size in (int(s) for s in _numbers(args.sizes)):
                 child = subprocess.run(
                     [sys.executable, __file__, "--case", f"{database}:{size}:{host}"],
-                    capture_output=True, text=True, cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    cwd=ROOT,
                 )
                 if child.returncode != 0:
                     print(f"\n{database}, {size:,} subscribers: failed: {child.stderr.strip().splitlines()[-1:]}")

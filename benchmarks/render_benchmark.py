@@ -33,10 +33,10 @@ from sqlmodel import Session, select  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.content.loading import load_content_dir  # noqa: E402
 from newsletter.db.engine import make_engine, migrate, session_scope  # noqa: E402
-from newsletter.delivery.base import MessageContent, Recipient, personalise  # noqa: E402
-from newsletter.editions.snapshot import EditionContent  # noqa: E402
-from newsletter.editions.lifecycle import prepare_edition  # noqa: E402
 from newsletter.db.models import Edition, Region  # noqa: E402
+from newsletter.delivery.base import MessageContent, Recipient, personalise  # noqa: E402
+from newsletter.editions.lifecycle import prepare_edition  # noqa: E402
+from newsletter.editions.snapshot import EditionContent  # noqa: E402
 from newsletter.render.edition import compile_mjml, render_edition, render_mjml  # noqa: E402
 from newsletter.subscribers.tokens import manage_token  # noqa: E402
 
@@ -95,9 +95,15 @@ def main() -> None:
 
         edition = rendered[0]
         message = MessageContent(
-            subject=edition.subject, html=edition.html, text=edition.text, sender_name=settings.sender_name,
-            sender_address=settings.sender_address, base_url=settings.base_url,
-            unsubscribe_mailto=settings.unsubscribe_mailto, edition_id=edition.edition_id, campaign=edition.campaign,
+            subject=edition.subject,
+            html=edition.html,
+            text=edition.text,
+            sender_name=settings.sender_name,
+            sender_address=settings.sender_address,
+            base_url=settings.base_url,
+            unsubscribe_mailto=settings.unsubscribe_mailto,
+            edition_id=edition.edition_id,
+            campaign=edition.campaign,
         )
         recipients = [
             Recipient(f"reader{i}@example.com", manage_token(settings.secret, i, 1), ledger_id=i)
@@ -112,7 +118,9 @@ def main() -> None:
         engine.dispose()
 
     sizes = ", ".join(f"{r.region_code} {len(r.html.encode()) / 1024:.1f}" for r in rendered)
-    print(f"Render benchmark: {len(codes)} seed editions, {args.rounds} rounds, one process, Python {sys.version.split()[0]}")
+    print(
+        f"Render benchmark: {len(codes)} seed editions, {args.rounds} rounds, one process, Python {sys.version.split()[0]}"
+    )
     print(f"HTML size (KB): {sizes}")
     print()
     print(f"{'step':<34} {'median ms':>9} {'best ms':>9} {'ms/edition':>10}")
@@ -122,9 +130,11 @@ def main() -> None:
     print(row("  of which MJML compile", mjml_only, len(codes), ""))
     print()
     rate = len(recipients) / fill_seconds
-    print(f"{'per-recipient fill (personalise)':<34} {rate:>12,.0f} recipients/s  "
-          f"({len(recipients):,} copies of {edition.campaign}, {fill_seconds * 1000:.0f} ms, "
-          f"{total_bytes / fill_seconds / 1e6:,.0f} MB/s)")
+    print(
+        f"{'per-recipient fill (personalise)':<34} {rate:>12,.0f} recipients/s  "
+        f"({len(recipients):,} copies of {edition.campaign}, {fill_seconds * 1000:.0f} ms, "
+        f"{total_bytes / fill_seconds / 1e6:,.0f} MB/s)"
+    )
     verdict = "met" if statistics.median(render_only) < 0.025 else "NOT met"
     print(f"\nTarget all six rendered in < 25 ms: {verdict} (median {statistics.median(render_only) * 1000:.1f} ms)")
 

@@ -6,27 +6,40 @@ import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
 
-from newsletter.db import errors as db_errors
 from newsletter.addresses import InvalidAddress
-from newsletter.editions.clip_guard import html_size
 from newsletter.config import Settings, load_settings
 from newsletter.content.loading import load_content_dir
-from newsletter.schedule.daily import failed_runs, region_schedules, run_daily, seed_if_empty
-from newsletter.db.engine import make_engine, migrate, session_scope
-from newsletter.send.service import SendOutcome, SendReport, edition_status, held_claims, release_unresolved, send_edition
-from newsletter.editions.lifecycle import approve_edition, prepare_edition, region_today, set_edition_text, unapprove_edition
-from newsletter.errors import EditionError, NewsletterError, NotFoundError
-from newsletter.db.models import DeliveryState, EditionStatus
-from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy, send_proof
-from newsletter.schedule.rules import next_send
-from newsletter.db.types import utcnow
-from newsletter.send.stop_signals import stop_on_signals
 from newsletter.content.summary import region_summaries
+from newsletter.db import errors as db_errors
+from newsletter.db.engine import make_engine, migrate, session_scope
+from newsletter.db.models import DeliveryState, EditionStatus
+from newsletter.db.types import utcnow
+from newsletter.editions.clip_guard import html_size
+from newsletter.editions.lifecycle import (
+    approve_edition,
+    prepare_edition,
+    region_today,
+    set_edition_text,
+    unapprove_edition,
+)
+from newsletter.errors import EditionError, NewsletterError, NotFoundError
+from newsletter.schedule.daily import failed_runs, region_schedules, run_daily, seed_if_empty
+from newsletter.schedule.rules import next_send
+from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy, send_proof
+from newsletter.send.service import (
+    SendOutcome,
+    SendReport,
+    edition_status,
+    held_claims,
+    release_unresolved,
+    send_edition,
+)
+from newsletter.send.stop_signals import stop_on_signals
 
 DEFAULT_SEEDS = Path("seeds")
 
@@ -105,14 +118,18 @@ def daily() -> None:
         where = ""
         if ctx.settings.backend.value == "outbox":
             where = f"  files: {ctx.settings.outbox_dir / (run.region + '-' + run.local_date.isoformat())}"
-        typer.echo(f"{head} {new} new messages, {total} in all, {skipped} suppressed "
-                   f"({run.report.outcome.value}){where}")
+        typer.echo(
+            f"{head} {new} new messages, {total} in all, {skipped} suppressed ({run.report.outcome.value}){where}"
+        )
     # Every region was tried; the exit status says whether any of them failed (README, Commands).
     failed = failed_runs(runs)
     if failed:
-        typer.echo(f"daily: {len(failed)} of {len(runs)} regions failed: "
-                   + ", ".join(f"{run.region} ({run.outcome.value})" for run in failed)
-                   + "; once the cause is fixed, `newsletter daily` again sends only what is missing", err=True)
+        typer.echo(
+            f"daily: {len(failed)} of {len(runs)} regions failed: "
+            + ", ".join(f"{run.region} ({run.outcome.value})" for run in failed)
+            + "; once the cause is fixed, `newsletter daily` again sends only what is missing",
+            err=True,
+        )
         raise typer.Exit(1)
 
 
@@ -124,7 +141,9 @@ def schedule() -> None:
     for schedule_ in region_schedules(ctx.engine):
         instant = next_send(schedule_, now)
         local = instant.astimezone(schedule_.zone)
-        typer.echo(f"{schedule_.code:<8} {schedule_.timezone:<18} {local:%Y-%m-%d %H:%M %Z (%z)}  {instant:%Y-%m-%d %H:%M} UTC")
+        typer.echo(
+            f"{schedule_.code:<8} {schedule_.timezone:<18} {local:%Y-%m-%d %H:%M %Z (%z)}  {instant:%Y-%m-%d %H:%M} UTC"
+        )
 
 
 @app.command()
@@ -142,7 +161,7 @@ def serve(
 # -- editors: send, status, release, approve, proof ---------------------------------
 
 DateOption = Annotated[
-    Optional[datetime], typer.Option("--date", formats=["%Y-%m-%d"], help="local date (default: today in the region)")
+    datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="local date (default: today in the region)")
 ]
 
 
@@ -162,7 +181,10 @@ def send(
         bool, typer.Option("--send-missed", help="send it even though the scheduler recorded it as missed (late)")
     ] = False,
     allow_large_html: Annotated[
-        bool, typer.Option("--allow-large-html", help="send even if the HTML is over NEWSLETTER_MAX_HTML_KB (Gmail clips it)")
+        bool,
+        typer.Option(
+            "--allow-large-html", help="send even if the HTML is over NEWSLETTER_MAX_HTML_KB (Gmail clips it)"
+        ),
     ] = False,
 ) -> None:
     """Send (or resume) a region's edition with the configured backend; a finished one sends nothing."""
@@ -171,8 +193,10 @@ def send(
     if not yes:
         question = f"Send the {region} edition of {local_date} through {backend}?"
         if send_missed and _is_missed(region, local_date):
-            question = (f"The {region} edition of {local_date} was missed (not sent on schedule). "
-                        f"Send it now, late, through {backend}?")
+            question = (
+                f"The {region} edition of {local_date} was missed (not sent on schedule). "
+                f"Send it now, late, through {backend}?"
+            )
         typer.confirm(question, abort=True)
     _send_now(region, local_date, send_missed=send_missed, allow_large_html=allow_large_html)
 
@@ -212,8 +236,16 @@ def _send_now(region: str, local_date: date, *, send_missed: bool = False, allow
 
     # SIGTERM and Ctrl-C stop the send (the batches in flight finish and are recorded); a second one aborts.
     with stop_on_signals() as stop:
-        report = send_edition(ctx.engine, ctx.settings, region, local_date, progress=progress, should_stop=stop.is_set,
-                              send_missed=send_missed, allow_large_html=allow_large_html)
+        report = send_edition(
+            ctx.engine,
+            ctx.settings,
+            region,
+            local_date,
+            progress=progress,
+            should_stop=stop.is_set,
+            send_missed=send_missed,
+            allow_large_html=allow_large_html,
+        )
     for line in report.lines() + _next_steps(report):
         typer.echo(line)
     if report.outcome is SendOutcome.FAILED:
@@ -235,9 +267,11 @@ def _next_steps(report: SendReport) -> list[str]:
     if report.outcome is not SendOutcome.COMPLETED or not report.unresolved:
         steps.append(f"  next: `newsletter resume {where}` continues where this run stopped")
     if report.unresolved:
-        steps.append(f"  next: `newsletter status {where}` lists the {report.unresolved} recipients without a known "
-                     "answer (another dispatcher may still be sending to them); after checking the provider, "
-                     f"`newsletter release {where}`, then `newsletter resume {where}`")
+        steps.append(
+            f"  next: `newsletter status {where}` lists the {report.unresolved} recipients without a known "
+            "answer (another dispatcher may still be sending to them); after checking the provider, "
+            f"`newsletter release {where}`, then `newsletter resume {where}`"
+        )
     return steps
 
 
@@ -250,11 +284,15 @@ def status(region: Annotated[str, typer.Argument(help="region code")], when: Dat
         typer.echo(f"  note: {view.note}")
     typer.echo("  " + ", ".join(f"{state.value} {count}" for state, count in view.counts.items()))
     if view.unresolved_total:
-        typer.echo(f"  {view.unresolved_total} without a known outcome (never resent on their own; "
-                   "check the provider, then `newsletter release`):")
+        typer.echo(
+            f"  {view.unresolved_total} without a known outcome (never resent on their own; "
+            "check the provider, then `newsletter release`):"
+        )
         for row in view.unresolved:
-            typer.echo(f"    #{row.delivery_id} {row.email} {row.state.value} since {row.claimed_at:%Y-%m-%d %H:%M} UTC"
-                       + (f": {row.last_error}" if row.last_error else ""))
+            typer.echo(
+                f"    #{row.delivery_id} {row.email} {row.state.value} since {row.claimed_at:%Y-%m-%d %H:%M} UTC"
+                + (f": {row.last_error}" if row.last_error else "")
+            )
         if view.unresolved_total > len(view.unresolved):
             typer.echo(f"    ... and {view.unresolved_total - len(view.unresolved)} more")
 
@@ -276,8 +314,10 @@ def release(
         )
     now, age = utcnow(), timedelta(minutes=older_than)
     released = release_unresolved(ctx.engine, region, local_date, older_than=age, now=now)
-    typer.echo(f"released {released} deliveries"
-               + (f"; run `newsletter send {region} --date {local_date}` to send them" if released else ""))
+    typer.echo(
+        f"released {released} deliveries"
+        + (f"; run `newsletter send {region} --date {local_date}` to send them" if released else "")
+    )
     held = held_claims(ctx.engine, region, local_date, older_than=age, now=now)
     if held is not None:
         # Right after a crash every claim is this young: say why they stay, and until when.
@@ -294,8 +334,8 @@ def release(
 def approve(
     region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
     when: DateOption = None,
-    subject: Annotated[Optional[str], typer.Option(help="replace the derived subject (\"\" restores it)")] = None,
-    preheader: Annotated[Optional[str], typer.Option(help="replace the derived preheader (\"\" restores it)")] = None,
+    subject: Annotated[str | None, typer.Option(help='replace the derived subject ("" restores it)')] = None,
+    preheader: Annotated[str | None, typer.Option(help='replace the derived preheader ("" restores it)')] = None,
 ) -> None:
     """Sign an edition off: it is frozen as it stands and sent exactly so."""
     local_date = _edition_date(region, when)
@@ -333,19 +373,20 @@ def proof(
     except InvalidAddress as exc:
         raise typer.BadParameter(str(exc), param_hint="--to") from None
     for result in results:
-        typer.echo(f"proof {region} {local_date} -> {result.recipient.email}: {result.outcome.value}"
-                   + (f" ({result.error})" if result.error else ""))
-
-
+        typer.echo(
+            f"proof {region} {local_date} -> {result.recipient.email}: {result.outcome.value}"
+            + (f" ({result.error})" if result.error else "")
+        )
 
 
 @app.command()
 def preview(
     region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
     when: Annotated[
-        Optional[datetime], typer.Option("--date", formats=["%Y-%m-%d"], help="local date (default: today in the region)")
+        datetime | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="local date (default: today in the region)"),
     ] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file; the text part goes beside it as .txt")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file; the text part goes beside it as .txt")] = None,
 ) -> None:
     """Assemble and render a region's edition; write its HTML and text for a person to open."""
     local_date = _edition_date(region, when)
@@ -361,8 +402,11 @@ def preview(
     typer.echo(f"{rendered.region_code} {rendered.local_date}: {rendered.subject}")
     size = html_size(rendered, ctx.settings.max_html_kb)
     if size.over:  # preview only warns; send, approve and the scheduler refuse
-        typer.secho(f"warning: {size.describe()}; send, approve and the scheduler will refuse it", err=True,
-                    fg=typer.colors.YELLOW)
+        typer.secho(
+            f"warning: {size.describe()}; send, approve and the scheduler will refuse it",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     typer.echo(f"html: {html_path}")
     typer.echo(f"text: {text_path}")
     typer.echo(f"personal links (preferences, unsubscribe) are samples: token {SAMPLE_TOKEN!r}, the invalid-link page")

@@ -79,9 +79,7 @@ class SmtpSecurity(StrEnum):
 class Settings(BaseSettings):
     """Everything configurable. Build once with :func:`load_settings` and pass it down."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="NEWSLETTER_", env_file=".env", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="NEWSLETTER_", env_file=".env", extra="ignore", populate_by_name=True)
 
     demo: bool = False
     database_url: str = "sqlite:///var/newsletter.db.engine"
@@ -167,13 +165,11 @@ class Settings(BaseSettings):
             )
         if secret == DEMO_SECRET_KEY:
             raise ValueError(
-                "NEWSLETTER_SECRET_KEY is the demo placeholder; it is only accepted "
-                "with NEWSLETTER_DEMO=1."
+                "NEWSLETTER_SECRET_KEY is the demo placeholder; it is only accepted with NEWSLETTER_DEMO=1."
             )
         if len(secret) < MIN_SECRET_LENGTH:
             raise ValueError(
-                f"NEWSLETTER_SECRET_KEY is too short ({len(secret)} characters); "
-                f"use at least {MIN_SECRET_LENGTH}."
+                f"NEWSLETTER_SECRET_KEY is too short ({len(secret)} characters); use at least {MIN_SECRET_LENGTH}."
             )
         return self
 
@@ -184,9 +180,7 @@ class Settings(BaseSettings):
 
     def require_sendgrid_key(self) -> str:
         if self.sendgrid_api_key is None or not self.sendgrid_api_key.get_secret_value():
-            raise ConfigurationError(
-                "SENDGRID_API_KEY is not set; it is required with NEWSLETTER_BACKEND=sendgrid."
-            )
+            raise ConfigurationError("SENDGRID_API_KEY is not set; it is required with NEWSLETTER_BACKEND=sendgrid.")
         return self.sendgrid_api_key.get_secret_value()
 
 

@@ -61,7 +61,10 @@ class ContentErrors(ContentError):
         first = errors[0]
         super().__init__(first.file, first.field, first.value, first.problem)
         self._errors = list(errors)
-        self.args = (f"{len(errors)} problems in the content (nothing was loaded):\n" + "\n".join(f"  {error}" for error in errors),)
+        self.args = (
+            f"{len(errors)} problems in the content (nothing was loaded):\n"
+            + "\n".join(f"  {error}" for error in errors),
+        )
 
     @property
     def errors(self) -> list[ContentError]:

@@ -28,9 +28,7 @@ from newsletter.db.engine import make_engine, migrate, session_scope
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SEEDS = PROJECT_ROOT / "seeds"
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
-POSTGRES_URL = os.environ.get(
-    "NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("NEWSLETTER_TEST_REQUIRE_SERVICES") == "1"
 
 
@@ -151,11 +149,23 @@ def run_cli(
     ``input`` is what is typed at its prompts."""
     # An inherited PYTHONPATH is kept after the project (a faked-clock run puts tests/fake_clock there).
     python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": python_path, "NEWSLETTER_SECRET_KEY": TEST_SECRET,
-           "NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_BASE_URL": "https://news.example.com",
-           **env_overrides}
-    return subprocess.run([sys.executable, "-m", "newsletter", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120, input=input)
+    env = {
+        **os.environ,
+        "PYTHONPATH": python_path,
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_BASE_URL": "https://news.example.com",
+        **env_overrides,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=input,
+    )
 
 
 def seed_engine(engine: sa.Engine, root: Path = SEEDS) -> None:

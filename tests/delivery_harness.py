@@ -107,6 +107,7 @@ def from_sendgrid(bodies: list[dict[str, Any]]) -> list[Delivered]:
     for body in bodies:
         parts = {part["type"]: part["value"] for part in body["content"]}
         for p in body["personalizations"]:
+
             def fill(text: str, subs: dict[str, str] = p.get("substitutions", {})) -> str:
                 for key, value in subs.items():
                     text = text.replace(key, value)

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from newsletter.config import Settings
 from newsletter.db.engine import session_scope
-from newsletter.editions.lifecycle import approve_edition, region_today
 from newsletter.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
+from newsletter.editions.lifecycle import approve_edition, region_today
 from tests.conftest import SEEDS, make_settings, seed_engine
 from tests.sendgrid_standin import API_KEY, StandIn
 
@@ -45,15 +45,24 @@ def add_readers(engine: sa.Engine, readers: list[Reader]) -> None:
     with engine.begin() as connection:
         for reader in readers:
             subscriber_id = connection.execute(
-                sa.insert(Subscriber.__table__).values(  # type: ignore[attr-defined]
-                    email=reader.email, status=reader.status, paused=reader.paused, token_version=1,
-                    created_at=now, updated_at=now,
-                ).returning(Subscriber.__table__.c.id)  # type: ignore[attr-defined]
+                sa.insert(Subscriber.__table__)
+                .values(  # type: ignore[attr-defined]
+                    email=reader.email,
+                    status=reader.status,
+                    paused=reader.paused,
+                    token_version=1,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(Subscriber.__table__.c.id)  # type: ignore[attr-defined]
             ).scalar_one()
             for region in reader.regions:
                 connection.execute(
                     sa.insert(Subscription.__table__).values(  # type: ignore[attr-defined]
-                        subscriber_id=subscriber_id, region_code=region, active=reader.subscription_active, created_at=now
+                        subscriber_id=subscriber_id,
+                        region_code=region,
+                        active=reader.subscription_active,
+                        created_at=now,
                     )
                 )
 
@@ -90,5 +99,7 @@ def ledger_states(engine: sa.Engine) -> dict[str, DeliveryState]:
     """email -> state for every ledger row."""
     d, s = Delivery.__table__.c, Subscriber.__table__.c  # type: ignore[attr-defined]
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(s.email, d.state).join_from(Delivery.__table__, Subscriber.__table__, d.subscriber_id == s.id))  # type: ignore[attr-defined]
+        rows = connection.execute(
+            sa.select(s.email, d.state).join_from(Delivery.__table__, Subscriber.__table__, d.subscriber_id == s.id)
+        )  # type: ignore[attr-defined]
         return {email: DeliveryState(state) for email, state in rows}

@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from newsletter.config import Settings, load_settings
 from newsletter.db.engine import make_engine, migrate, session_scope
-from newsletter.editions.lifecycle import prepare_edition
 from newsletter.db.models import Ad, AdRegion, Region
+from newsletter.editions.lifecycle import prepare_edition
 from newsletter.render.edition import RenderedEdition
 from tests.conftest import TEST_SECRET, seed_engine
 

@@ -24,8 +24,18 @@ import pytest
 
 API_KEY = "SG.test-key-for-the-local-stand-in"
 RESERVED_HEADERS = {
-    "x-sg-id", "x-sg-eid", "received", "dkim-signature", "content-type",
-    "content-transfer-encoding", "to", "from", "subject", "reply-to", "cc", "bcc",
+    "x-sg-id",
+    "x-sg-eid",
+    "received",
+    "dkim-signature",
+    "content-type",
+    "content-transfer-encoding",
+    "to",
+    "from",
+    "subject",
+    "reply-to",
+    "cc",
+    "bcc",
 }
 
 
@@ -58,7 +68,9 @@ def problems(body: Any) -> list[tuple[str, str]]:
                 if "@" not in email:
                     found.append((f"{where}.{kind}", "invalid email"))
                 if email in seen:
-                    found.append((f"{where}.{kind}", "each email address in the personalization block should be unique"))
+                    found.append(
+                        (f"{where}.{kind}", "each email address in the personalization block should be unique")
+                    )
                 seen.add(email)
                 recipients += 1
         if not (p.get("subject") or body.get("subject")):
@@ -215,10 +227,19 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 return self._answer(
                     429,
                     {"errors": [{"field": None, "message": "too many requests"}]},
-                    {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 2)},
+                    {
+                        "X-RateLimit-Limit": "600",
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": str(int(time.time()) + 2),
+                    },
                 )
-            messages = {400: "invalid request", 401: "authorization required", 403: "access forbidden",
-                        413: "content too large", 500: "internal server error"}
+            messages = {
+                400: "invalid request",
+                401: "authorization required",
+                403: "access forbidden",
+                413: "content too large",
+                500: "internal server error",
+            }
             return self._errors(status, (None, messages.get(status, "error")))
 
     return Handler

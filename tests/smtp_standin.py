@@ -44,7 +44,9 @@ class _Handler:
     def __init__(self, standin: SmtpStandIn) -> None:
         self.standin = standin
 
-    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
         self.standin.connections += 1
         session.host_name = hostname
         return responses
@@ -75,7 +77,9 @@ class _Handler:
             return "554 5.6.0 message content rejected"
         # Dropped after the whole message arrived but before the answer: the case
         # where the sender cannot know whether it was queued.
-        self.standin.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        self.standin.messages.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content)
+        )
         if self.standin._drop("DATA", server):
             return "421 closing"
         return "250 Message accepted for delivery"

@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from newsletter.content.bidi import BIDI_CONTROLS, bidi_controls_in, without_bidi_controls
+from newsletter.db.models import Signal, Source, Story, StoryRegion, StoryStatus
 from newsletter.delivery.base import MessageContent, Recipient
 from newsletter.delivery.mime import build_mime
 from newsletter.delivery.sendgrid_payload import to_sendgrid_request
-from newsletter.editions.snapshot import EditionContent, RegionRef, StoryBlock
 from newsletter.editions.lifecycle import prepare_edition, set_edition_text
-from newsletter.db.models import Signal, Source, Story, StoryRegion, StoryStatus
+from newsletter.editions.snapshot import EditionContent, RegionRef, StoryBlock
 from newsletter.render.edition import render_edition
 from tests.conftest import make_settings, seed_engine
 
@@ -38,9 +38,16 @@ def test_the_helpers_find_and_remove_every_control_and_keep_direction_marks() ->
 
 
 def message(**changes: str) -> MessageContent:
-    values = {"subject": "Subject", "html": "<p>Hi</p>", "text": "Hi", "sender_name": "The Morning Wire",
-              "sender_address": "news@example.com", "base_url": "https://news.example.com",
-              "unsubscribe_mailto": "unsubscribe@example.com", **changes}
+    values = {
+        "subject": "Subject",
+        "html": "<p>Hi</p>",
+        "text": "Hi",
+        "sender_name": "The Morning Wire",
+        "sender_address": "news@example.com",
+        "base_url": "https://news.example.com",
+        "unsubscribe_mailto": "unsubscribe@example.com",
+        **changes,
+    }
     return MessageContent(**values)  # type: ignore[arg-type]
 
 
@@ -57,14 +64,33 @@ def test_a_message_never_carries_a_control_in_its_subject_or_from_name() -> None
 
 
 def edition(subject: str, preheader: str) -> EditionContent:
-    lead = StoryBlock(slug="s1", headline="Plain headline", summary="Summary.", body="Body.", byline="",
-                      canonical_url="https://news.example.com/dc/s1", image_url=None, image_alt="", image_credit="",
-                      language="en", updated_at=NOW)
+    lead = StoryBlock(
+        slug="s1",
+        headline="Plain headline",
+        summary="Summary.",
+        body="Body.",
+        byline="",
+        canonical_url="https://news.example.com/dc/s1",
+        image_url=None,
+        image_alt="",
+        image_credit="",
+        language="en",
+        updated_at=NOW,
+    )
     return EditionContent(
-        region_code="dc", region_name="Washington D.C.", edition_name="The Washington Morning Wire",
-        timezone="America/New_York", language="en", local_date=DAY, subject=subject, preheader=preheader,
-        regions=(RegionRef("dc", "D.C.", "Washington D.C."),), items=(lead,), base_url="https://news.example.com",
-        sender_name="The Morning Wire", postal_address="1 Example Street",
+        region_code="dc",
+        region_name="Washington D.C.",
+        edition_name="The Washington Morning Wire",
+        timezone="America/New_York",
+        language="en",
+        local_date=DAY,
+        subject=subject,
+        preheader=preheader,
+        regions=(RegionRef("dc", "D.C.", "Washington D.C."),),
+        items=(lead,),
+        base_url="https://news.example.com",
+        sender_name="The Morning Wire",
+        postal_address="1 Example Street",
     )
 
 
@@ -77,9 +103,17 @@ def test_rendering_removes_controls_from_subject_and_preheader() -> None:
 
 
 def add_spoofed_story(session: Session) -> None:
-    row = Story(slug="dc-spoof", headline=SPOOF, summary=f"Summary {EVERY}of it.", body="Body.",
-                canonical_url="https://news.example.com/dc/spoof", priority=99, status=StoryStatus.PUBLISHED,
-                published_at=NOW - timedelta(minutes=5), updated_at=NOW - timedelta(minutes=5))
+    row = Story(
+        slug="dc-spoof",
+        headline=SPOOF,
+        summary=f"Summary {EVERY}of it.",
+        body="Body.",
+        canonical_url="https://news.example.com/dc/spoof",
+        priority=99,
+        status=StoryStatus.PUBLISHED,
+        published_at=NOW - timedelta(minutes=5),
+        updated_at=NOW - timedelta(minutes=5),
+    )
     session.add(row)
     session.flush()
     assert row.id is not None
@@ -104,14 +138,20 @@ def test_an_edition_built_from_the_database_has_no_control_in_its_headers(
             rendered = prepare_edition(session, settings, "dc", DAY, now=NOW)
         else:
             prepare_edition(session, settings, "dc", DAY, now=NOW)
-            rendered = set_edition_text(session, settings, "dc", DAY, subject=SPOOF, preheader=EVERY + "Today",
-                                        now=NOW)
+            rendered = set_edition_text(session, settings, "dc", DAY, subject=SPOOF, preheader=EVERY + "Today", now=NOW)
     assert rendered.subject.startswith("Invoice exe.fdp")
     assert not bidi_controls_in(rendered.subject + rendered.preheader)
-    sent = MessageContent(subject=rendered.subject, html=rendered.html, text=rendered.text,
-                          sender_name=settings.sender_name, sender_address=settings.sender_address,
-                          base_url=settings.base_url, unsubscribe_mailto=settings.unsubscribe_mailto)
-    parsed = message_from_bytes(build_mime(sent, Recipient("reader@example.org", "tok"), now=NOW).as_bytes(),
-                                policy=policy.default)
+    sent = MessageContent(
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        sender_name=settings.sender_name,
+        sender_address=settings.sender_address,
+        base_url=settings.base_url,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+    )
+    parsed = message_from_bytes(
+        build_mime(sent, Recipient("reader@example.org", "tok"), now=NOW).as_bytes(), policy=policy.default
+    )
     assert all(not bidi_controls_in(str(value)) for value in parsed.values())
     assert str(parsed["From"]).startswith("The Wire")

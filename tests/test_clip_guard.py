@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter.editions.clip_guard import check_html_size, html_size
-from newsletter.schedule.daily import RunOutcome, run_edition
 from newsletter.db.engine import session_scope
-from newsletter.send.service import send_edition
+from newsletter.db.models import Delivery, Edition, EditionStatus
+from newsletter.editions.clip_guard import check_html_size, html_size
 from newsletter.editions.lifecycle import approve_edition, prepare_edition
 from newsletter.errors import HtmlTooLargeError
-from newsletter.db.models import Delivery, Edition, EditionStatus
+from newsletter.schedule.daily import RunOutcome, run_edition
+from newsletter.send.service import send_edition
 from tests.conftest import make_settings, run_cli, seed_engine
 
 DAY = date(2026, 11, 29)
@@ -72,7 +72,9 @@ def test_approve_refuses_html_over_budget(sqlite_engine: sa.Engine, sqlite_url: 
         assert EditionStatus.APPROVED not in session.exec(select(Edition.status)).all()
 
 
-def test_the_scheduler_path_holds_the_edition_with_a_note(sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> None:
+def test_the_scheduler_path_holds_the_edition_with_a_note(
+    sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path
+) -> None:
     seed_engine(sqlite_engine)
     settings = make_settings(sqlite_url, tmp_path, max_html_kb=SMALL_BUDGET)
     run = run_edition(sqlite_engine, settings, "lagos", DAY, now=NOW)
@@ -88,8 +90,9 @@ def test_cli_preview_warns_send_refuses_and_allow_large_html_sends(
 ) -> None:
     seed_engine(sqlite_engine)
     env = {"NEWSLETTER_MAX_HTML_KB": str(SMALL_BUDGET), "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox")}
-    preview = run_cli(["preview", "sg", "--date", "2026-11-29", "--out", str(tmp_path / "sg.html")],
-                      sqlite_url, tmp_path, **env)
+    preview = run_cli(
+        ["preview", "sg", "--date", "2026-11-29", "--out", str(tmp_path / "sg.html")], sqlite_url, tmp_path, **env
+    )
     assert preview.returncode == 0, preview.stderr
     assert "warning: HTML is" in preview.stderr and "over the 40 KB budget" in preview.stderr
     assert (tmp_path / "sg.html").exists()

@@ -9,9 +9,17 @@ from newsletter.errors import ConfigurationError
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("NEWSLETTER_SECRET_KEY", "NEWSLETTER_DEMO", "NEWSLETTER_BACKEND", "SENDGRID_API_KEY",
-                 "NEWSLETTER_BASE_URL", "SENDGRID_API_HOST", "NEWSLETTER_SENDER_ADDRESS", "NEWSLETTER_REPLY_TO",
-                 "NEWSLETTER_UNSUBSCRIBE_MAILTO"):
+    for name in (
+        "NEWSLETTER_SECRET_KEY",
+        "NEWSLETTER_DEMO",
+        "NEWSLETTER_BACKEND",
+        "SENDGRID_API_KEY",
+        "NEWSLETTER_BASE_URL",
+        "SENDGRID_API_HOST",
+        "NEWSLETTER_SENDER_ADDRESS",
+        "NEWSLETTER_REPLY_TO",
+        "NEWSLETTER_UNSUBSCRIBE_MAILTO",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 import yaml
 from sqlmodel import Session, SQLModel, select
 
-from newsletter.content.loading import load_content_dir
 from newsletter.content.files import read_content_dir, read_story_file
+from newsletter.content.loading import load_content_dir
 from newsletter.db.engine import session_scope
-from newsletter.errors import ContentError, ContentErrors
 from newsletter.db.models import Ad, Region, Signal, Source, Story, Subscriber, Subscription
+from newsletter.errors import ContentError, ContentErrors
 from tests.conftest import PROJECT_ROOT, SEEDS, TEST_SECRET, run_cli, seed_engine
 
 REGION_CODES = {"dc", "bxl", "lagos", "riyadh", "beijing", "sg"}
@@ -156,9 +156,8 @@ def test_malformed_input_is_named_and_writes_nothing(engine: sa.Engine, seeds_co
     (seeds_copy / relative).write_text(text, encoding="utf-8")
     before = table_snapshot(engine)
 
-    with pytest.raises(ContentError) as caught:
-        with session_scope(engine) as session:
-            load_content_dir(session, seeds_copy)
+    with pytest.raises(ContentError) as caught, session_scope(engine) as session:
+        load_content_dir(session, seeds_copy)
 
     message = str(caught.value)
     assert Path(relative).name in message
@@ -193,8 +192,11 @@ def test_bad_subscriber_entries_are_named(seeds_copy: Path, entry: dict, fragmen
 )
 def test_story_field_checks(tmp_path: Path, field: str, value: str, fragment: str) -> None:
     fields = {
-        "slug": "dc-ok", "headline": "Fine", "regions": ["dc"],
-        "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z",
+        "slug": "dc-ok",
+        "headline": "Fine",
+        "regions": ["dc"],
+        "canonical_url": "https://news.example.com/dc/ok",
+        "published_at": "2026-11-28T10:00:00Z",
     }
     fields[field] = value
     path = tmp_path / "story.md"
@@ -220,7 +222,11 @@ def test_cli_seed_reports_error_and_exit_status(sqlite_url: str, seeds_copy: Pat
     assert "Traceback" not in result.stderr
 
     ok = subprocess.run(
-        [sys.executable, "-m", "newsletter", "seed", str(SEEDS)], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT
+        [sys.executable, "-m", "newsletter", "seed", str(SEEDS)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
     )
     assert ok.returncode == 0, ok.stderr
     assert "stories:" in ok.stdout and "created" in ok.stdout
@@ -238,14 +244,25 @@ PLACEHOLDER = "%%recipient_token%%"
         ("canonical_url", f"https://news.example.com/dc/ok?ref={PLACEHOLDER}"),
         ("image", {"url": f"https://img.example.com/p.gif?t={PLACEHOLDER}", "alt": "x"}),
         ("image", {"url": "https://img.example.com/p.gif", "alt": f"x{PLACEHOLDER}"}),
-        ("signals", [{"headline": "S", "body": "B",
-                      "sources": [{"name": "N", "url": f"https://src.example.com/?t={PLACEHOLDER}"}]}]),
+        (
+            "signals",
+            [
+                {
+                    "headline": "S",
+                    "body": "B",
+                    "sources": [{"name": "N", "url": f"https://src.example.com/?t={PLACEHOLDER}"}],
+                }
+            ],
+        ),
     ],
 )
 def test_the_token_placeholder_is_refused_in_story_fields(tmp_path: Path, field: str, value: object) -> None:
     fields: dict[str, object] = {
-        "slug": "dc-ok", "headline": "Fine", "regions": ["dc"],
-        "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z",
+        "slug": "dc-ok",
+        "headline": "Fine",
+        "regions": ["dc"],
+        "canonical_url": "https://news.example.com/dc/ok",
+        "published_at": "2026-11-28T10:00:00Z",
     }
     fields[field] = value
     path = tmp_path / "story.md"
@@ -257,18 +274,28 @@ def test_the_token_placeholder_is_refused_in_story_fields(tmp_path: Path, field:
 
 def test_the_token_placeholder_is_refused_in_a_story_body(tmp_path: Path) -> None:
     path = tmp_path / "story.md"
-    path.write_text("---\nslug: dc-ok\nheadline: Fine\nregions: [dc]\ncanonical_url: https://news.example.com/dc/ok\n"
-                    f"published_at: 2026-11-28T10:00:00Z\n---\n[read](https://x.example/?t={PLACEHOLDER})\n",
-                    encoding="utf-8")
+    path.write_text(
+        "---\nslug: dc-ok\nheadline: Fine\nregions: [dc]\ncanonical_url: https://news.example.com/dc/ok\n"
+        f"published_at: 2026-11-28T10:00:00Z\n---\n[read](https://x.example/?t={PLACEHOLDER})\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ContentError, match="field 'body'"):
         read_story_file(path)
 
 
 @pytest.mark.parametrize("field", ["image_url", "link", "headline", "body", "sponsor", "image_alt"])
 def test_the_token_placeholder_is_refused_in_ads(seeds_copy: Path, field: str) -> None:
-    ad = {"slug": "planted", "sponsor": "S", "headline": "H", "link": "https://sponsor.example/c",
-          "image_url": "https://sponsor.example/i.png", "image_alt": "alt", "body": "Text",
-          "regions": ["dc"], "starts_on": "2026-11-01"}
+    ad = {
+        "slug": "planted",
+        "sponsor": "S",
+        "headline": "H",
+        "link": "https://sponsor.example/c",
+        "image_url": "https://sponsor.example/i.png",
+        "image_alt": "alt",
+        "body": "Text",
+        "regions": ["dc"],
+        "starts_on": "2026-11-01",
+    }
     ad[field] = (ad[field] + "?t=" if "url" in field or field == "link" else ad[field] + " ") + PLACEHOLDER
     (seeds_copy / "ads.yaml").write_text(yaml.safe_dump([ad]), encoding="utf-8")
     with pytest.raises(ContentError, match="ads.yaml") as caught:
@@ -286,8 +313,14 @@ def test_the_token_placeholder_is_refused_in_regions(seeds_copy: Path) -> None:
 
 @pytest.mark.parametrize("language", ["en\r\nX-Injected: 1", "en us", "en_US", "<b>", "-en", "en-", ""])
 def test_a_story_language_must_be_a_simple_tag(tmp_path: Path, language: str) -> None:
-    fields = {"slug": "dc-ok", "headline": "Fine", "regions": ["dc"], "language": language,
-              "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z"}
+    fields = {
+        "slug": "dc-ok",
+        "headline": "Fine",
+        "regions": ["dc"],
+        "language": language,
+        "canonical_url": "https://news.example.com/dc/ok",
+        "published_at": "2026-11-28T10:00:00Z",
+    }
     path = tmp_path / "story.md"
     path.write_text("---\n" + yaml.safe_dump(fields) + "---\nBody\n", encoding="utf-8")
     with pytest.raises(ContentError, match="field 'language'"):
@@ -296,8 +329,14 @@ def test_a_story_language_must_be_a_simple_tag(tmp_path: Path, language: str) ->
 
 @pytest.mark.parametrize("language", ["en", "ar", "zh-Hans", "pt-BR", "sr-Latn-RS"])
 def test_simple_language_tags_are_accepted(tmp_path: Path, language: str) -> None:
-    fields = {"slug": "dc-ok", "headline": "Fine", "regions": ["dc"], "language": language,
-              "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z"}
+    fields = {
+        "slug": "dc-ok",
+        "headline": "Fine",
+        "regions": ["dc"],
+        "language": language,
+        "canonical_url": "https://news.example.com/dc/ok",
+        "published_at": "2026-11-28T10:00:00Z",
+    }
     path = tmp_path / "story.md"
     path.write_text("---\n" + yaml.safe_dump(fields) + "---\nBody\n", encoding="utf-8")
     assert read_story_file(path).language == language
@@ -311,8 +350,13 @@ def test_a_region_language_must_be_a_simple_tag(seeds_copy: Path) -> None:
         read_content_dir(seeds_copy)
 
 
-STORY_FIELDS = {"slug": "dc-ok", "headline": "Fine", "regions": ["dc"],
-                "canonical_url": "https://news.example.com/dc/ok", "published_at": "2026-11-28T10:00:00Z"}
+STORY_FIELDS = {
+    "slug": "dc-ok",
+    "headline": "Fine",
+    "regions": ["dc"],
+    "canonical_url": "https://news.example.com/dc/ok",
+    "published_at": "2026-11-28T10:00:00Z",
+}
 
 
 def write_story(path: Path, fields: dict[str, object], body: str = "Body\n") -> None:
@@ -321,8 +365,12 @@ def write_story(path: Path, fields: dict[str, object], body: str = "Body\n") -> 
 
 
 def test_every_problem_in_a_story_file_is_reported(tmp_path: Path) -> None:
-    fields = {**STORY_FIELDS, "canonical_url": "ftp://news.example.com/x", "priority": "high",
-              "image": {"url": "https://img.example.com/p.jpg", "altt": "A platform"}}
+    fields = {
+        **STORY_FIELDS,
+        "canonical_url": "ftp://news.example.com/x",
+        "priority": "high",
+        "image": {"url": "https://img.example.com/p.jpg", "altt": "A platform"},
+    }
     fields["headlin"] = fields.pop("headline")
     path = tmp_path / "story.md"
     write_story(path, fields)
@@ -343,8 +391,11 @@ def test_every_problem_in_a_story_file_is_reported(tmp_path: Path) -> None:
 
 
 def test_a_misspelled_field_names_the_nearest_known_one_at_any_depth(tmp_path: Path) -> None:
-    fields = {**STORY_FIELDS, "sumary": "S", "signals": [{"headline": "S", "body": "B",
-                                                        "sources": [{"nmae": "Ledger"}]}]}
+    fields = {
+        **STORY_FIELDS,
+        "sumary": "S",
+        "signals": [{"headline": "S", "body": "B", "sources": [{"nmae": "Ledger"}]}],
+    }
     path = tmp_path / "story.md"
     write_story(path, fields)
     with pytest.raises(ContentErrors) as caught:
@@ -364,7 +415,9 @@ def test_a_field_nothing_like_a_known_one_lists_the_known_fields(tmp_path: Path)
 
 def test_every_problem_in_every_file_is_reported_and_nothing_is_written(engine: sa.Engine, seeds_copy: Path) -> None:
     seed_engine(engine)
-    write_story(seeds_copy / "stories" / "dc" / "zz-one.md", {**STORY_FIELDS, "slug": "dc-one", "regions": ["dc", "mars"]})
+    write_story(
+        seeds_copy / "stories" / "dc" / "zz-one.md", {**STORY_FIELDS, "slug": "dc-one", "regions": ["dc", "mars"]}
+    )
     write_story(seeds_copy / "stories" / "dc" / "zz-two.md", {**STORY_FIELDS, "slug": "dc-two", "published_at": "soon"})
     (seeds_copy / "stories" / "dc" / "zz-three.md").write_text("---\nslug: [\n---\n", encoding="utf-8")
     ads = yaml.safe_load((seeds_copy / "ads.yaml").read_text(encoding="utf-8"))
@@ -376,14 +429,17 @@ def test_every_problem_in_every_file_is_reported_and_nothing_is_written(engine: 
     (seeds_copy / "subscribers.yaml").write_text(yaml.safe_dump(subscribers, allow_unicode=True), encoding="utf-8")
     before = table_snapshot(engine)
 
-    with pytest.raises(ContentErrors) as caught:
-        with session_scope(engine) as session:
-            load_content_dir(session, seeds_copy)
+    with pytest.raises(ContentErrors) as caught, session_scope(engine) as session:
+        load_content_dir(session, seeds_copy)
 
     where = {(Path(error.file).name, error.field) for error in caught.value.errors}
     assert where == {
-        ("zz-one.md", "regions[1]"), ("zz-two.md", "published_at"), ("zz-three.md", "(YAML line 3)"),
-        ("ads.yaml", "[0].slot"), ("ads.yaml", "[1].sponsr"), ("ads.yaml", "[1].sponsor"),
+        ("zz-one.md", "regions[1]"),
+        ("zz-two.md", "published_at"),
+        ("zz-three.md", "(YAML line 3)"),
+        ("ads.yaml", "[0].slot"),
+        ("ads.yaml", "[1].sponsr"),
+        ("ads.yaml", "[1].sponsor"),
         ("subscribers.yaml", "[2].email"),
     }
     values = {error.field: error.value for error in caught.value.errors}
@@ -436,7 +492,10 @@ def test_bidi_controls_are_refused_in_region_names(seeds_copy: Path, field: str)
 def test_direction_marks_and_bidi_controls_in_bodies_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "story.md"
     # RLM/LRM/ALM do not reorder anything; a body may use isolates around foreign words.
-    write_story(path, {**STORY_FIELDS, "headline": "\u0645\u0631\u062d\u0628\u0627 \u200fBBC\u200e \u061c"},
-                body="\u0645\u0631\u062d\u0628\u0627 \u2067BBC\u2069\n")
+    write_story(
+        path,
+        {**STORY_FIELDS, "headline": "\u0645\u0631\u062d\u0628\u0627 \u200fBBC\u200e \u061c"},
+        body="\u0645\u0631\u062d\u0628\u0627 \u2067BBC\u2069\n",
+    )
     story = read_story_file(path)
     assert "\u200f" in story.headline and "\u2067" in story.body

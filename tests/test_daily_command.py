@@ -43,11 +43,22 @@ def test_daily_seeds_an_empty_database_sends_six_editions_and_is_idempotent(seed
 
 def start_daily(database_url: str, cwd: Path, **env_overrides: str) -> subprocess.Popen[str]:
     """`newsletter daily` in a real process, not waited for (two are started at once)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-           "NEWSLETTER_SECRET_KEY": TEST_SECRET, "NEWSLETTER_DATABASE_URL": database_url,
-           "NEWSLETTER_BASE_URL": "https://news.example.com", **env_overrides}
-    return subprocess.Popen([sys.executable, "-m", "newsletter", "daily"], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_BASE_URL": "https://news.example.com",
+        **env_overrides,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "daily"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def delivered(database_url: str) -> dict[str, list[str]]:
@@ -55,10 +66,12 @@ def delivered(database_url: str) -> dict[str, list[str]]:
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(sa.text(
-                "select e.region_code, s.email from delivery d join edition e on e.id = d.edition_id "
-                "join subscriber s on s.id = d.subscriber_id where d.state = 'sent'"
-            )).all()
+            rows = connection.execute(
+                sa.text(
+                    "select e.region_code, s.email from delivery d join edition e on e.id = d.edition_id "
+                    "join subscriber s on s.id = d.subscriber_id where d.state = 'sent'"
+                )
+            ).all()
     finally:
         engine.dispose()
     by_region: dict[str, list[str]] = {}
@@ -113,8 +126,16 @@ def corrupt_frozen_editions(database_url: str, region: str) -> None:
             zone = ZoneInfo(session.exec(select(Region.timezone).where(Region.code == region)).one())
             now = datetime.now(UTC)
             for day in {(now + timedelta(minutes=m)).astimezone(zone).date() for m in (0, 10)}:
-                session.add(Edition(region_code=region, local_date=day, status=EditionStatus.APPROVED,
-                                    snapshot={"version": -1}, html="<p>x</p>", text="x"))
+                session.add(
+                    Edition(
+                        region_code=region,
+                        local_date=day,
+                        status=EditionStatus.APPROVED,
+                        snapshot={"version": -1},
+                        html="<p>x</p>",
+                        text="x",
+                    )
+                )
     finally:
         engine.dispose()
 
@@ -130,7 +151,9 @@ def test_daily_goes_on_past_a_region_that_fails_unexpectedly_and_exits_non_zero(
     result = run_cli(["daily"], db_url, tmp_path)
 
     assert result.returncode == 1, result.stdout + result.stderr
-    assert re.search(r"^dc\s+\d{4}-\d\d-\d\d\s+error\s+ValueError: unsupported edition snapshot version", result.stdout, re.M), result.stdout
+    assert re.search(
+        r"^dc\s+\d{4}-\d\d-\d\d\s+error\s+ValueError: unsupported edition snapshot version", result.stdout, re.M
+    ), result.stdout
     sent = set(re.findall(r"^(\w+)\s+\d{4}-\d\d-\d\d\s+sent\s", result.stdout, re.M))
     assert sent == set(REGIONS) - {"dc"}
     assert "1 of 6 regions failed: dc (error)" in result.stderr

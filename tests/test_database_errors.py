@@ -43,10 +43,21 @@ def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def run_scheduler(database_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "NEWSLETTER_SECRET_KEY": TEST_SECRET,
-           "NEWSLETTER_DATABASE_URL": database_url, "NEWSLETTER_BASE_URL": "https://news.example.com"}
-    return subprocess.run([sys.executable, str(PROJECT_ROOT / "scheduler.py")], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_BASE_URL": "https://news.example.com",
+    }
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "scheduler.py")],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def with_password(url: str) -> str:
@@ -145,7 +156,9 @@ def test_unusable_urls_are_named_without_their_password(url: str, fragment: str)
     assert problem is not None and fragment in problem and "secret" not in problem
 
 
-@pytest.mark.parametrize("url", ["sqlite:///var/x.db", "sqlite://", "postgresql+psycopg://u@h/db", "postgresql://u@h/db"])
+@pytest.mark.parametrize(
+    "url", ["sqlite:///var/x.db", "sqlite://", "postgresql+psycopg://u@h/db", "postgresql://u@h/db"]
+)
 def test_usable_urls_pass(url: str) -> None:
     assert url_problem(url) is None
 
@@ -165,7 +178,9 @@ def test_seeding_a_folder_without_content_is_an_error(sqlite_url: str, tmp_path:
     assert "no content to load" in line and "regions.yaml" in line
 
 
-def test_a_misnamed_content_file_is_named_with_the_right_name(sqlite_url: str, seeds_copy: Path, tmp_path: Path) -> None:
+def test_a_misnamed_content_file_is_named_with_the_right_name(
+    sqlite_url: str, seeds_copy: Path, tmp_path: Path
+) -> None:
     (seeds_copy / "regions.yaml").rename(seeds_copy / "region.yaml")
     result = run_cli(["seed", str(seeds_copy)], sqlite_url, tmp_path)
     assert result.returncode == 1

@@ -90,9 +90,13 @@ def test_content_language_survives_the_multipart_body() -> None:
 
 def test_a_non_ascii_unsubscribe_address_is_percent_encoded_not_rfc2047_encoded() -> None:
     (recipient,) = recipients(1)
-    message = build_mime(content(unsubscribe_mailto="désabonnement@nouvelles.example.fr"), recipient, now=datetime.now(UTC))
+    message = build_mime(
+        content(unsubscribe_mailto="désabonnement@nouvelles.example.fr"), recipient, now=datetime.now(UTC)
+    )
 
     parsed = email.message_from_bytes(message.as_bytes(), policy=default_policy)
     folded = _raw_header(parsed, "List-Unsubscribe")
     assert "=?" not in folded
-    assert f"<mailto:d%C3%A9sabonnement@nouvelles.example.fr?subject=unsubscribe-{recipient.token}>" in re.sub(r"\n ", " ", folded)
+    assert f"<mailto:d%C3%A9sabonnement@nouvelles.example.fr?subject=unsubscribe-{recipient.token}>" in re.sub(
+        r"\n ", " ", folded
+    )

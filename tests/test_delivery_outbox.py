@@ -24,7 +24,9 @@ def test_a_failed_write_defers_that_message_and_the_rest_and_keeps_what_was_writ
 
     assert [r.outcome for r in results] == [Outcome.SENT, Outcome.DEFERRED, Outcome.DEFERRED]
     assert "outbox write failed" in (results[1].error or "")
-    assert sorted(p.name for p in campaign.glob("*.eml") if p.is_file()) == [OutboxBackend(tmp_path)._file_name(batch[0])]
+    assert sorted(p.name for p in campaign.glob("*.eml") if p.is_file()) == [
+        OutboxBackend(tmp_path)._file_name(batch[0])
+    ]
     assert not list(campaign.glob("*.partial"))
 
 

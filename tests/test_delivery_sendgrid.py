@@ -74,7 +74,11 @@ def test_batches_split_to_keep_substitutions_under_the_request_budget() -> None:
 
 
 def test_an_address_never_appears_twice_in_one_request() -> None:
-    batch = [Recipient("Same@Example.org", "a", 1), Recipient("other@example.org", "b", 2), Recipient("same@example.org", "c", 3)]
+    batch = [
+        Recipient("Same@Example.org", "a", 1),
+        Recipient("other@example.org", "b", 2),
+        Recipient("same@example.org", "c", 3),
+    ]
     chunks = list(plan_requests(content(), batch))
     assert [[r.ledger_id for r in chunk] for chunk in chunks] == [[1, 2], [3]]
 
@@ -87,7 +91,9 @@ def test_limits_no_schema_checks_are_refused_before_sending() -> None:
     with pytest.raises(ProviderLimitError, match="token"):
         to_sendgrid_request(content(), [Recipient("a@example.org", "x" * 10_000, 1)])
     with pytest.raises(ProviderLimitError, match="token"):
-        sendgrid_request_json(content(), [Recipient("a@example.org", "t", 1), Recipient("b@example.org", "x" * 10_000, 2)])
+        sendgrid_request_json(
+            content(), [Recipient("a@example.org", "t", 1), Recipient("b@example.org", "x" * 10_000, 2)]
+        )
     with pytest.raises(ProviderLimitError, match="subject"):
         sendgrid_request_json(content(subject="  "), recipients(1))
     with pytest.raises(ValueError, match="at least one"):
@@ -118,7 +124,9 @@ def test_sandbox_answers_200_and_is_still_only_queued(sendgrid_standin: StandIn)
 
 
 @pytest.mark.parametrize(("answer", "words"), [("400", "invalid request"), ("413", "content too large")])
-def test_a_refused_request_fails_its_recipients_with_the_provider_text(sendgrid_standin: StandIn, answer: str, words: str) -> None:
+def test_a_refused_request_fails_its_recipients_with_the_provider_text(
+    sendgrid_standin: StandIn, answer: str, words: str
+) -> None:
     sendgrid_standin.script = [answer]
     results = backend(sendgrid_standin).send_batch(content(), recipients(2))
 
@@ -191,9 +199,8 @@ def test_an_unknown_request_leaves_later_requests_deferred(sendgrid_standin: Sta
 def test_the_api_key_never_reaches_the_logs(sendgrid_standin: StandIn, caplog: pytest.LogCaptureFixture) -> None:
     sendgrid_standin.script = ["401"]
     sender = backend(sendgrid_standin)
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(AuthenticationError) as caught:
-            sender.send_batch(content(), recipients(1))
+    with caplog.at_level(logging.DEBUG), pytest.raises(AuthenticationError) as caught:
+        sender.send_batch(content(), recipients(1))
     assert caplog.records, "the client should have logged at DEBUG"
     assert API_KEY not in caplog.text
     assert "tok0001" not in caplog.text  # nor the recipients' tokens
@@ -209,11 +216,17 @@ def test_the_api_key_never_reaches_the_logs(sendgrid_standin: StandIn, caplog: p
         {},
         {"edition_id": None, "region_code": None, "reply_to": "desk@news.example.com"},
         {"subject": 'Quote " and \\ and \u2028 and \x7f', "base_url": "https://news.example.com/{l}/{{t}}"},
-        {"html": '<p>{e} "personalizations" \x00personalizations\x00 7340031999999999997</p>', "unsubscribe_mailto": "u\x00@x.org"},
+        {
+            "html": '<p>{e} "personalizations" \x00personalizations\x00 7340031999999999997</p>',
+            "unsubscribe_mailto": "u\x00@x.org",
+        },
     ],
 )
 def test_the_posted_json_is_exactly_the_checkable_payload(overrides: dict[str, object]) -> None:
-    batch = recipients(3) + [Recipient('o"brien@exämple.org', "tök\\en", None), Recipient("ctl@example.org", "a\x01b", 7)]
+    batch = recipients(3) + [
+        Recipient('o"brien@exämple.org', "tök\\en", None),
+        Recipient("ctl@example.org", "a\x01b", 7),
+    ]
     body = to_sendgrid_request(content(**overrides), batch, sandbox=True)
     text = sendgrid_request_json(content(**overrides), batch, sandbox=True)
 
@@ -224,11 +237,18 @@ def test_the_posted_json_is_exactly_the_checkable_payload(overrides: dict[str, o
     assert text == json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def test_the_official_client_posts_the_serialized_body_as_utf8_json(sendgrid_standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_official_client_posts_the_serialized_body_as_utf8_json(
+    sendgrid_standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
     posted: list[urllib.request.Request] = []
     make_request = python_http_client.client.Client._make_request
 
-    def spy(self: python_http_client.client.Client, opener: object, request: urllib.request.Request, timeout: float | None = None) -> object:
+    def spy(
+        self: python_http_client.client.Client,
+        opener: object,
+        request: urllib.request.Request,
+        timeout: float | None = None,
+    ) -> object:
         posted.append(request)
         return make_request(self, opener, request, timeout=timeout)
 

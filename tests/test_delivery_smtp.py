@@ -34,7 +34,7 @@ def test_one_connection_serves_several_batches(smtp_standin: SmtpStandIn, sender
 def test_the_envelope_and_message_are_real_rfc_5322(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
     sender.send_batch(content(), recipients(1))
 
-    (mail_from, rcpt_tos, _raw), = smtp_standin.messages
+    ((mail_from, rcpt_tos, _raw),) = smtp_standin.messages
     assert mail_from == "editions@news.example.com" and rcpt_tos == ["reader1@example.org"]
     (message,) = smtp_standin.parsed()
     assert message.get_content_type() == "multipart/alternative"
@@ -51,7 +51,9 @@ def test_a_refused_recipient_fails_alone(smtp_standin: SmtpStandIn, sender: Smtp
     assert len(smtp_standin.messages) == 2
 
 
-def test_a_connection_dropped_before_data_is_reopened_and_nothing_is_lost(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+def test_a_connection_dropped_before_data_is_reopened_and_nothing_is_lost(
+    smtp_standin: SmtpStandIn, sender: SmtpBackend
+) -> None:
     sender.send_batch(content(), recipients(1))
     smtp_standin.drop_at = {"MAIL": 1}  # the server hangs up on the next MAIL FROM
     results = sender.send_batch(content(), recipients(2, start=2))
@@ -61,7 +63,9 @@ def test_a_connection_dropped_before_data_is_reopened_and_nothing_is_lost(smtp_s
     assert smtp_standin.connections == 2
 
 
-def test_a_connection_dropped_during_data_is_unknown_and_never_resent(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+def test_a_connection_dropped_during_data_is_unknown_and_never_resent(
+    smtp_standin: SmtpStandIn, sender: SmtpBackend
+) -> None:
     smtp_standin.drop_at = {"DATA": 1}  # the server keeps the message but never answers
     results = sender.send_batch(content(), recipients(3))
 
@@ -77,7 +81,9 @@ def test_no_server_is_a_transient_failure_with_nothing_sent() -> None:
         SmtpBackend("127.0.0.1", port, timeout=2).send_batch(content(), recipients(1))
 
 
-def test_a_recipient_put_off_at_rcpt_is_deferred_alone_and_the_rest_go_out(smtp_standin: SmtpStandIn, sender: SmtpBackend) -> None:
+def test_a_recipient_put_off_at_rcpt_is_deferred_alone_and_the_rest_go_out(
+    smtp_standin: SmtpStandIn, sender: SmtpBackend
+) -> None:
     smtp_standin.defer = {"reader2@example.org": "452 4.2.2 mailbox full, try later"}
     results = sender.send_batch(content(), recipients(4))
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.delivery.base import LEDGER_HEADER
-from newsletter.send.service import SendOutcome, edition_status, release_unresolved, send_edition
 from newsletter.db.models import DeliveryState, EditionStatus, SubscriberStatus
+from newsletter.delivery.base import LEDGER_HEADER
 from newsletter.send.pacing import Pacer, RetryPolicy
+from newsletter.send.service import SendOutcome, edition_status, release_unresolved, send_edition
 from tests.conftest import make_settings
 from tests.dispatch_harness import (
     NOW,
@@ -47,7 +47,9 @@ def seeded(engine: sa.Engine, tmp_path: Path) -> sa.Engine:
     return engine
 
 
-def test_each_eligible_subscriber_gets_one_message_and_nobody_else(seeded: sa.Engine, db_url: str, tmp_path: Path) -> None:
+def test_each_eligible_subscriber_gets_one_message_and_nobody_else(
+    seeded: sa.Engine, db_url: str, tmp_path: Path
+) -> None:
     eligible = [*active_readers(7), Reader("both@example.org", regions=(REGION, "lagos"))]
     held_back = [
         Reader("gone@example.org", SubscriberStatus.UNSUBSCRIBED),
@@ -72,7 +74,9 @@ def test_each_eligible_subscriber_gets_one_message_and_nobody_else(seeded: sa.En
     assert report.counts[DeliveryState.SUPPRESSED] == 3  # unsubscribed, bounced, complained
     states = ledger_states(seeded)
     assert {e: s for e, s in states.items() if s is DeliveryState.SUPPRESSED}.keys() == {
-        "gone@example.org", "bounced@example.org", "complained@example.org"
+        "gone@example.org",
+        "bounced@example.org",
+        "complained@example.org",
     }
     assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
 
@@ -81,26 +85,35 @@ def test_each_eligible_subscriber_gets_one_message_and_nobody_else(seeded: sa.En
     assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 8
 
 
-def test_every_message_names_its_ledger_row(seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn) -> None:
+def test_every_message_names_its_ledger_row(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
     add_readers(seeded, active_readers(4))
     settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin)
     report = send_edition(seeded, settings, REGION, edition_date(seeded), now=NOW)
 
     with seeded.connect() as connection:
-        ledger_ids = dict(connection.execute(sa.text(
-            "select s.email, d.id from delivery d join subscriber s on s.id = d.subscriber_id")).all())
+        ledger_ids = dict(
+            connection.execute(
+                sa.text("select s.email, d.id from delivery d join subscriber s on s.id = d.subscriber_id")
+            ).all()
+        )
     for body in sendgrid_standin.accepted:
         assert body["categories"] == [REGION, f"{REGION}-{edition_date(seeded)}"]
         for p in body["personalizations"]:
             address = p["to"][0]["email"]
             assert p["custom_args"] == {
-                "delivery_id": str(ledger_ids[address]), "edition_id": str(report.edition_id), "region": REGION
+                "delivery_id": str(ledger_ids[address]),
+                "edition_id": str(report.edition_id),
+                "region": REGION,
             }
             assert p["headers"][LEDGER_HEADER] == str(ledger_ids[address])
     assert report.counts[DeliveryState.QUEUED] == 4  # a 202 is queued, not sent
 
 
-def test_a_rate_limit_waits_as_told_then_sends(seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn) -> None:
+def test_a_rate_limit_waits_as_told_then_sends(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
     add_readers(seeded, active_readers(5))
     sendgrid_standin.script = ["429"]
     sleeps = Sleeps()
@@ -139,7 +152,9 @@ def test_server_errors_back_off_then_pause_and_a_rerun_resumes(
     assert sendgrid_standin.recipients() == Counter(r.email for r in active_readers(6))
 
 
-def test_a_refused_key_stops_the_whole_send(seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn) -> None:
+def test_a_refused_key_stops_the_whole_send(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
     add_readers(seeded, active_readers(20))
     sendgrid_standin.default = "401"
     settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, concurrency=2)
@@ -203,13 +218,18 @@ def test_unknown_outcomes_are_never_resent_until_an_operator_releases_them(
     assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
 
 
-def test_release_leaves_young_claims_to_the_dispatcher_that_holds_them(seeded: sa.Engine, db_url: str, tmp_path: Path) -> None:
+def test_release_leaves_young_claims_to_the_dispatcher_that_holds_them(
+    seeded: sa.Engine, db_url: str, tmp_path: Path
+) -> None:
     add_readers(seeded, active_readers(2))
     settings = make_settings(db_url, tmp_path)
     local_date = edition_date(seeded)
     send_edition(seeded, settings, REGION, local_date, now=NOW)
     with seeded.begin() as connection:  # as if a dispatcher had just claimed these and was waiting
-        connection.execute(sa.text("update delivery set state = 'claimed', updated_at = :now"), {"now": NOW.replace(tzinfo=None) if db_url.startswith("sqlite") else NOW})
+        connection.execute(
+            sa.text("update delivery set state = 'claimed', updated_at = :now"),
+            {"now": NOW.replace(tzinfo=None) if db_url.startswith("sqlite") else NOW},
+        )
 
     assert release_unresolved(seeded, REGION, local_date, now=NOW) == 0
     assert edition_status(seeded, REGION, local_date).unresolved_total == 2
@@ -223,8 +243,13 @@ def test_a_stop_request_finishes_the_batch_in_flight_and_a_rerun_resumes(
     batches: list[int] = []
 
     stopped = send_edition(
-        seeded, settings, REGION, edition_date(seeded), now=NOW,
-        progress=lambda tally: batches.append(sum(tally.values())), should_stop=lambda: len(batches) >= 1,
+        seeded,
+        settings,
+        REGION,
+        edition_date(seeded),
+        now=NOW,
+        progress=lambda tally: batches.append(sum(tally.values())),
+        should_stop=lambda: len(batches) >= 1,
     )
 
     assert stopped.outcome is SendOutcome.STOPPED
@@ -289,7 +314,7 @@ def test_backoff_grows_and_stays_bounded() -> None:
         ceiling = min(8, 2 ** (attempt - 1))
         assert 0.4 * ceiling <= average <= 0.6 * ceiling
     assert averages[0] < averages[1] < averages[2] < averages[3]
-    assert 30 <= policy.wait_for(1, 3600, rng) and 2 <= policy.wait_for(1, 2, rng)  # a provider's wait is honoured
+    assert policy.wait_for(1, 3600, rng) >= 30 and policy.wait_for(1, 2, rng) >= 2  # a provider's wait is honoured
     assert 30 <= policy.wait_for(1, 3600, rng) <= 30.5  # a provider's long wait is capped
 
 

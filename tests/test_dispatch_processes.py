@@ -19,10 +19,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.send.service import edition_status
 from newsletter.db.models import DeliveryState, EditionStatus
+from newsletter.send.service import edition_status
 from tests.conftest import TEST_SECRET, make_settings
-from tests.dispatch_harness import REGION, active_readers, add_readers, approve, edition_date, ledger_states, seed_content
+from tests.dispatch_harness import (
+    REGION,
+    active_readers,
+    add_readers,
+    approve,
+    edition_date,
+    ledger_states,
+    seed_content,
+)
 from tests.sendgrid_standin import API_KEY, StandIn, sendgrid_standin  # noqa: F401
 
 
@@ -68,7 +76,9 @@ def test_a_send_killed_mid_way_and_resumed_reaches_everyone_exactly_once(
     sendgrid_standin.script = ["202", "202", "hang"]  # the third request never gets an answer
     env = dispatcher_env(db_url, sendgrid_standin)
 
-    process = subprocess.Popen(send_command(local_date), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        send_command(local_date), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 60
         while len(sendgrid_standin.received) < 3 and time.monotonic() < deadline and process.poll() is None:
@@ -84,7 +94,9 @@ def test_a_send_killed_mid_way_and_resumed_reaches_everyone_exactly_once(
     states = Counter(ledger_states(prepared).values())
     assert states == Counter({DeliveryState.QUEUED: 10, DeliveryState.CLAIMED: 5})
 
-    resumed = subprocess.run(send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(
+        send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
 
     # Everyone else got theirs, but 5 outcomes are unknown: the edition is not complete (exit 3).
     assert resumed.returncode == 3, resumed.stdout + resumed.stderr
@@ -93,7 +105,11 @@ def test_a_send_killed_mid_way_and_resumed_reaches_everyone_exactly_once(
     assert Counter(ledger_states(prepared).values()) == Counter({DeliveryState.QUEUED: 25, DeliveryState.CLAIMED: 5})
     status = subprocess.run(
         [sys.executable, "-m", "newsletter", "status", REGION, "--date", str(local_date)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert "5 without a known outcome" in status.stdout, status.stdout + status.stderr
 
@@ -108,7 +124,9 @@ def test_two_dispatchers_at_once_send_each_subscriber_exactly_one_message(
     env = dispatcher_env(db_url, sendgrid_standin, NEWSLETTER_BATCH_SIZE="2", NEWSLETTER_CONCURRENCY="2")
 
     processes = [
-        subprocess.Popen(send_command(local_date), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            send_command(local_date), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=180) for p in processes]

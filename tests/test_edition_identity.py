@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from newsletter.editions.assembly import SUBJECT_MAX, derive_subject
 from newsletter.content.files import read_content_dir
 from newsletter.db.engine import make_engine, migrate, session_scope
-from newsletter.editions.snapshot import StoryBlock
-from newsletter.send.edition import message_content
+from newsletter.editions.assembly import SUBJECT_MAX, derive_subject
 from newsletter.editions.lifecycle import prepare_edition
+from newsletter.editions.snapshot import StoryBlock
 from newsletter.errors import ContentError
+from newsletter.send.edition import message_content
+from tests.conftest import seed_engine
 from tests.delivery_harness import Harness, harness, recipients  # noqa: F401
 from tests.html_tree import parse
 from tests.seed_editions import EDITION_DATE, NOW, SeedEdition, render_seed_editions, seed_settings
-from tests.conftest import seed_engine
 from tests.sendgrid_standin import sendgrid_standin  # noqa: F401
 from tests.smtp_standin import smtp_standin  # noqa: F401
 
@@ -33,9 +33,19 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SeedEdition]:
 
 
 def lead(headline: str) -> StoryBlock:
-    return StoryBlock(slug="s", headline=headline, summary="", body="", byline="", canonical_url="https://x.example/s",
-                      image_url=None, image_alt="", image_credit="", language="en",
-                      updated_at=datetime(2026, 11, 29, tzinfo=UTC))
+    return StoryBlock(
+        slug="s",
+        headline=headline,
+        summary="",
+        body="",
+        byline="",
+        canonical_url="https://x.example/s",
+        image_url=None,
+        image_alt="",
+        image_credit="",
+        language="en",
+        updated_at=datetime(2026, 11, 29, tzinfo=UTC),
+    )
 
 
 def test_every_seed_edition_has_its_own_sender_name_by_default(seed: dict[str, SeedEdition]) -> None:
@@ -49,11 +59,16 @@ def test_every_seed_edition_has_its_own_sender_name_by_default(seed: dict[str, S
     ("headline", "subject"),
     [
         ("Short and sweet", "Short and sweet"),
-        ("Lagos State signs deals for solar mini-grids at 12 markets to curb generator use",
-         "Lagos State signs deals for solar mini-grids at 12 markets…"),
+        (
+            "Lagos State signs deals for solar mini-grids at 12 markets to curb generator use",
+            "Lagos State signs deals for solar mini-grids at 12 markets…",
+        ),
         # The limit falls right after a whole word: that word is kept.
         ("a" * 30 + " " + "b" * 28 + " tail words", "a" * 30 + " " + "b" * 28 + "…"),
-        ("Trailing comma before the cut, then a long run of further words here", "Trailing comma before the cut, then a long run of further…"),
+        (
+            "Trailing comma before the cut, then a long run of further words here",
+            "Trailing comma before the cut, then a long run of further…",
+        ),
         ("没有空格的标题" * 12, ("没有空格的标题" * 12)[:59] + "…"),
     ],
 )
@@ -75,7 +90,7 @@ def test_preheader_is_followed_by_invisible_filler(seed: dict[str, SeedEdition])
         text = hidden.text()  # type: ignore[union-attr]
         assert "display:none" in hidden.attrs["style"]  # type: ignore[union-attr]
         assert text.startswith(edition.rendered.preheader)
-        filler = text[len(edition.rendered.preheader):]
+        filler = text[len(edition.rendered.preheader) :]
         assert len(filler) >= 200 and set(filler) <= {"\u034f", "\u200c", "\u00a0"}
 
 

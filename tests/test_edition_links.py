@@ -20,15 +20,15 @@ from urllib.parse import urlsplit
 
 from sqlmodel import select
 
-from newsletter.schedule.daily import RunOutcome, region_schedules, run_edition
 from newsletter.db.engine import make_engine, migrate, session_scope
+from newsletter.db.models import Region
 from newsletter.delivery.outbox import OutboxBackend
 from newsletter.links import region_archive_url
-from newsletter.db.models import Region
+from newsletter.schedule.daily import RunOutcome, region_schedules, run_edition
 from newsletter.schedule.rules import send_instant
+from newsletter.web import create_app
 from tests.conftest import make_settings, seed_engine
 from tests.html_tree import parse
-from newsletter.web import create_app
 from tests.web_helpers import TestClient
 
 # The web app's address; the seed stories live on the publisher's site (news.example.com).
@@ -73,8 +73,9 @@ def test_no_link_of_any_seed_edition_is_a_dead_end(tmp_path: Path) -> None:
         assert len(schedules) == 6
         checked: dict[str, int] = {}
         for schedule in schedules:
-            run = run_edition(engine, settings, schedule.code, LOCAL_DATE, backend=outbox,
-                              now=send_instant(schedule, LOCAL_DATE))
+            run = run_edition(
+                engine, settings, schedule.code, LOCAL_DATE, backend=outbox, now=send_instant(schedule, LOCAL_DATE)
+            )
             assert run.outcome is RunOutcome.SENT, run.detail
             files = sorted((tmp_path / "outbox").glob(f"{schedule.code}-{LOCAL_DATE.isoformat()}/*.eml"))
             assert files, f"{schedule.code}: no messages"
@@ -105,8 +106,14 @@ def test_the_region_row_links_each_region_to_its_archive(tmp_path: Path) -> None
         seed_engine(engine)
         settings = make_settings(url, tmp_path, base_url=BASE)
         (schedule, *_) = region_schedules(engine)
-        run_edition(engine, settings, schedule.code, LOCAL_DATE, backend=OutboxBackend(tmp_path / "outbox"),
-                    now=send_instant(schedule, LOCAL_DATE))
+        run_edition(
+            engine,
+            settings,
+            schedule.code,
+            LOCAL_DATE,
+            backend=OutboxBackend(tmp_path / "outbox"),
+            now=send_instant(schedule, LOCAL_DATE),
+        )
         with session_scope(engine) as session:
             codes = [r.code for r in session.exec(select(Region)).all()]
         (file, *_) = sorted((tmp_path / "outbox").rglob("*.eml"))
@@ -116,7 +123,8 @@ def test_the_region_row_links_each_region_to_its_archive(tmp_path: Path) -> None
         for code in codes:
             assert region_archive_url(BASE, code) in links
             # No region is linked at a date: that edition may not exist (yet, or ever).
-            assert not any(link.startswith(f"{region_archive_url(BASE, code)}/") and code != schedule.code
-                           for link in links), code
+            assert not any(
+                link.startswith(f"{region_archive_url(BASE, code)}/") and code != schedule.code for link in links
+            ), code
     finally:
         engine.dispose()

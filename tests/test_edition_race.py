@@ -20,10 +20,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.schedule.daily import record_missed
 from newsletter.db.engine import make_engine, session_scope
-from newsletter.editions.lifecycle import prepare_edition
 from newsletter.db.models import Edition, EditionStatus
+from newsletter.editions.lifecycle import prepare_edition
+from newsletter.schedule.daily import record_missed
 from tests.conftest import make_settings, seed_engine
 
 DAY = date(2026, 11, 29)

@@ -10,9 +10,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.editions.snapshot import EditionContent
-from newsletter.editions.lifecycle import approve_edition, prepare_edition, set_edition_text
-from newsletter.errors import EditionError, EmptyEditionError, NotFoundError
 from newsletter.db.models import (
     Ad,
     AdRegion,
@@ -26,6 +23,9 @@ from newsletter.db.models import (
     StoryRegion,
     StoryStatus,
 )
+from newsletter.editions.lifecycle import approve_edition, prepare_edition, set_edition_text
+from newsletter.editions.snapshot import EditionContent
+from newsletter.errors import EditionError, EmptyEditionError, NotFoundError
 from newsletter.render.edition import render_edition
 from tests.conftest import make_settings, run_cli, seed_engine
 from tests.html_tree import parse
@@ -46,13 +46,28 @@ def cfg(db_url: str, tmp_path: Path) -> Settings:
 
 
 def add_story(
-    session: Session, region: str, slug: str, published: datetime, *, priority: int = 0,
-    headline: str | None = None, status: StoryStatus = StoryStatus.PUBLISHED, **fields: object,
+    session: Session,
+    region: str,
+    slug: str,
+    published: datetime,
+    *,
+    priority: int = 0,
+    headline: str | None = None,
+    status: StoryStatus = StoryStatus.PUBLISHED,
+    **fields: object,
 ) -> Story:
     story = Story(
-        slug=slug, headline=headline or f"Headline {slug}", summary=f"Summary {slug}.", body=f"Body of {slug}.",
-        canonical_url=f"https://news.example.com/{region}/{slug}", status=status, priority=priority,
-        published_at=published, updated_at=published, image_url=None, **fields,
+        slug=slug,
+        headline=headline or f"Headline {slug}",
+        summary=f"Summary {slug}.",
+        body=f"Body of {slug}.",
+        canonical_url=f"https://news.example.com/{region}/{slug}",
+        status=status,
+        priority=priority,
+        published_at=published,
+        updated_at=published,
+        image_url=None,
+        **fields,
     )
     session.add(story)
     session.flush()
@@ -87,9 +102,7 @@ def test_first_edition_is_full_ordered_and_stored(seeded: sa.Engine, cfg: Settin
     with Session(seeded) as session:
         rendered = prepare_edition(session, cfg, "dc", DAY, now=NOW)
         session.commit()
-        expected = session.exec(
-            select(Story).join(StoryRegion).where(StoryRegion.region_code == "dc")
-        ).all()
+        expected = session.exec(select(Story).join(StoryRegion).where(StoryRegion.region_code == "dc")).all()
         order = sorted(expected, key=lambda s: (-s.priority, -s.published_at.timestamp()))
         assert headlines(rendered.html) == [s.headline for s in order]
         edition = session.get(Edition, rendered.edition_id)
@@ -98,15 +111,24 @@ def test_first_edition_is_full_ordered_and_stored(seeded: sa.Engine, cfg: Settin
         # The lead headline, within the subject budget, cut at a word.
         assert edition.subject == rendered.subject
         lead = order[0].headline
-        assert rendered.subject == lead if len(lead) <= 60 else (
-            len(rendered.subject) <= 60 and rendered.subject.endswith("…")
-            and lead.startswith(rendered.subject[:-1] + " ")
+        assert (
+            rendered.subject == lead
+            if len(lead) <= 60
+            else (
+                len(rendered.subject) <= 60
+                and rendered.subject.endswith("…")
+                and lead.startswith(rendered.subject[:-1] + " ")
+            )
         ), (rendered.subject, lead)
         assert edition.preheader == rendered.preheader == order[0].summary
         # Stories and ads in document order: story, ad (slot 1), story, ad (slot 2), story.
         ads = {a.slot: a.id for a in session.exec(select(Ad).join(AdRegion).where(AdRegion.region_code == "dc"))}
         assert items_of(session, rendered.edition_id) == [
-            (0, order[0].id, None), (1, None, ads[1]), (2, order[1].id, None), (3, None, ads[2]), (4, order[2].id, None)
+            (0, order[0].id, None),
+            (1, None, ads[1]),
+            (2, order[1].id, None),
+            (3, None, ads[2]),
+            (4, order[2].id, None),
         ]
 
 
@@ -140,7 +162,9 @@ def test_next_edition_takes_the_stories_published_since_the_previous_one_was_ass
         add_story(session, "dc", "dc-elsewhere", sent_at + timedelta(hours=2))
         nxt = prepare_edition(session, cfg, "lagos", DAY + timedelta(days=1), now=NOW + timedelta(days=1))
         assert headlines(nxt.html) == [
-            "Headline lagos-before-send", "Headline lagos-top-priority", "Headline lagos-after-send"
+            "Headline lagos-before-send",
+            "Headline lagos-top-priority",
+            "Headline lagos-after-send",
         ]
         assert not set(headlines(first.html)) & set(headlines(nxt.html))  # nothing sent twice
 
@@ -158,8 +182,16 @@ def test_nothing_new_since_the_last_send_is_an_explicit_empty_edition(seeded: sa
 
 def test_region_without_stories_is_empty_not_an_empty_email(seeded: sa.Engine, cfg: Settings) -> None:
     with Session(seeded) as session:
-        session.add(Region(code="nbo", name="Nairobi", short_label="NBO", timezone="Africa/Nairobi",
-                           send_time="06:00", edition_name="The Nairobi Morning Wire"))
+        session.add(
+            Region(
+                code="nbo",
+                name="Nairobi",
+                short_label="NBO",
+                timezone="Africa/Nairobi",
+                send_time="06:00",
+                edition_name="The Nairobi Morning Wire",
+            )
+        )
         session.flush()
         with pytest.raises(EmptyEditionError):
             prepare_edition(session, cfg, "nbo", DAY, now=NOW)
@@ -233,7 +265,9 @@ def test_approving_twice_is_harmless_and_cancelled_cannot_be_approved(seeded: sa
 def test_subject_and_preheader_can_be_overridden_until_frozen(seeded: sa.Engine, cfg: Settings) -> None:
     with Session(seeded) as session:
         derived = prepare_edition(session, cfg, "lagos", DAY, now=NOW)
-        custom = set_edition_text(session, cfg, "lagos", DAY, subject="Lagos\nthis morning", preheader="Three stories", now=NOW)
+        custom = set_edition_text(
+            session, cfg, "lagos", DAY, subject="Lagos\nthis morning", preheader="Three stories", now=NOW
+        )
         assert (custom.subject, custom.preheader) == ("Lagos this morning", "Three stories")
         root = parse(custom.html)
         assert root.find_all("title")[0].text() == "Lagos this morning"
@@ -249,8 +283,14 @@ def test_ads_outside_their_dates_or_region_are_left_out(seeded: sa.Engine, cfg: 
     with Session(seeded) as session:
         for ad in session.exec(select(Ad).join(AdRegion).where(AdRegion.region_code == "sg")):
             ad.ends_on = DAY - timedelta(days=1)
-        future = Ad(slug="sg-future", sponsor="Later Co", headline="Not yet", link="https://later.example.com",
-                    starts_on=DAY + timedelta(days=1), slot=1)
+        future = Ad(
+            slug="sg-future",
+            sponsor="Later Co",
+            headline="Not yet",
+            link="https://later.example.com",
+            starts_on=DAY + timedelta(days=1),
+            slot=1,
+        )
         session.add(future)
         session.flush()
         assert future.id is not None
@@ -273,8 +313,15 @@ def test_hostile_stored_content_is_escaped_end_to_end(seeded: sa.Engine, cfg: Se
     evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
     with Session(seeded) as session:
         story = add_story(
-            session, "dc", "dc-evil", NOW - timedelta(minutes=5), priority=50, headline=evil + " headline",
-            byline=evil, image_alt=evil, image_credit=evil,
+            session,
+            "dc",
+            "dc-evil",
+            NOW - timedelta(minutes=5),
+            priority=50,
+            headline=evil + " headline",
+            byline=evil,
+            image_alt=evil,
+            image_credit=evil,
         )
         story.body = f"{evil}\n\n[x](javascript:alert(3))"
         story.canonical_url = "javascript:alert(4)"

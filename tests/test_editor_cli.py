@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import email
-from email import policy
 from datetime import date
+from email import policy
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter.send.service import SendOutcome, send_edition
 from newsletter.db.models import Delivery, DeliveryState, Edition, EditionStatus
+from newsletter.send.service import SendOutcome, send_edition
 from tests.conftest import make_settings, run_cli, seed_engine
 
 DATE = "2026-11-29"
@@ -31,12 +31,16 @@ def test_approve_freezes_with_an_overridden_subject(sqlite_engine: sa.Engine, sq
     assert again.returncode == 1 and "frozen" in again.stderr
 
 
-def test_proof_goes_to_editors_only_and_records_nothing(sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> None:
+def test_proof_goes_to_editors_only_and_records_nothing(
+    sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path
+) -> None:
     seed_engine(sqlite_engine)
     outbox = tmp_path / "outbox"
     result = run_cli(
         ["proof", "dc", "--date", DATE, "--to", "Desk.Editor@Example.com", "--to", "night@example.org"],
-        sqlite_url, tmp_path, NEWSLETTER_OUTBOX_DIR=str(outbox),
+        sqlite_url,
+        tmp_path,
+        NEWSLETTER_OUTBOX_DIR=str(outbox),
     )
     assert result.returncode == 0, result.stderr
     files = sorted((outbox / f"proof-dc-{DATE}").glob("*.eml"))
@@ -54,8 +58,12 @@ def test_proof_goes_to_editors_only_and_records_nothing(sqlite_engine: sa.Engine
 def test_proof_refuses_a_bad_address_before_sending(sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> None:
     seed_engine(sqlite_engine)
     outbox = tmp_path / "outbox"
-    result = run_cli(["proof", "dc", "--to", "ok@example.com", "--to", "not an address"],
-                     sqlite_url, tmp_path, NEWSLETTER_OUTBOX_DIR=str(outbox))
+    result = run_cli(
+        ["proof", "dc", "--to", "ok@example.com", "--to", "not an address"],
+        sqlite_url,
+        tmp_path,
+        NEWSLETTER_OUTBOX_DIR=str(outbox),
+    )
     assert result.returncode == 2
     assert "--to" in result.stderr
     assert not outbox.exists()
@@ -72,7 +80,9 @@ def test_resume_continues_a_stopped_send_and_refuses_when_there_is_none(
 
     settings = make_settings(sqlite_url, tmp_path, batch_size=4, concurrency=1)
     polls = iter([False, True])  # one batch, then "SIGTERM"
-    stopped = send_edition(sqlite_engine, settings, "sg", date.fromisoformat(DATE), should_stop=lambda: next(polls, True))
+    stopped = send_edition(
+        sqlite_engine, settings, "sg", date.fromisoformat(DATE), should_stop=lambda: next(polls, True)
+    )
     assert stopped.outcome is SendOutcome.STOPPED
     first_run = len(list(outbox.rglob("*.eml")))
     assert 0 < first_run < 10

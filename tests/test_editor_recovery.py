@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from newsletter.schedule.daily import RunOutcome, record_missed, run_edition
 from newsletter.db.engine import session_scope
-from newsletter.send.service import SendOutcome, edition_status, send_edition
+from newsletter.db.models import Edition, EditionItem, EditionStatus, Story
 from newsletter.editions.lifecycle import approve_edition, prepare_edition, region_today, unapprove_edition
 from newsletter.errors import ConfigurationError, EditionError
-from newsletter.db.models import Edition, EditionItem, EditionStatus, Story
+from newsletter.schedule.daily import RunOutcome, record_missed, run_edition
+from newsletter.send.service import SendOutcome, edition_status, send_edition
 from tests.conftest import make_settings, run_cli
 from tests.dispatch_harness import REGION, active_readers, add_readers, ledger_states, seed_content, sendgrid_settings
 from tests.sendgrid_standin import API_KEY, StandIn, sendgrid_standin  # noqa: F401
@@ -72,7 +72,8 @@ def lead_story_headline(engine: sa.Engine, local_date: date, headline: str) -> N
             select(Edition).where(Edition.region_code == REGION, Edition.local_date == local_date)
         ).one()
         item = session.exec(
-            select(EditionItem).where(EditionItem.edition_id == edition.id, EditionItem.story_id.is_not(None))  # type: ignore[union-attr]
+            select(EditionItem)
+            .where(EditionItem.edition_id == edition.id, EditionItem.story_id.is_not(None))  # type: ignore[union-attr]
             .order_by(EditionItem.position)  # type: ignore[arg-type]
         ).first()
         assert item is not None
@@ -101,7 +102,9 @@ def test_a_missed_edition_is_sent_only_on_an_explicit_decision(seeded: sa.Engine
     assert outbox_count(tmp_path) == READERS
 
 
-def test_an_approved_edition_that_was_missed_goes_out_as_approved(seeded: sa.Engine, db_url: str, tmp_path: Path) -> None:
+def test_an_approved_edition_that_was_missed_goes_out_as_approved(
+    seeded: sa.Engine, db_url: str, tmp_path: Path
+) -> None:
     settings = make_settings(db_url, tmp_path, require_approval=True)
     local_date = today(seeded)
     with session_scope(seeded) as session:
@@ -140,7 +143,9 @@ def test_cli_send_of_a_missed_edition_names_the_flag_and_asks(seeded: sa.Engine,
 # -- un-approving -------------------------------------------------------------------------
 
 
-def test_unapprove_returns_to_draft_and_the_next_preview_reassembles(seeded: sa.Engine, db_url: str, tmp_path: Path) -> None:
+def test_unapprove_returns_to_draft_and_the_next_preview_reassembles(
+    seeded: sa.Engine, db_url: str, tmp_path: Path
+) -> None:
     settings = make_settings(db_url, tmp_path)
     local_date = today(seeded)
     with session_scope(seeded) as session:

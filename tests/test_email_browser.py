@@ -21,8 +21,14 @@ from tests.seed_editions import SeedEdition, render_seed_editions
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path(os.environ.get("NEWSLETTER_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 REGIONS = ["dc", "bxl", "lagos", "riyadh", "beijing", "sg"]
 PHONE_AND_DESKTOP = [320, 375, 600]
 MIN_CONTRAST = 4.5  # WCAG AA for body text
@@ -55,8 +61,9 @@ CONTRAST_JS = """
 }
 """
 
-SHARE_SELECTOR = ('a[href^="https://x.com/"], a[href^="mailto:"], a[href^="https://wa.me/"], '
-                  'a[href^="https://www.linkedin.com/"]')
+SHARE_SELECTOR = (
+    'a[href^="https://x.com/"], a[href^="mailto:"], a[href^="https://wa.me/"], a[href^="https://www.linkedin.com/"]'
+)
 
 
 @pytest.fixture(scope="module")

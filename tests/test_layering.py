@@ -54,8 +54,16 @@ def test_each_framework_is_imported_in_one_place(library: str, allowed_prefix: s
 
 
 def test_delivery_knows_nothing_upstream() -> None:
-    upstream = ("newsletter.db.models", "newsletter.db.engine", "newsletter.editions.lifecycle", "newsletter.send.service",
-                "newsletter.content.loading", "newsletter.render.edition", "sqlmodel", "sqlalchemy")
+    upstream = (
+        "newsletter.db.models",
+        "newsletter.db.engine",
+        "newsletter.editions.lifecycle",
+        "newsletter.send.service",
+        "newsletter.content.loading",
+        "newsletter.render.edition",
+        "sqlmodel",
+        "sqlalchemy",
+    )
     for module, names in modules().items():
         if module.startswith("newsletter.delivery"):
             bad = {n for n in names if n.startswith(upstream)}

@@ -17,13 +17,21 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from newsletter.send import loop as dispatch_loop
-
-from newsletter.send import ledger
-from newsletter.send.service import edition_status, send_edition
 from newsletter.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
+from newsletter.send import ledger
+from newsletter.send import loop as dispatch_loop
+from newsletter.send.service import edition_status, send_edition
 from tests.conftest import make_settings
-from tests.dispatch_harness import REGION, Reader, active_readers, add_readers, approve, edition_date, ledger_states, seed_content
+from tests.dispatch_harness import (
+    REGION,
+    Reader,
+    active_readers,
+    add_readers,
+    approve,
+    edition_date,
+    ledger_states,
+    seed_content,
+)
 
 _delivery = Delivery.__table__  # type: ignore[attr-defined]
 _subscriber = Subscriber.__table__  # type: ignore[attr-defined]
@@ -51,8 +59,12 @@ def _take(connection: sa.Connection, edition_id: int, subscriber_id: int) -> Non
     now = datetime.now(UTC)
     connection.execute(
         sa.insert(_delivery).values(
-            edition_id=edition_id, subscriber_id=subscriber_id, state=DeliveryState.CLAIMED, attempts=0,
-            claimed_at=now, updated_at=now,
+            edition_id=edition_id,
+            subscriber_id=subscriber_id,
+            state=DeliveryState.CLAIMED,
+            attempts=0,
+            claimed_at=now,
+            updated_at=now,
         )
     )
 
@@ -60,15 +72,18 @@ def _take(connection: sa.Connection, edition_id: int, subscriber_id: int) -> Non
 def test_a_claim_takes_the_next_readers_in_order_and_checks_the_list_as_it_writes(
     seeded: sa.Engine, db_url: str, tmp_path: Path
 ) -> None:
-    add_readers(seeded, [
-        Reader("a@example.org"),
-        Reader("gone@example.org", status=SubscriberStatus.UNSUBSCRIBED),
-        Reader("resting@example.org", paused=True),
-        Reader("taken@example.org"),
-        Reader("pending@example.org", status=SubscriberStatus.PENDING),
-        Reader("b@example.org"),
-        Reader("c@example.org"),
-    ])
+    add_readers(
+        seeded,
+        [
+            Reader("a@example.org"),
+            Reader("gone@example.org", status=SubscriberStatus.UNSUBSCRIBED),
+            Reader("resting@example.org", paused=True),
+            Reader("taken@example.org"),
+            Reader("pending@example.org", status=SubscriberStatus.PENDING),
+            Reader("b@example.org"),
+            Reader("c@example.org"),
+        ],
+    )
     ids = _ids(seeded)
     edition_id = _edition(seeded, db_url, tmp_path)
     with seeded.begin() as connection:
@@ -82,16 +97,26 @@ def test_a_claim_takes_the_next_readers_in_order_and_checks_the_list_as_it_write
     assert first.suppressed == 1 and first.last_subscriber_id == ids["b@example.org"]
 
     with seeded.begin() as connection:  # c unsubscribes between the read of the list and the claim
-        connection.execute(sa.update(_subscriber).where(_subscriber.c.email == "c@example.org").values(status=SubscriberStatus.UNSUBSCRIBED))
-        second = ledger.claim_next(connection, edition_id=edition_id, region_code=REGION, after=ids["b@example.org"], limit=3, now=now)
-        third = ledger.claim_next(connection, edition_id=edition_id, region_code=REGION, after=ids["c@example.org"], limit=3, now=now)
+        connection.execute(
+            sa.update(_subscriber)
+            .where(_subscriber.c.email == "c@example.org")
+            .values(status=SubscriberStatus.UNSUBSCRIBED)
+        )
+        second = ledger.claim_next(
+            connection, edition_id=edition_id, region_code=REGION, after=ids["b@example.org"], limit=3, now=now
+        )
+        third = ledger.claim_next(
+            connection, edition_id=edition_id, region_code=REGION, after=ids["c@example.org"], limit=3, now=now
+        )
     assert second.to_send == [] and second.suppressed == 1 and second.last_subscriber_id == ids["c@example.org"]
     assert third == ledger.ClaimResult([], 0, None)
     states = ledger_states(seeded)
     assert states == {
-        "a@example.org": DeliveryState.CLAIMED, "b@example.org": DeliveryState.CLAIMED,
+        "a@example.org": DeliveryState.CLAIMED,
+        "b@example.org": DeliveryState.CLAIMED,
         "taken@example.org": DeliveryState.CLAIMED,
-        "gone@example.org": DeliveryState.SUPPRESSED, "c@example.org": DeliveryState.SUPPRESSED,
+        "gone@example.org": DeliveryState.SUPPRESSED,
+        "c@example.org": DeliveryState.SUPPRESSED,
     }
 
 
@@ -133,12 +158,16 @@ def test_two_dispatchers_claiming_the_same_readers_at_once_never_both_win(postgr
         def dispatcher_b() -> None:
             with engine.begin() as connection:
                 b_pid.append(connection.execute(sa.text("select pg_backend_pid()")).scalar_one())
-                results.append(ledger.claim_next(
-                    connection, edition_id=edition_id, region_code=REGION, after=0, limit=2, now=datetime.now(UTC)
-                ))
+                results.append(
+                    ledger.claim_next(
+                        connection, edition_id=edition_id, region_code=REGION, after=0, limit=2, now=datetime.now(UTC)
+                    )
+                )
 
         with engine.connect() as a, engine.connect() as watcher:
-            a_claim = ledger.claim_next(a, edition_id=edition_id, region_code=REGION, after=0, limit=2, now=datetime.now(UTC))
+            a_claim = ledger.claim_next(
+                a, edition_id=edition_id, region_code=REGION, after=0, limit=2, now=datetime.now(UTC)
+            )
             b = threading.Thread(target=dispatcher_b)
             b.start()
             deadline = time.monotonic() + 30  # a bound on a hang, not a timing assertion
@@ -149,7 +178,9 @@ def test_two_dispatchers_claiming_the_same_readers_at_once_never_both_win(postgr
         assert [c.subscriber_id for c in a_claim.to_send] == ids[:2]
         assert results == [ledger.ClaimResult([], 0, None)]  # B wrote nothing: A's rows won
         with engine.begin() as connection:  # and the next claim goes on past them
-            after = ledger.claim_next(connection, edition_id=edition_id, region_code=REGION, after=0, limit=2, now=datetime.now(UTC))
+            after = ledger.claim_next(
+                connection, edition_id=edition_id, region_code=REGION, after=0, limit=2, now=datetime.now(UTC)
+            )
         assert [c.subscriber_id for c in after.to_send] == ids[2:]
     finally:
         engine.dispose()

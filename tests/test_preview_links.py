@@ -37,13 +37,33 @@ def test_preview_command_writes_no_placeholder(sqlite_engine: sa.Engine, sqlite_
         unavailable("faketime not found (apt-get install faketime)")
         return
     seed_engine(sqlite_engine)
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "NEWSLETTER_SECRET_KEY": TEST_SECRET,
-           "NEWSLETTER_DATABASE_URL": sqlite_url, "NEWSLETTER_BASE_URL": "https://news.example.com"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_DATABASE_URL": sqlite_url,
+        "NEWSLETTER_BASE_URL": "https://news.example.com",
+    }
     # The seed stories' own day (the clock faked to it), whatever today is.
     result = subprocess.run(
-        [faketime, f"{NOW:%Y-%m-%d %H:%M:%S}", sys.executable, "-m", "newsletter", "preview", "riyadh",
-         "--date", f"{NOW:%Y-%m-%d}", "--out", "out/riyadh.html"],
-        cwd=tmp_path, env={**env, "TZ": "UTC"}, capture_output=True, text=True, timeout=120,
+        [
+            faketime,
+            f"{NOW:%Y-%m-%d %H:%M:%S}",
+            sys.executable,
+            "-m",
+            "newsletter",
+            "preview",
+            "riyadh",
+            "--date",
+            f"{NOW:%Y-%m-%d}",
+            "--out",
+            "out/riyadh.html",
+        ],
+        cwd=tmp_path,
+        env={**env, "TZ": "UTC"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     for name in ("riyadh.html", "riyadh.txt"):

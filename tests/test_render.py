@@ -18,52 +18,100 @@ HOSTILE = (
     "<script>alert(1)</script><img src=x onerror=alert(2)>\"'><b onmouseover=alert(3)>x</b>"
     "</mj-text><mj-raw><script>alert(4)</script></mj-raw>{{ 7*7 }}\nUnsubscribe: https://evil.example"
 )
-HOSTILE_MD = HOSTILE + "\n\n[click](javascript:alert(5)) <style>*{display:none}</style> ![p](https://evil.example/p.gif)"
+HOSTILE_MD = (
+    HOSTILE + "\n\n[click](javascript:alert(5)) <style>*{display:none}</style> ![p](https://evil.example/p.gif)"
+)
 
 
 def story(**changes: object) -> StoryBlock:
     base = StoryBlock(
-        slug="s1", headline="Plain headline", summary="Summary.", body="Body **text**.", byline="A. Writer",
-        canonical_url="https://news.example.com/dc/s1", image_url="https://images.example.com/s1.jpg",
-        image_alt="A platform at night", image_credit="Photo: Someone", language="en",
+        slug="s1",
+        headline="Plain headline",
+        summary="Summary.",
+        body="Body **text**.",
+        byline="A. Writer",
+        canonical_url="https://news.example.com/dc/s1",
+        image_url="https://images.example.com/s1.jpg",
+        image_alt="A platform at night",
+        image_credit="Photo: Someone",
+        language="en",
         updated_at=datetime(2026, 11, 29, 10, 15, tzinfo=UTC),
-        signals=(SignalBlock("Signal one", "Signal *body*.", (SourceRef("Ledger", "https://ledger.example.com/x"),
-                                                              SourceRef("Review", None))),),
+        signals=(
+            SignalBlock(
+                "Signal one",
+                "Signal *body*.",
+                (SourceRef("Ledger", "https://ledger.example.com/x"), SourceRef("Review", None)),
+            ),
+        ),
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def content(items: tuple[StoryBlock | AdBlock, ...], **changes: object) -> EditionContent:
     base = EditionContent(
-        region_code="dc", region_name="Washington D.C.", edition_name="The Washington Morning Wire",
-        timezone="America/New_York", language="en", local_date=date(2026, 11, 29),
-        subject="Subject line", preheader="Preheader text",
+        region_code="dc",
+        region_name="Washington D.C.",
+        edition_name="The Washington Morning Wire",
+        timezone="America/New_York",
+        language="en",
+        local_date=date(2026, 11, 29),
+        subject="Subject line",
+        preheader="Preheader text",
         regions=(RegionRef("dc", "D.C.", "Washington D.C."), RegionRef("bxl", "BXL", "Brussels")),
-        items=items, base_url=BASE, sender_name="The Morning Wire", postal_address="1 Example Street",
+        items=items,
+        base_url=BASE,
+        sender_name="The Morning Wire",
+        postal_address="1 Example Street",
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def hostile_edition() -> EditionContent:
     bad_story = story(
-        slug="bad", headline=HOSTILE, summary=HOSTILE, body=HOSTILE_MD, byline=HOSTILE,
-        canonical_url="javascript:alert(6)", image_url="javascript:alert(7)", image_alt=HOSTILE,
+        slug="bad",
+        headline=HOSTILE,
+        summary=HOSTILE,
+        body=HOSTILE_MD,
+        byline=HOSTILE,
+        canonical_url="javascript:alert(6)",
+        image_url="javascript:alert(7)",
+        image_alt=HOSTILE,
         image_credit=HOSTILE,
-        signals=(SignalBlock(HOSTILE, HOSTILE_MD, (SourceRef(HOSTILE, "javascript:alert(8)"),
-                                                   SourceRef(HOSTILE, "https://ok.example/\"onclick=\"alert(9)"))),),
+        signals=(
+            SignalBlock(
+                HOSTILE,
+                HOSTILE_MD,
+                (
+                    SourceRef(HOSTILE, "javascript:alert(8)"),
+                    SourceRef(HOSTILE, 'https://ok.example/"onclick="alert(9)'),
+                ),
+            ),
+        ),
     )
     quoted_story = story(
-        slug="quoted", headline=HOSTILE + " two", image_url='https://images.example.com/a.jpg"onerror="alert(10)',
-        image_alt=HOSTILE, canonical_url='https://news.example.com/x?a="><script>alert(11)</script>',
+        slug="quoted",
+        headline=HOSTILE + " two",
+        image_url='https://images.example.com/a.jpg"onerror="alert(10)',
+        image_alt=HOSTILE,
+        canonical_url='https://news.example.com/x?a="><script>alert(11)</script>',
     )
     bad_ad = AdBlock(
-        slug="ad", sponsor=HOSTILE, headline=HOSTILE, body=HOSTILE_MD, link="javascript:alert(12)",
-        image_url="data:image/svg+xml,<svg onload=alert(13)>", image_alt=HOSTILE,
+        slug="ad",
+        sponsor=HOSTILE,
+        headline=HOSTILE,
+        body=HOSTILE_MD,
+        link="javascript:alert(12)",
+        image_url="data:image/svg+xml,<svg onload=alert(13)>",
+        image_alt=HOSTILE,
     )
     return content(
         (bad_story, bad_ad, quoted_story),
-        subject=HOSTILE, preheader=HOSTILE, edition_name=HOSTILE, region_name=HOSTILE,
-        postal_address=HOSTILE, sender_name=HOSTILE,
+        subject=HOSTILE,
+        preheader=HOSTILE,
+        edition_name=HOSTILE,
+        region_name=HOSTILE,
+        postal_address=HOSTILE,
+        sender_name=HOSTILE,
         regions=(RegionRef("dc", HOSTILE, HOSTILE), RegionRef("bxl", "BXL", "Brussels")),
     )
 
@@ -140,16 +188,26 @@ def test_placeholder_survives_mjml_and_escaping_unchanged() -> None:
 def test_a_placeholder_in_content_never_carries_a_recipients_token() -> None:
     """Only the footer's own links are personalised, whatever the content says."""
     planted = links.TOKEN_PLACEHOLDER
-    ad = AdBlock(slug="ad", sponsor=f"Sponsor {planted}", headline=f"Buy {planted}", body=f"Body {planted}",
-                 link=f"https://sponsor.example/c?t={planted}", image_url=f"https://tracker.example/p.gif?t={planted}",
-                 image_alt=planted)
+    ad = AdBlock(
+        slug="ad",
+        sponsor=f"Sponsor {planted}",
+        headline=f"Buy {planted}",
+        body=f"Body {planted}",
+        link=f"https://sponsor.example/c?t={planted}",
+        image_url=f"https://tracker.example/p.gif?t={planted}",
+        image_alt=planted,
+    )
     planted_story = story(
-        canonical_url=f"https://ex.com/s?ref={planted}", headline=f"Headline {planted}", body=f"[x](https://a.example/{planted})",
+        canonical_url=f"https://ex.com/s?ref={planted}",
+        headline=f"Headline {planted}",
+        body=f"[x](https://a.example/{planted})",
         image_url=f"https://images.example.com/{planted}.jpg",
         signals=(SignalBlock(planted, planted, (SourceRef(planted, f"https://src.example/?{planted}"),)),),
     )
-    rendered = render_edition(content((planted_story, ad), subject=f"Subject {planted}", preheader=planted,
-                                      postal_address=planted), edition_id=1)
+    rendered = render_edition(
+        content((planted_story, ad), subject=f"Subject {planted}", preheader=planted, postal_address=planted),
+        edition_id=1,
+    )
     html, text = rendered.personalised("SECRET.TOKEN")
     footer_links = {links.preferences_url(BASE, "SECRET.TOKEN"), links.unsubscribe_url(BASE, "SECRET.TOKEN")}
     root = parse(html)
@@ -197,5 +255,5 @@ def test_missing_image_alt_falls_back_to_the_headline() -> None:
 
 def test_mjml_source_is_compiled_in_process() -> None:
     source = render_mjml(content((story(),)))
-    assert source.lstrip().startswith("<mjml lang=\"en\"")
+    assert source.lstrip().startswith('<mjml lang="en"')
     assert compile_mjml(source) == render_edition(content((story(),)), edition_id=1).html

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from newsletter.editions.snapshot import AdBlock
-from newsletter.render.locale import local_time, long_date
 from newsletter.render.edition import render_edition
+from newsletter.render.locale import local_time, long_date
 from newsletter.render.markdown import render_markdown
 from tests.html_tree import Node, parse
 from tests.seed_editions import SeedEdition, render_seed_editions
@@ -29,8 +29,11 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SeedEdition]:
 
 
 def arabic_block(edition: SeedEdition) -> list[Node]:
-    return [div for div in parse(edition.rendered.html).find_all("div") if div.attrs.get("lang") == "ar"
-            and div.attrs.get("dir") == "rtl"]
+    return [
+        div
+        for div in parse(edition.rendered.html).find_all("div")
+        if div.attrs.get("lang") == "ar" and div.attrs.get("dir") == "rtl"
+    ]
 
 
 def test_the_arabic_story_speaks_arabic(seed: dict[str, SeedEdition]) -> None:
@@ -45,7 +48,8 @@ def test_the_arabic_story_speaks_arabic(seed: dict[str, SeedEdition]) -> None:
     # The text part says the same.
     assert "آخر تحديث 28 نوفمبر 2026، 17:30 UTC+3" in seed["riyadh"].rendered.text
     assert "نشرة الخرج الزراعية (https://kharjfarmnews.example.org/dates-platform)، مرصد" in " ".join(
-        seed["riyadh"].rendered.text.split())
+        seed["riyadh"].rendered.text.split()
+    )
 
 
 def test_arabic_has_no_italics_and_names_an_arabic_face(seed: dict[str, SeedEdition]) -> None:
@@ -102,8 +106,11 @@ def test_dates_in_chinese_and_french() -> None:
 def test_every_linked_headline_has_a_read_more_link(seed: dict[str, SeedEdition], code: str) -> None:
     root = parse(seed[code].rendered.html)
     headline_links = [a.attrs["href"] for h2 in root.find_all("h2") for a in h2.find_all("a")]
-    read_more = [a.attrs["href"] for a in root.find_all("a")
-                 if " ".join(a.text().split()) in ("Read the full story", "اقرأ القصة كاملة")]
+    read_more = [
+        a.attrs["href"]
+        for a in root.find_all("a")
+        if " ".join(a.text().split()) in ("Read the full story", "اقرأ القصة كاملة")
+    ]
     assert headline_links and read_more == headline_links
 
 
@@ -111,15 +118,23 @@ def test_every_linked_headline_has_a_read_more_link(seed: dict[str, SeedEdition]
 def test_every_ad_carries_its_call_to_action(seed: dict[str, SeedEdition], code: str) -> None:
     root = parse(seed[code].rendered.html)
     for ad in seed[code].ads:
-        ctas = [a for a in root.find_all("a") if a.attrs["href"] == ad.link and a.text().strip() == (ad.cta or "Learn more")]
+        ctas = [
+            a for a in root.find_all("a") if a.attrs["href"] == ad.link and a.text().strip() == (ad.cta or "Learn more")
+        ]
         assert len(ctas) == 1, ad.slug
         style = ctas[0].style()
         assert style["display"] == "inline-block" and "border" in style
 
 
 def test_an_ads_own_call_to_action_is_shown_in_both_parts() -> None:
-    ad = AdBlock(slug="ad", sponsor="Hall", headline="Winter concerts", body="Sundays.", link="https://hall.example/t",
-                 cta="Book a seat")
+    ad = AdBlock(
+        slug="ad",
+        sponsor="Hall",
+        headline="Winter concerts",
+        body="Sundays.",
+        link="https://hall.example/t",
+        cta="Book a seat",
+    )
     rendered = render_edition(content((story(), ad)), edition_id=1)
     anchors = [a for a in parse(rendered.html).find_all("a") if a.attrs["href"] == "https://hall.example/t"]
     assert "Book a seat" in [a.text().strip() for a in anchors]

@@ -23,7 +23,17 @@ def test_the_subset_renders() -> None:
     html = markdown_html(ALLOWED)
     root = parse(html)
     assert [n.tag for n in root.iter() if n.tag != "#document"] == [
-        "p", "strong", "em", "a", "ul", "li", "li", "a", "ol", "li", "li"
+        "p",
+        "strong",
+        "em",
+        "a",
+        "ul",
+        "li",
+        "li",
+        "a",
+        "ol",
+        "li",
+        "li",
     ]
     assert root.find_all("a")[0].attrs["href"] == "https://example.com/a?b=1&c=2"
     assert 'href="https://example.com/a?b=1&amp;c=2"' in html

@@ -20,8 +20,12 @@ from tests.seed_editions import EDITION_DATE, SeedEdition, render_seed_editions
 REGIONS = ["dc", "bxl", "lagos", "riyadh", "beijing", "sg"]
 BASE = "https://news.example.com"
 MAX_HTML_BYTES = 80 * 1024
-SHARE_HOSTS = {"x": ("x.com", "/intent/post"), "email": ("", ""), "whatsapp": ("wa.me", "/"),
-               "linkedin": ("www.linkedin.com", "/sharing/share-offsite/")}
+SHARE_HOSTS = {
+    "x": ("x.com", "/intent/post"),
+    "email": ("", ""),
+    "whatsapp": ("wa.me", "/"),
+    "linkedin": ("www.linkedin.com", "/sharing/share-offsite/"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +88,9 @@ def test_right_to_left_stories_carry_dir_in_their_own_block(
         if rtl:
             block = next(a for a in headline.ancestors() if a.attrs.get("dir") == "rtl")
             assert block.attrs.get("lang") == story.language
-            assert block.tag == "div" and "text-align:right" in (block.parent.attrs.get("style", "") if block.parent else "")
+            assert block.tag == "div" and "text-align:right" in (
+                block.parent.attrs.get("style", "") if block.parent else ""
+            )
 
 
 def test_the_seeds_include_a_right_to_left_story(seed: dict[str, SeedEdition]) -> None:
@@ -136,7 +142,7 @@ def test_dark_mode_is_declared(seed: dict[str, SeedEdition], code: str) -> None:
     assert metas.get("supported-color-schemes") == "light dark"
     css = " ".join(style.text() for style in root.find_all("style"))
     assert "color-scheme: light dark" in css
-    dark = css[css.index("prefers-color-scheme: dark"):]
+    dark = css[css.index("prefers-color-scheme: dark") :]
     # Text and background are both overridden, so no text keeps a colour meant for white.
     assert "background-color" in dark and re.search(r"\bcolor:\s*#", dark)
 
@@ -206,7 +212,11 @@ def test_share_links_are_44px_touch_targets(seed: dict[str, SeedEdition], code: 
 
 
 def share_anchors(root: Node) -> list[Node]:
-    return [a for a in root.find_all("a") if a.attrs["href"].startswith(("https://x.com/", "mailto:", "https://wa.me/", "https://www.linkedin.com/"))]
+    return [
+        a
+        for a in root.find_all("a")
+        if a.attrs["href"].startswith(("https://x.com/", "mailto:", "https://wa.me/", "https://www.linkedin.com/"))
+    ]
 
 
 @pytest.mark.parametrize("code", REGIONS)
@@ -233,9 +243,12 @@ def test_every_story_signal_and_source_is_there_in_order(
         h3s = {" ".join(h.text().split()): h for h in root.find_all("h3")}
         for signal in story.signals:
             assert signal.headline in h3s
-            sources_line = next(p for p in root.find_all("p", class_="dm-muted")
-                                if p.parent is h3s[signal.headline].parent
-                                and p.parent.children.index(p) > p.parent.children.index(h3s[signal.headline]))
+            sources_line = next(
+                p
+                for p in root.find_all("p", class_="dm-muted")
+                if p.parent is h3s[signal.headline].parent
+                and p.parent.children.index(p) > p.parent.children.index(h3s[signal.headline])
+            )
             for source in signal.sources:
                 assert source.name in sources_line.text()
                 linked = [a for a in sources_line.find_all("a") if a.text() == source.name]
@@ -244,14 +257,14 @@ def test_every_story_signal_and_source_is_there_in_order(
 
 
 @pytest.mark.parametrize("code", REGIONS)
-def test_share_row_under_every_story_with_utm(
-    seed: dict[str, SeedEdition], content: ContentSet, code: str
-) -> None:
+def test_share_row_under_every_story_with_utm(seed: dict[str, SeedEdition], content: ContentSet, code: str) -> None:
     stories = expected_stories(content, code)
     anchors = share_anchors(tree(seed[code]))
     assert len(anchors) == 4 * len(stories)
     for index, story in enumerate(stories):
-        for anchor, network in zip(anchors[4 * index : 4 * index + 4], ["x", "email", "whatsapp", "linkedin"], strict=True):
+        for anchor, network in zip(
+            anchors[4 * index : 4 * index + 4], ["x", "email", "whatsapp", "linkedin"], strict=True
+        ):
             href = anchor.attrs["href"]
             assert href.isascii() and " " not in href and "+" not in href
             parts = urlsplit(href)
@@ -330,9 +343,7 @@ def test_footer_links_hold_the_placeholder(seed: dict[str, SeedEdition], code: s
 
 
 @pytest.mark.parametrize("code", REGIONS)
-def test_text_part_has_the_same_content_and_links(
-    seed: dict[str, SeedEdition], content: ContentSet, code: str
-) -> None:
+def test_text_part_has_the_same_content_and_links(seed: dict[str, SeedEdition], content: ContentSet, code: str) -> None:
     rendered = seed[code].rendered
     text = rendered.text
     assert not re.search(r"<(p|div|a|table|span)\b", text), "the text part is not stripped HTML"
@@ -348,8 +359,10 @@ def test_text_part_has_the_same_content_and_links(
     # One short share link a story (the story's URL, tagged), not four long share-flow URLs.
     assert not any(anchor.attrs["href"] in text for anchor in share_anchors(tree(seed[code])))
     for story in expected_stories(content, code):
-        assert f" {story.canonical_url}?utm_source=newsletter&utm_medium=email&utm_campaign={code}-2026-11-29" \
-               "&utm_content=share-text\n" in text
+        assert (
+            f" {story.canonical_url}?utm_source=newsletter&utm_medium=email&utm_campaign={code}-2026-11-29"
+            "&utm_content=share-text\n" in text
+        )
     for ad in seed[code].ads:
         assert f"ADVERTISEMENT · {ad.sponsor}" in text and f"{ad.cta or 'Learn more'}: {ad.link}" in text
     # Source lists wrap at 76 columns (continued 4 spaces in); only a lone long URL may run over.
@@ -367,8 +380,13 @@ def test_a_filled_copy_holds_only_its_recipients_links(seed: dict[str, SeedEditi
     rendered = seed[code].rendered
     assert rendered.html.count(links.TOKEN_PLACEHOLDER) == 2
     message = MessageContent(
-        subject=rendered.subject, html=rendered.html, text=rendered.text, sender_name="Wire",
-        sender_address="editions@news.example.com", base_url=BASE, unsubscribe_mailto="u@news.example.com",
+        subject=rendered.subject,
+        html=rendered.html,
+        text=rendered.text,
+        sender_name="Wire",
+        sender_address="editions@news.example.com",
+        base_url=BASE,
+        unsubscribe_mailto="u@news.example.com",
         campaign=rendered.campaign,
     )
     ana = personalise(message, Recipient("ana@example.com", "tokenANA.sig1"))

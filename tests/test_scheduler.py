@@ -19,17 +19,24 @@ from apscheduler.triggers.date import DateTrigger
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.schedule.daily import RunOutcome, region_schedules, run_daily
-from newsletter.delivery.base import MessageContent, Outcome, Recipient, SendResult
+from newsletter.db.models import Delivery, DeliveryState, Edition, EditionStatus, Region
+from newsletter.delivery.base import MessageContent, Recipient, SendResult
 from newsletter.delivery.outbox import OutboxBackend
 from newsletter.editions.lifecycle import approve_edition
 from newsletter.errors import TransientDeliveryError
-from newsletter.db.models import Delivery, DeliveryState, Edition, EditionStatus, Region
 from newsletter.schedule import runtime as scheduler_runtime
-from newsletter.schedule.runtime import (
-    JOB_TABLE, RETRY_DELAY, act, build_scheduler, catch_up, fire_region, install_jobs, retry_job_id,
-)
+from newsletter.schedule.daily import RunOutcome, region_schedules, run_daily
 from newsletter.schedule.rules import RegionSchedule, local_date_at, next_send
+from newsletter.schedule.runtime import (
+    JOB_TABLE,
+    RETRY_DELAY,
+    act,
+    build_scheduler,
+    catch_up,
+    fire_region,
+    install_jobs,
+    retry_job_id,
+)
 from tests.conftest import PROJECT_ROOT, TEST_SECRET, make_settings, seed_engine
 
 # A fixed clock: handed to act() and run_edition() as their `now`, never to a started
@@ -104,9 +111,12 @@ def deliveries(engine: sa.Engine, local_date: date, region: str = "dc") -> int:
     """Messages handed over for the edition (suppressed subscribers have rows too, but get none)."""
     with Session(engine) as session:
         return session.exec(
-            select(sa.func.count()).select_from(Delivery).join(Edition)
-            .where(Edition.region_code == region, Edition.local_date == local_date,
-                   Delivery.state == DeliveryState.SENT)
+            select(sa.func.count())
+            .select_from(Delivery)
+            .join(Edition)
+            .where(
+                Edition.region_code == region, Edition.local_date == local_date, Delivery.state == DeliveryState.SENT
+            )
         ).one()
 
 
@@ -186,7 +196,9 @@ def test_a_double_firing_sends_once(runtime, seeded, recorder) -> None:
     # Even a firing that ignores the edition's state is stopped by the ledger.
     from newsletter.schedule.daily import run_edition
 
-    again = run_edition(seeded, scheduler_runtime._runtime.settings, "dc", DC_SEND.date(), backend=recorder, now=DC_SEND)
+    again = run_edition(
+        seeded, scheduler_runtime._runtime.settings, "dc", DC_SEND.date(), backend=recorder, now=DC_SEND
+    )
     assert sum(again.report.this_run.values()) == 0
     assert recorder.handed_over == first
 
@@ -235,8 +247,11 @@ def test_catch_up_acts_on_every_region(runtime, seeded) -> None:
     now = datetime(2026, 11, 30, 7, 10, tzinfo=UTC)
     runs = {run.region: run.outcome for run in catch_up(region_schedules(seeded), lambda: now)}
     assert runs == {
-        "bxl": RunOutcome.SENT, "lagos": RunOutcome.SENT,
-        "riyadh": RunOutcome.MISSED, "beijing": RunOutcome.MISSED, "sg": RunOutcome.MISSED,
+        "bxl": RunOutcome.SENT,
+        "lagos": RunOutcome.SENT,
+        "riyadh": RunOutcome.MISSED,
+        "beijing": RunOutcome.MISSED,
+        "sg": RunOutcome.MISSED,
     }
 
 
@@ -261,8 +276,11 @@ def test_scheduler_process_sends_at_send_time_and_stops_cleanly_on_sigterm(seede
     log_path = tmp_path / "scheduler.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, str(PROJECT_ROOT / "scheduler.py")], env=env, cwd=tmp_path,
-            stdout=log_file, stderr=subprocess.STDOUT,
+            [sys.executable, str(PROJECT_ROOT / "scheduler.py")],
+            env=env,
+            cwd=tmp_path,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + 120
@@ -327,10 +345,19 @@ def test_daily_goes_on_past_a_region_recorded_missed(runtime, seeded, sqlite_url
     runtime()
     act(dc(seeded), DC_SEND + timedelta(hours=3))  # D.C. recorded missed
     now = DC_SEND + timedelta(hours=3)
-    runs = {run.region: run.outcome for run in run_daily(seeded, make_settings(sqlite_url, tmp_path), now=now, backend=recorder)}
+    runs = {
+        run.region: run.outcome
+        for run in run_daily(seeded, make_settings(sqlite_url, tmp_path), now=now, backend=recorder)
+    }
     assert runs["dc"] is RunOutcome.SKIPPED
     assert all(runs[code] is RunOutcome.SENT for code in ("bxl", "lagos", "riyadh", "beijing", "sg"))
-    assert {campaign.split("-")[0] for campaign, _ in recorder.handed_over} == {"bxl", "lagos", "riyadh", "beijing", "sg"}
+    assert {campaign.split("-")[0] for campaign, _ in recorder.handed_over} == {
+        "bxl",
+        "lagos",
+        "riyadh",
+        "beijing",
+        "sg",
+    }
 
 
 def test_a_failed_send_is_not_held_for_approval_again(runtime, seeded, sqlite_url, tmp_path) -> None:

@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from newsletter.schedule.daily import RunOutcome, region_schedules
 from newsletter.db.engine import session_scope
 from newsletter.db.models import Edition, EditionStatus
+from newsletter.schedule.daily import RunOutcome, region_schedules
 from newsletter.schedule.runtime import build_scheduler, catch_up
 from tests.conftest import make_settings, seed_engine
 
@@ -35,8 +35,16 @@ def built(engine: sa.Engine, db_url: str, tmp_path: Path) -> Iterator[Background
 
 def test_catch_up_goes_on_past_a_region_that_fails_unexpectedly(built: BackgroundScheduler, engine: sa.Engine) -> None:
     with session_scope(engine) as session:  # bxl's approved edition has a snapshot nobody can read
-        session.add(Edition(region_code="bxl", local_date=NOW.date(), status=EditionStatus.APPROVED,
-                            snapshot={"version": -1}, html="<p>x</p>", text="x"))
+        session.add(
+            Edition(
+                region_code="bxl",
+                local_date=NOW.date(),
+                status=EditionStatus.APPROVED,
+                snapshot={"version": -1},
+                html="<p>x</p>",
+                text="x",
+            )
+        )
     schedules = [s for s in region_schedules(engine) if s.code in ("bxl", "lagos")]
     assert [s.code for s in schedules] == ["bxl", "lagos"]  # the broken region comes first
 

@@ -45,8 +45,16 @@ def test_naive_timestamps_are_refused(session: Session) -> None:
 
 
 def test_ledger_refuses_a_second_delivery_for_the_same_subscriber(session: Session) -> None:
-    session.add(Region(code="dc", name="D.C.", short_label="D.C.", timezone="America/New_York",
-                       send_time="06:30", edition_name="Wire"))
+    session.add(
+        Region(
+            code="dc",
+            name="D.C.",
+            short_label="D.C.",
+            timezone="America/New_York",
+            send_time="06:30",
+            edition_name="Wire",
+        )
+    )
     subscriber = Subscriber(email="once@example.com", status=SubscriberStatus.ACTIVE)
     session.add(subscriber)
     session.flush()

@@ -21,10 +21,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from newsletter.send.service import SendOutcome, send_edition
 from newsletter.db.models import Delivery, DeliveryState
+from newsletter.send.service import SendOutcome, send_edition
 from tests.conftest import make_settings
-from tests.dispatch_harness import REGION, active_readers, add_readers, approve, edition_date, ledger_states, seed_content
+from tests.dispatch_harness import (
+    REGION,
+    active_readers,
+    add_readers,
+    approve,
+    edition_date,
+    ledger_states,
+    seed_content,
+)
 from tests.sendgrid_standin import StandIn, sendgrid_standin  # noqa: F401
 from tests.test_dispatch_processes import dispatcher_env, send_command
 
@@ -59,8 +67,9 @@ def stop_mid_send(prepared: sa.Engine, db_url: str, tmp_path: Path, standin: Sta
     local_date = edition_date(prepared)
     standin.delay = 1.0  # each request is answered a second late: batches are in flight when the signal lands
     env = dispatcher_env(db_url, standin, NEWSLETTER_BATCH_SIZE="5", NEWSLETTER_CONCURRENCY="2")
-    process = subprocess.Popen(send_command(local_date), env=env, cwd=tmp_path, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        send_command(local_date), env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         wait_for(lambda: len(standin.accepted) >= 2 and standin.in_flight > 0, process, "a batch in flight")
         in_flight_at_signal = standin.in_flight
@@ -82,8 +91,14 @@ def stop_mid_send(prepared: sa.Engine, db_url: str, tmp_path: Path, standin: Sta
     assert {email for email, state in states.items() if state is DeliveryState.QUEUED} == set(accepted)
     assert 0 < len(accepted) < len(readers), "the stop should have left readers for the resume"
 
-    resumed = subprocess.run(newsletter("resume", REGION, "--date", str(local_date)), env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=180)
+    resumed = subprocess.run(
+        newsletter("resume", REGION, "--date", str(local_date)),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert standin.recipients() == Counter(readers)
     assert Counter(ledger_states(prepared).values()) == Counter({DeliveryState.QUEUED: len(readers)})
@@ -108,8 +123,9 @@ def test_a_second_signal_aborts_at_once_leaving_the_batch_in_flight_claimed(
     local_date = edition_date(prepared)
     sendgrid_standin.script = ["202", "hang"]  # the second batch never gets its answer
     env = dispatcher_env(db_url, sendgrid_standin)
-    process = subprocess.Popen(send_command(local_date), env=env, cwd=tmp_path, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        send_command(local_date), env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         wait_for(lambda: len(sendgrid_standin.received) >= 2, process, "the second request")
         os.kill(process.pid, signal.SIGTERM)
@@ -136,19 +152,39 @@ def test_exit_code_is_zero_only_when_the_edition_is_complete(
     # the end of the list (under a threshold of 100 %), yet the edition is not complete.
     sendgrid_standin.script = ["202", "202", "202", "drop"]
     env = dispatcher_env(db_url, sendgrid_standin, NEWSLETTER_ERROR_THRESHOLD="1", NEWSLETTER_MAX_RETRIES="0")
-    unknown = subprocess.run(send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    unknown = subprocess.run(
+        send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert unknown.returncode == INCOMPLETE, unknown.stdout + unknown.stderr
     assert "unknown 5" in unknown.stdout and "newsletter status" in unknown.stdout
 
-    again = subprocess.run(newsletter("resume", REGION, "--date", str(local_date)), env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        newsletter("resume", REGION, "--date", str(local_date)),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == INCOMPLETE, again.stdout + again.stderr  # still unknown: not done
 
-    released = subprocess.run(newsletter("release", REGION, "--date", str(local_date), "--yes"), env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
+    released = subprocess.run(
+        newsletter("release", REGION, "--date", str(local_date), "--yes"),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert released.returncode == 0 and "released 5" in released.stdout, released.stdout + released.stderr
-    done = subprocess.run(newsletter("resume", REGION, "--date", str(local_date)), env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        newsletter("resume", REGION, "--date", str(local_date)),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "completed" in done.stdout
 
@@ -160,7 +196,9 @@ def test_a_paused_send_exits_incomplete(
     local_date = edition_date(prepared)
     sendgrid_standin.script = ["202", "500"]  # the provider fails the second batch; no retries allowed
     env = dispatcher_env(db_url, sendgrid_standin, NEWSLETTER_MAX_RETRIES="0")
-    paused = subprocess.run(send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    paused = subprocess.run(
+        send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert paused.returncode == INCOMPLETE, paused.stdout + paused.stderr
     assert "paused" in paused.stdout and f"newsletter resume {REGION} --date {local_date}" in paused.stdout
 
@@ -172,8 +210,9 @@ def test_release_right_after_a_crash_says_why_nothing_was_released_and_when_it_w
     local_date = edition_date(prepared)
     sendgrid_standin.script = ["202", "hang"]
     env = dispatcher_env(db_url, sendgrid_standin)
-    process = subprocess.Popen(send_command(local_date), env=env, cwd=tmp_path, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        send_command(local_date), env=env, cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         wait_for(lambda: len(sendgrid_standin.received) >= 2, process, "the second request")
         os.kill(process.pid, signal.SIGKILL)  # the crash: the hanging batch stays claimed
@@ -186,8 +225,14 @@ def test_release_right_after_a_crash_says_why_nothing_was_released_and_when_it_w
     assert len(touched) == 5
     releasable_at = max(touched) + timedelta(minutes=15)
 
-    result = subprocess.run(newsletter("release", REGION, "--date", str(local_date), "--yes"), env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        newsletter("release", REGION, "--date", str(local_date), "--yes"),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode == 0, result.stderr
     assert "released 0 deliveries" in result.stdout, result.stdout
@@ -196,8 +241,14 @@ def test_release_right_after_a_crash_says_why_nothing_was_released_and_when_it_w
     assert "--older-than" in result.stdout, result.stdout
     assert Counter(ledger_states(prepared).values()) == Counter({DeliveryState.QUEUED: 5, DeliveryState.CLAIMED: 5})
 
-    forced = subprocess.run(newsletter("release", REGION, "--date", str(local_date), "--older-than", "0", "--yes"),
-                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    forced = subprocess.run(
+        newsletter("release", REGION, "--date", str(local_date), "--older-than", "0", "--yes"),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert forced.returncode == 0 and "released 5 deliveries" in forced.stdout, forced.stdout + forced.stderr
     assert "younger" not in forced.stdout and "less than" not in forced.stdout
 

@@ -49,8 +49,7 @@ UTM = f"utm_source=newsletter&utm_medium=email&utm_campaign={CAMPAIGN}&utm_conte
         # "+" means a space to many servers and a plus to others: leave it as written.
         ("https://ex.com/a?q=c++&x=1#frag", f"https://ex.com/a?q=c++&x=1&{UTM}#frag"),
         # A signature's encoding must survive exactly, and only utm_* pairs go.
-        ("https://ex.com/a?sig=ab+cd%2Fef==&utm_source=old&utm_content=x",
-         f"https://ex.com/a?sig=ab+cd%2Fef==&{UTM}"),
+        ("https://ex.com/a?sig=ab+cd%2Fef==&utm_source=old&utm_content=x", f"https://ex.com/a?sig=ab+cd%2Fef==&{UTM}"),
         # A bare flag and bytes that are not UTF-8 are not rewritten.
         ("https://ex.com/a?flag&z=%FF", f"https://ex.com/a?flag&z=%FF&{UTM}"),
         ("https://ex.com/a?utm_medium=web", f"https://ex.com/a?{UTM}"),
@@ -67,9 +66,11 @@ def test_the_story_urls_own_query_is_kept_byte_for_byte(story_url: str, expected
 @pytest.mark.parametrize("headline", HEADLINES)
 def test_every_network_round_trips_headline_and_tagged_url(headline: str) -> None:
     links = share_links(URL, headline, CAMPAIGN)
-    assert [link.network for link in links] == list(NETWORKS) == [
-        Network.X, Network.EMAIL, Network.WHATSAPP, Network.LINKEDIN
-    ]
+    assert (
+        [link.network for link in links]
+        == list(NETWORKS)
+        == [Network.X, Network.EMAIL, Network.WHATSAPP, Network.LINKEDIN]
+    )
     for link in links:
         # Fully percent-encoded: ASCII only, no raw spaces, and no "+" that a client could show literally.
         assert link.url.isascii() and " " not in link.url and "+" not in link.url

@@ -117,8 +117,10 @@ def test_one_page_replayed_mails_one_mailbox_at_most_three_times_a_day(
 def test_a_client_address_gets_ten_requests_a_minute(
     web_settings: Settings, web_engine: sa.Engine, clock: Clock
 ) -> None:
-    with _client(web_settings, web_engine, clock, host="203.0.113.5") as noisy, \
-            _client(web_settings, web_engine, clock, host="198.51.100.7") as other:
+    with (
+        _client(web_settings, web_engine, clock, host="203.0.113.5") as noisy,
+        _client(web_settings, web_engine, clock, host="198.51.100.7") as other,
+    ):
         token = csrf_from(noisy.get("/").text)
         answers = [_post(noisy, token, f"reader{i}@example.com") for i in range(14)]
         assert {_answer(a) for a in answers} == {SENT}
@@ -128,7 +130,9 @@ def test_a_client_address_gets_ten_requests_a_minute(
         with Session(web_engine) as session:
             assert session.get(Subscriber, 11) is None
         # Bad input still gets its explanation, and another client is served.
-        assert noisy.post("/subscribe", data={"email": "nope", "regions": ["dc"], "csrf_token": token}).status_code == 400
+        assert (
+            noisy.post("/subscribe", data={"email": "nope", "regions": ["dc"], "csrf_token": token}).status_code == 400
+        )
         assert _answer(subscribe(other, "elsewhere@example.com", ["dc"])) == SENT
         assert len(outbox_messages(web_settings)) == 11
         # A minute or two later the first client is served again.
@@ -220,12 +224,22 @@ def test_two_serve_processes_hammered_at_once_mail_three_times(db_url: str, tmp_
     add_regions(engine)
     engine.dispose()
     ports = [free_port(), free_port()]
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": TEST_SECRET, "NEWSLETTER_DATABASE_URL": db_url,
-           "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox"), "NEWSLETTER_BASE_URL": f"http://127.0.0.1:{ports[0]}",
-           "NEWSLETTER_SUBSCRIBE_REQUESTS_PER_MINUTE": "1000"}
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_DATABASE_URL": db_url,
+        "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "NEWSLETTER_BASE_URL": f"http://127.0.0.1:{ports[0]}",
+        "NEWSLETTER_SUBSCRIBE_REQUESTS_PER_MINUTE": "1000",
+    }
     processes = [
-        subprocess.Popen([sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for port in ports
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]

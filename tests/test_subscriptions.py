@@ -8,12 +8,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.addresses import InvalidAddress
 from newsletter.config import Settings
 from newsletter.db.engine import session_scope
-from newsletter.errors import TokenError
 from newsletter.db.models import Subscriber, SubscriberStatus, Subscription
+from newsletter.errors import TokenError
+from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.subscribers.lifecycle import MailKind
 from tests.web_helpers import START, add_regions, web_settings, webhook_key  # noqa: F401 - fixtures
 
@@ -83,7 +83,9 @@ def test_each_confirmation_link_confirms_the_regions_it_was_sent_for(
         assert _regions(session, _subscriber(session, "later@example.com")) == {"dc": False, "lagos": True}
 
 
-def test_regions_in_a_confirmation_link_cannot_be_edited(engine_with_regions: sa.Engine, web_settings: Settings) -> None:
+def test_regions_in_a_confirmation_link_cannot_be_edited(
+    engine_with_regions: sa.Engine, web_settings: Settings
+) -> None:
     secret = web_settings.secret
     with session_scope(engine_with_regions) as session:
         outcome = subscriptions.subscribe(session, "bound@example.com", ["dc"], secret=secret, now=START)
@@ -91,8 +93,12 @@ def test_regions_in_a_confirmation_link_cannot_be_edited(engine_with_regions: sa
     payload, signature, regions, mac = outcome.confirm_token.split(".")
     assert regions == "dc"
     with session_scope(engine_with_regions) as session:
-        for forged in (f"{payload}.{signature}.lagos.{mac}", f"{payload}.{signature}.dc-lagos.{mac}",
-                       f"{payload}.{signature}.dc", f"{payload}.{signature}.DC.{mac}"):
+        for forged in (
+            f"{payload}.{signature}.lagos.{mac}",
+            f"{payload}.{signature}.dc-lagos.{mac}",
+            f"{payload}.{signature}.dc",
+            f"{payload}.{signature}.DC.{mac}",
+        ):
             with pytest.raises(TokenError):
                 subscriptions.confirm(session, forged, secret=secret, now=LATER)
         assert _subscriber(session, "bound@example.com").status is SubscriberStatus.PENDING
@@ -145,7 +151,9 @@ def test_revoking_links_by_address(engine_with_regions: sa.Engine, web_settings:
         assert subscriptions.revoke_links_for_address(session, "nobody@example.com", now=LATER) is None
 
 
-def test_bad_input_is_refused_before_anything_is_written(engine_with_regions: sa.Engine, web_settings: Settings) -> None:
+def test_bad_input_is_refused_before_anything_is_written(
+    engine_with_regions: sa.Engine, web_settings: Settings
+) -> None:
     with session_scope(engine_with_regions) as session:
         with pytest.raises(InvalidAddress):
             subscriptions.subscribe(session, "no-at-sign", ["dc"], secret=web_settings.secret, now=START)
@@ -170,12 +178,17 @@ def test_suppression_keeps_the_strongest_reason(engine_with_regions: sa.Engine, 
             subscriptions.suppress(session, subscriber, SubscriberStatus.ACTIVE, now=LATER)
 
 
-def test_revoking_links_invalidates_the_old_manage_token(engine_with_regions: sa.Engine, web_settings: Settings) -> None:
+def test_revoking_links_invalidates_the_old_manage_token(
+    engine_with_regions: sa.Engine, web_settings: Settings
+) -> None:
     secret = web_settings.secret
     with session_scope(engine_with_regions) as session:
         outcome = subscriptions.subscribe(session, "r@example.com", ["dc"], secret=secret, now=START)
         subscriber = _subscriber(session, "r@example.com")
-        assert subscriptions.subscriber_for_manage_token(session, outcome.manage_token, secret=secret, now=START) is subscriber
+        assert (
+            subscriptions.subscriber_for_manage_token(session, outcome.manage_token, secret=secret, now=START)
+            is subscriber
+        )
         subscriptions.revoke_links(session, subscriber, now=LATER)
         with pytest.raises(TokenError, match="replaced by a newer one"):
             subscriptions.subscriber_for_manage_token(session, outcome.manage_token, secret=secret, now=LATER)

@@ -57,8 +57,15 @@ def test_no_api_docs_are_exposed(client: TestClient) -> None:
 
 
 def test_access_log_never_shows_a_link_token() -> None:
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-                               ("127.0.0.1:5000", "GET", "/p/AbC.dEf?saved=1", "1.1", 200), None)
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/p/AbC.dEf?saved=1", "1.1", 200),
+        None,
+    )
     RedactTokens().filter(record)
     assert "AbC" not in record.getMessage() and "/p/[redacted]?saved=1" in record.getMessage()
     assert redact_tokens("POST /u/x.y") == "POST /u/[redacted]"

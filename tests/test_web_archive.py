@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from newsletter.config import Settings
-from newsletter.schedule.daily import RunOutcome, region_schedules, run_edition
 from newsletter.db.engine import make_engine, migrate
+from newsletter.db.models import Edition, EditionStatus
 from newsletter.delivery.outbox import OutboxBackend
 from newsletter.links import TOKEN_PLACEHOLDER, edition_url, preferences_url, unsubscribe_url
-from newsletter.db.models import Edition, EditionStatus
+from newsletter.schedule.daily import RunOutcome, region_schedules, run_edition
 from newsletter.schedule.rules import send_instant
 from newsletter.web import create_app
 from newsletter.web.archive import public_copy
@@ -47,15 +47,25 @@ def edition_html(settings: Settings, day: date) -> str:
 
 def add_edition(engine: sa.Engine, settings: Settings, day: date, status: EditionStatus, subject: str = "") -> None:
     with Session(engine) as session:
-        session.add(Edition(region_code="dc", local_date=day, status=status, subject=subject,
-                            html=edition_html(settings, day), text="text"))
+        session.add(
+            Edition(
+                region_code="dc",
+                local_date=day,
+                status=status,
+                subject=subject,
+                html=edition_html(settings, day),
+                text="text",
+            )
+        )
         session.commit()
 
 
 def test_public_copy_points_personal_links_at_the_subscribe_page() -> None:
-    html = (f'<a href="{BASE}/p/{TOKEN_PLACEHOLDER}">p</a> <a href="{BASE}/u/{TOKEN_PLACEHOLDER}">u</a> '
-            f'<a href="mailto:unsub@example.com?subject=unsubscribe-{TOKEN_PLACEHOLDER}">m</a> '
-            f'<a href="{BASE}/editions/dc/2026-11-29">keep</a> plain {TOKEN_PLACEHOLDER} text')
+    html = (
+        f'<a href="{BASE}/p/{TOKEN_PLACEHOLDER}">p</a> <a href="{BASE}/u/{TOKEN_PLACEHOLDER}">u</a> '
+        f'<a href="mailto:unsub@example.com?subject=unsubscribe-{TOKEN_PLACEHOLDER}">m</a> '
+        f'<a href="{BASE}/editions/dc/2026-11-29">keep</a> plain {TOKEN_PLACEHOLDER} text'
+    )
     copy = public_copy(html, f"{BASE}/")
     assert TOKEN_PLACEHOLDER not in copy
     assert copy.count(f'href="{BASE}/"') == 3
@@ -80,8 +90,13 @@ def test_drafts_and_missing_editions_are_not_public(
     client: TestClient, web_engine: sa.Engine, web_settings: Settings
 ) -> None:
     add_edition(web_engine, web_settings, date(2026, 11, 30), EditionStatus.APPROVED)
-    for path in ("/editions/dc/2026-11-30", "/editions/dc/2026-12-01", "/editions/dc/not-a-date",
-                 "/editions/atlantis/2026-11-30", "/editions/atlantis"):
+    for path in (
+        "/editions/dc/2026-11-30",
+        "/editions/dc/2026-12-01",
+        "/editions/dc/not-a-date",
+        "/editions/atlantis/2026-11-30",
+        "/editions/atlantis",
+    ):
         answer = client.get(path)
         assert answer.status_code == 404, path
         assert "Edition not found" in answer.text
@@ -132,8 +147,12 @@ def test_archive_pages_answer_head_with_the_get_headers_and_no_body(
     client: TestClient, web_engine: sa.Engine, web_settings: Settings
 ) -> None:
     add_edition(web_engine, web_settings, date(2026, 11, 28), EditionStatus.SENT)
-    for path, status in (("/editions/dc", 200), ("/editions/dc/2026-11-28", 200), ("/editions/dc/2026-11-27", 404),
-                         ("/editions/atlantis", 404)):
+    for path, status in (
+        ("/editions/dc", 200),
+        ("/editions/dc/2026-11-28", 200),
+        ("/editions/dc/2026-11-27", 404),
+        ("/editions/atlantis", 404),
+    ):
         get, head = client.get(path), client.head(path)
         assert (get.status_code, head.status_code) == (status, status), path
         assert head.content == b""
@@ -172,7 +191,9 @@ def _sent_seed_edition(tmp_path: Path, code: str) -> tuple[TestClient, Settings,
     settings = make_settings(url, tmp_path)
     (schedule,) = [s for s in region_schedules(engine) if s.code == code]
     day = date(2026, 11, 30)  # after every seed story's publication
-    run = run_edition(engine, settings, code, day, backend=OutboxBackend(tmp_path / "outbox"), now=send_instant(schedule, day))
+    run = run_edition(
+        engine, settings, code, day, backend=OutboxBackend(tmp_path / "outbox"), now=send_instant(schedule, day)
+    )
     assert run.outcome is RunOutcome.SENT, run.detail
     return TestClient(create_app(settings, engine), base_url=settings.base_url), settings, day
 

@@ -25,8 +25,13 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("NEWSLETTER_TEST_CHROMIUM", "/usr/bin/chromium")
 # Running as root in a container: no sandbox; and no update or telemetry traffic.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 ADDRESS = "walker@example.com"
 
 
@@ -89,7 +94,9 @@ def test_subscriber_journey(browser_page: object, live: tuple[LiveServer, Settin
 
     # 3. An edition goes out; open the preference link in the delivered copy.
     send_edition(engine, settings, "dc", date(2026, 11, 29), now=datetime(2026, 11, 29, 11, 30, tzinfo=UTC))
-    [edition_mail] = [m for m in outbox_messages(settings) if m["To"] == ADDRESS and m["Subject"] != confirmation["Subject"]]
+    [edition_mail] = [
+        m for m in outbox_messages(settings) if m["To"] == ADDRESS and m["Subject"] != confirmation["Subject"]
+    ]
     page.goto(server.url + link_in(edition_mail, "/p/", settings))
     expect(page.get_by_role("heading", name="Your preferences")).to_be_visible()
     expect(page.get_by_label("Washington D.C.")).to_be_checked()

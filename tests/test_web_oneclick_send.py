@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.db.engine import session_scope
-from newsletter.send.service import send_edition
 from newsletter.db.models import Delivery, DeliveryState, Story, StoryRegion, StoryStatus, Subscriber
-from tests.conftest import make_settings, seed_engine
+from newsletter.send.service import send_edition
 from newsletter.web import create_app
+from tests.conftest import make_settings, seed_engine
 from tests.web_helpers import TestClient, active_subscriber, outbox_messages
 
 FIRST_DAY = date(2026, 11, 29)
@@ -23,10 +23,16 @@ NEXT_DAY = date(2026, 11, 30)
 def add_story_for_next_day(engine: sa.Engine) -> None:
     published = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
     with session_scope(engine) as session:
-        story = Story(slug="dc-next-day-story", headline="Council extends the late-night bus pilot",
-                      summary="Six more months.", body="The pilot continues through spring.",
-                      canonical_url="https://news.example.com/dc/next-day", status=StoryStatus.PUBLISHED,
-                      published_at=published, updated_at=published)
+        story = Story(
+            slug="dc-next-day-story",
+            headline="Council extends the late-night bus pilot",
+            summary="Six more months.",
+            body="The pilot continues through spring.",
+            canonical_url="https://news.example.com/dc/next-day",
+            status=StoryStatus.PUBLISHED,
+            published_at=published,
+            updated_at=published,
+        )
         session.add(story)
         session.flush()
         session.add(StoryRegion(story_id=story.id or 0, region_code="dc"))
@@ -55,8 +61,11 @@ def test_one_click_from_a_delivered_edition_removes_the_reader_from_the_next_sen
 
     # The provider's request: a plain url-encoded POST, no cookies, nothing else.
     with TestClient(create_app(settings, engine), base_url=settings.base_url) as provider:
-        answer = provider.post(one_click_url, content=b"List-Unsubscribe=One-Click",
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        answer = provider.post(
+            one_click_url,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
     assert answer.status_code == 200
 
     add_story_for_next_day(engine)
@@ -67,6 +76,8 @@ def test_one_click_from_a_delivered_edition_removes_the_reader_from_the_next_sen
     assert "leaver@example.com" in recipients_in(settings.outbox_dir, FIRST_DAY)
     with Session(engine) as session:
         leaver = session.exec(select(Subscriber).where(Subscriber.email == "leaver@example.com")).one()
-        states = sorted(d.state.value for d in session.exec(select(Delivery).where(Delivery.subscriber_id == leaver.id)))
+        states = sorted(
+            d.state.value for d in session.exec(select(Delivery).where(Delivery.subscriber_id == leaver.id))
+        )
     assert states == ["sent", "suppressed"]
     engine.dispose()

@@ -47,8 +47,10 @@ def test_saving_changes_regions_and_pause_and_survives_a_reload(
 ) -> None:
     token = active_subscriber(web_engine, web_settings, "save@example.com", ["dc"])
     form = client.get(f"/p/{token}")
-    saved = client.post(f"/p/{token}", data={"regions": ["bxl", "lagos"], "paused": "1",
-                                              "action": "save", "csrf_token": csrf_from(form.text)})
+    saved = client.post(
+        f"/p/{token}",
+        data={"regions": ["bxl", "lagos"], "paused": "1", "action": "save", "csrf_token": csrf_from(form.text)},
+    )
     assert saved.status_code == 303 and saved.headers["location"] == f"/p/{token}?saved=1"
     assert subscriber_state(web_engine, "save@example.com") == ("active", True, {"bxl", "lagos"})
 
@@ -56,8 +58,9 @@ def test_saving_changes_regions_and_pause_and_survives_a_reload(
     assert "Your preferences are saved." in reloaded.text and "Your editions are paused." in reloaded.text
     assert checked_regions(reloaded.text) == {"bxl", "lagos"}
 
-    unpause = client.post(f"/p/{token}", data={"regions": ["lagos"], "action": "save",
-                                               "csrf_token": csrf_from(reloaded.text)})
+    unpause = client.post(
+        f"/p/{token}", data={"regions": ["lagos"], "action": "save", "csrf_token": csrf_from(reloaded.text)}
+    )
     assert unpause.status_code == 303
     assert subscriber_state(web_engine, "save@example.com") == ("active", False, {"lagos"})
 
@@ -78,7 +81,9 @@ def test_unsubscribe_from_everything_and_come_back(
     assert subscriber_state(web_engine, "leave@example.com") == ("active", False, {"dc"})
 
 
-def test_saving_with_no_region_is_an_unsubscribe(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:
+def test_saving_with_no_region_is_an_unsubscribe(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
     token = active_subscriber(web_engine, web_settings, "none@example.com", ["dc"])
     csrf = csrf_from(client.get(f"/p/{token}").text)
     assert client.post(f"/p/{token}", data={"action": "save", "csrf_token": csrf}).status_code == 303
@@ -191,9 +196,12 @@ def test_revoked_links_stop_working(client: TestClient, web_engine: sa.Engine, w
         session.commit()
         new_token = manage_token(web_settings.secret, subscriber.id or 0, subscriber.token_version)
 
-    for answer in (client.get(f"/p/{token}"), client.get(f"/u/{token}"),
-                   client.post(f"/p/{token}", data={"regions": ["bxl"], "csrf_token": csrf}),
-                   client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})):
+    for answer in (
+        client.get(f"/p/{token}"),
+        client.get(f"/u/{token}"),
+        client.post(f"/p/{token}", data={"regions": ["bxl"], "csrf_token": csrf}),
+        client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}),
+    ):
         assert answer.status_code == 400 and "replaced by a newer one" in answer.text
     assert subscriber_state(web_engine, "revoke@example.com") == ("active", False, {"dc"})
     assert client.get(f"/p/{new_token}").status_code == 200
@@ -219,7 +227,9 @@ def test_an_operator_revokes_links_from_the_command_line(
     assert invalid.returncode != 0 and "Traceback" not in invalid.stderr
 
 
-def test_forged_manage_tokens_get_a_friendly_page(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:
+def test_forged_manage_tokens_get_a_friendly_page(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
     token = active_subscriber(web_engine, web_settings, "forged@example.com", ["dc"])
     payload, signature = token.split(".")
     for bad in (token[:-1], payload, f"{payload}.{'A' * len(signature)}", "nonsense", f"{token}.extra"):
@@ -236,8 +246,12 @@ def test_other_spellings_of_a_valid_token_are_refused(
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     same_bytes = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]  # only spare bits differ
     assert client.get(f"/p/{token}").status_code == 200
-    for alias in (f"{payload}!!!!.{signature}", f"{payload[:2]}~~~~{payload[2:]}.{signature}",
-                  f"{payload}.{same_bytes}", f"{payload}.{signature}=="):
+    for alias in (
+        f"{payload}!!!!.{signature}",
+        f"{payload[:2]}~~~~{payload[2:]}.{signature}",
+        f"{payload}.{same_bytes}",
+        f"{payload}.{signature}==",
+    ):
         answer = client.get(f"/p/{alias}")
         assert answer.status_code == 400, alias
         assert "This link does not work" in answer.text
@@ -258,4 +272,6 @@ def test_a_confirmation_token_is_not_a_manage_token(
 
 def subscriber_id_of(engine: sa.Engine, address: str) -> int:
     with engine.connect() as connection:
-        return int(connection.execute(sa.text("SELECT id FROM subscriber WHERE email = :e"), {"e": address}).scalar_one())
+        return int(
+            connection.execute(sa.text("SELECT id FROM subscriber WHERE email = :e"), {"e": address}).scalar_one()
+        )

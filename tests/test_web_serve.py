@@ -32,12 +32,18 @@ def test_serve_runs_the_app_and_keeps_tokens_out_of_the_log(sqlite_url: str, tmp
     add_regions(engine)
     engine.dispose()
     port = free_port()
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": TEST_SECRET, "NEWSLETTER_DATABASE_URL": sqlite_url,
-           "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox")}
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_DATABASE_URL": sqlite_url,
+        "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=tmp_path,  # a foreign folder: templates must not be found relative to cwd
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

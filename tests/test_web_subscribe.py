@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.delivery.base import MessageContent, Outcome, Recipient, SendResult
 from newsletter.db.models import Subscriber
+from newsletter.delivery.base import MessageContent, Outcome, Recipient, SendResult
 from newsletter.subscribers.tokens import confirm_token
 from newsletter.web import create_app
 from tests.web_helpers import (  # noqa: F401 - fixtures
@@ -167,9 +167,17 @@ def test_forged_and_truncated_confirmation_links_are_refused(
     # The link carries the requested regions after the signed token, bound by a MAC.
     payload, signature, regions, mac = good.removeprefix("/confirm/").split(".")
     other_key = confirm_token(b"another-secret-key-of-enough-length!!", 1, 1, now=START)
-    for bad in (good[:-4], f"/confirm/{payload}", f"/confirm/{payload}.{signature[::-1]}.{regions}.{mac}",
-                f"/confirm/{other_key}", f"/confirm/{payload}.{signature}.bxl.{mac}", f"/confirm/{payload}.{signature}.{regions}",
-                f"/confirm/{payload}.{signature}", "/confirm/%00%ff", "/confirm/" + "A" * 500):
+    for bad in (
+        good[:-4],
+        f"/confirm/{payload}",
+        f"/confirm/{payload}.{signature[::-1]}.{regions}.{mac}",
+        f"/confirm/{other_key}",
+        f"/confirm/{payload}.{signature}.bxl.{mac}",
+        f"/confirm/{payload}.{signature}.{regions}",
+        f"/confirm/{payload}.{signature}",
+        "/confirm/%00%ff",
+        "/confirm/" + "A" * 500,
+    ):
         answer = client.get(bad)
         assert answer.status_code == 400, bad
         assert "This link does not work" in answer.text
@@ -194,9 +202,9 @@ def test_a_confirmation_link_stripped_of_its_regions_is_refused(
     assert answer.status_code == 400 and "This link does not work" in answer.text
     assert subscriber_state(web_engine, "strip@example.com")[0] == "pending"
 
-    from newsletter.subscribers import lifecycle as subscriptions
     from newsletter.db.engine import session_scope
     from newsletter.errors import TokenError
+    from newsletter.subscribers import lifecycle as subscriptions
 
     with session_scope(web_engine) as session:
         subscriber = session.exec(select(Subscriber).where(Subscriber.email == "strip@example.com")).one()

@@ -36,7 +36,9 @@ def test_provider_style_one_click_post_unsubscribes_at_once(
     assert client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
 
 
-def test_multipart_one_click_body_is_accepted(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:
+def test_multipart_one_click_body_is_accepted(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
     token = active_subscriber(web_engine, web_settings, "multipart@example.com", ["dc"])
     answer = client.post(f"/u/{token}", files={"List-Unsubscribe": (None, "One-Click")})
     assert answer.status_code == 200
@@ -61,7 +63,9 @@ def test_post_without_the_one_click_body_changes_nothing(
     assert subscriber_state(web_engine, "nobody@example.com")[0] == "active"
 
 
-def test_forged_unsubscribe_tokens_change_nothing(client: TestClient, web_engine: sa.Engine, web_settings: Settings) -> None:
+def test_forged_unsubscribe_tokens_change_nothing(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
     token = active_subscriber(web_engine, web_settings, "victim@example.com", ["dc"])
     payload, _ = token.split(".")
     for bad in (token[:-2], payload + ".AAAAAAAAAAAAAAAAAAAAAA", "x.y"):
@@ -75,4 +79,3 @@ def test_unknown_subscriber_looks_like_a_forged_link(client: TestClient, web_set
 
     answer = client.post(f"/u/{manage_token(web_settings.secret, 999_999, 1)}", data={"List-Unsubscribe": "One-Click"})
     assert answer.status_code == 400 and "this link is not valid" in answer.text
-

@@ -28,8 +28,14 @@ from tests.web_helpers import (  # noqa: F401 - fixtures
 
 
 def event(kind: str, address: str, event_id: str, **extra: Any) -> dict[str, Any]:
-    return {"email": address, "timestamp": 1764396000, "event": kind, "sg_event_id": event_id,
-            "sg_message_id": "msg.filter0001", **extra}
+    return {
+        "email": address,
+        "timestamp": 1764396000,
+        "event": kind,
+        "sg_event_id": event_id,
+        "sg_message_id": "msg.filter0001",
+        **extra,
+    }
 
 
 def stored_events(engine: sa.Engine) -> list[Event]:
@@ -58,13 +64,21 @@ def test_signed_batch_is_stored_with_its_raw_event(
 ) -> None:
     active_subscriber(web_engine, web_settings, "open@example.com", ["dc"])
     delivery_id = delivery_for(web_engine, "open@example.com")
-    answer = signed_post(client, webhook_key, [
-        event("delivered", "open@example.com", "ev-1", delivery_id=str(delivery_id), region="dc"),
-        event("open", "open@example.com", "ev-2", delivery_id=str(delivery_id), useragent="Mail/1.0"),
-    ])
+    answer = signed_post(
+        client,
+        webhook_key,
+        [
+            event("delivered", "open@example.com", "ev-1", delivery_id=str(delivery_id), region="dc"),
+            event("open", "open@example.com", "ev-2", delivery_id=str(delivery_id), useragent="Mail/1.0"),
+        ],
+    )
     assert answer.status_code == 204
     delivered, opened = stored_events(web_engine)
-    assert (delivered.event_type, delivered.provider_event_id, delivered.delivery_id) == (EventType.DELIVERED, "ev-1", delivery_id)
+    assert (delivered.event_type, delivered.provider_event_id, delivered.delivery_id) == (
+        EventType.DELIVERED,
+        "ev-1",
+        delivery_id,
+    )
     assert opened.payload["useragent"] == "Mail/1.0" and opened.subscriber_id == delivered.subscriber_id
     assert opened.occurred_at.timestamp() == 1764396000
     # Opens and deliveries never stop sending.
@@ -87,13 +101,23 @@ def test_signed_batch_is_stored_with_its_raw_event(
         ([event("deferred", "s@example.com", "f1", response="421 try later", attempt="1")], "active"),
         ([event("click", "s@example.com", "k1", url="https://news.example.com/")], "active"),
         # A complaint outranks an earlier unsubscribe, and a later unsubscribe does not soften it.
-        ([event("unsubscribe", "s@example.com", "u2"), event("spamreport", "s@example.com", "c2"),
-          event("unsubscribe", "s@example.com", "u3")], "complained"),
+        (
+            [
+                event("unsubscribe", "s@example.com", "u2"),
+                event("spamreport", "s@example.com", "c2"),
+                event("unsubscribe", "s@example.com", "u3"),
+            ],
+            "complained",
+        ),
     ],
 )
 def test_events_that_suppress_the_subscriber(
-    client: TestClient, webhook_key: WebhookKey, web_engine: sa.Engine, web_settings: Settings,
-    events: list[dict[str, Any]], status: str,
+    client: TestClient,
+    webhook_key: WebhookKey,
+    web_engine: sa.Engine,
+    web_settings: Settings,
+    events: list[dict[str, Any]],
+    status: str,
 ) -> None:
     active_subscriber(web_engine, web_settings, "s@example.com", ["dc", "bxl"])
     delivery_id = delivery_for(web_engine, "s@example.com")
@@ -104,8 +128,11 @@ def test_events_that_suppress_the_subscriber(
 
 
 def test_replayed_batch_is_harmless(client: TestClient, webhook_key: WebhookKey, web_engine: sa.Engine) -> None:
-    batch = [event("delivered", "r@example.com", "dup-1"), event("delivered", "r@example.com", "dup-2"),
-             event("delivered", "r@example.com", "dup-1")]  # the same event twice in one batch, too
+    batch = [
+        event("delivered", "r@example.com", "dup-1"),
+        event("delivered", "r@example.com", "dup-2"),
+        event("delivered", "r@example.com", "dup-1"),
+    ]  # the same event twice in one batch, too
     assert signed_post(client, webhook_key, batch).status_code == 204
     assert signed_post(client, webhook_key, batch).status_code == 204
     assert sorted(e.provider_event_id or "" for e in stored_events(web_engine)) == ["dup-1", "dup-2"]
@@ -154,8 +181,13 @@ def test_unknown_and_malformed_events_are_stored_not_fatal(
     ]
     assert signed_post(client, webhook_key, batch).status_code == 204
     stored = stored_events(web_engine)
-    assert [e.event_type for e in stored] == [EventType.UNKNOWN, EventType.UNKNOWN, EventType.UNKNOWN,
-                                              EventType.DELIVERED, EventType.OPEN]
+    assert [e.event_type for e in stored] == [
+        EventType.UNKNOWN,
+        EventType.UNKNOWN,
+        EventType.UNKNOWN,
+        EventType.DELIVERED,
+        EventType.OPEN,
+    ]
     assert stored[0].raw_type == "machine_opened"
     assert stored[2].payload == {"unparsed": "not even an object"}
     assert "\x00" not in stored[3].reason
@@ -227,11 +259,15 @@ def test_pem_public_key_is_accepted_too(web_engine: sa.Engine, web_settings: Set
     from newsletter.web import create_app
     from tests.web_helpers import TestClient as Client
 
-    pem = webhook_key.private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-    with Client(create_app(web_settings.model_copy(update={"sendgrid_webhook_public_key": pem}), web_engine),
-                base_url="https://testserver") as pem_client:
+    pem = (
+        webhook_key.private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    with Client(
+        create_app(web_settings.model_copy(update={"sendgrid_webhook_public_key": pem}), web_engine),
+        base_url="https://testserver",
+    ) as pem_client:
         assert signed_post(pem_client, webhook_key, [event("open", "p@example.com", "pem-1")]).status_code == 204
 
 
@@ -253,8 +289,10 @@ def test_largest_ledger_id_is_still_accepted(
 ) -> None:
     active_subscriber(web_engine, web_settings, "edge@example.com", ["dc"])
     delivery_id = delivery_for(web_engine, "edge@example.com")
-    batch = [event("open", "edge@example.com", "edge-1", delivery_id=str(delivery_id)),
-             event("open", "edge@example.com", "edge-2", delivery_id=str(2**63 - 1))]
+    batch = [
+        event("open", "edge@example.com", "edge-1", delivery_id=str(delivery_id)),
+        event("open", "edge@example.com", "edge-2", delivery_id=str(2**63 - 1)),
+    ]
     assert signed_post(client, webhook_key, batch).status_code == 204
     assert [e.delivery_id for e in stored_events(web_engine)] == [delivery_id, None]
 
@@ -280,11 +318,22 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit(web_settings: Settin
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "https",
-        "path": "/webhooks/sendgrid", "raw_path": b"/webhooks/sendgrid", "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
-                    (b"transfer-encoding", b"chunked")],
-        "client": ("127.0.0.1", 5000), "server": ("testserver", 443),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/webhooks/sendgrid",
+        "raw_path": b"/webhooks/sendgrid",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"transfer-encoding", b"chunked"),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 443),
     }
     asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=30))
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413

@@ -27,8 +27,8 @@ from sqlmodel import Session, select
 
 from newsletter.config import Settings
 from newsletter.db.models import Region, Subscriber, Subscription
-from newsletter.web import create_app
 from newsletter.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from newsletter.web import create_app
 from tests.conftest import make_settings
 
 with warnings.catch_warnings():
@@ -86,8 +86,17 @@ class WebhookKey:
 def add_regions(engine: sa.Engine) -> None:
     with Session(engine) as session:
         for position, (code, name, zone) in enumerate(REGIONS):
-            session.add(Region(code=code, name=name, short_label=code.upper(), timezone=zone,
-                               send_time="06:30", edition_name=f"The {name} Morning Wire", position=position))
+            session.add(
+                Region(
+                    code=code,
+                    name=name,
+                    short_label=code.upper(),
+                    timezone=zone,
+                    send_time="06:30",
+                    edition_name=f"The {name} Morning Wire",
+                    position=position,
+                )
+            )
         session.commit()
 
 
@@ -175,8 +184,8 @@ def signed_post(client: TestClient, key: WebhookKey, events: list[Any]) -> Any:
 
 def active_subscriber(engine: sa.Engine, settings: Settings, address: str, regions: list[str]) -> str:
     """Subscribe and confirm through the service layer; returns the manage token."""
-    from newsletter.subscribers import lifecycle as subscriptions
     from newsletter.db.engine import session_scope
+    from newsletter.subscribers import lifecycle as subscriptions
 
     with session_scope(engine) as session:
         outcome = subscriptions.subscribe(session, address, regions, secret=settings.secret, now=START)

@@ -22,8 +22,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from newsletter.addresses import InvalidAddress, normalise_email
 from newsletter.content.bidi import bidi_controls_in
-from newsletter.errors import ContentError, ContentErrors
 from newsletter.db.models import StoryStatus, SubscriberStatus
+from newsletter.errors import ContentError, ContentErrors
 
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 REGION_CODE = r"^[a-z]{2,16}$"
@@ -312,7 +312,9 @@ def _story_front(path: Path) -> dict[str, Any] | None:
     text = _read_text(path)
     match = re.match(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?\n?(.*)\Z", text, re.S | re.M)
     if not match:
-        raise ContentError(str(path), "(front matter)", text[:40], "the file must start with YAML front matter between '---' lines")
+        raise ContentError(
+            str(path), "(front matter)", text[:40], "the file must start with YAML front matter between '---' lines"
+        )
     front = _parse_yaml(path, match.group(1), line_offset=1)
     if isinstance(front, dict):
         return {**front, "body": match.group(2).strip()}
@@ -342,9 +344,11 @@ def _raw_strings(data: Any, key: str) -> list[str]:
 def _check_regions(path: Path, prefix: str, codes: list[str], known: set[str], problems: _Problems) -> None:
     for index, code in enumerate(codes):
         if code not in known:
-            problems.add(ContentError(
-                str(path), f"{prefix}regions[{index}]", code, f"unknown region; known: {', '.join(sorted(known))}"
-            ))
+            problems.add(
+                ContentError(
+                    str(path), f"{prefix}regions[{index}]", code, f"unknown region; known: {', '.join(sorted(known))}"
+                )
+            )
 
 
 def _check_unique(seen: dict[str, str], value: str, path: Path, where: str, what: str, problems: _Problems) -> None:
@@ -429,7 +433,9 @@ def read_content_dir(root: Path, known_regions: AbstractSet[str] = frozenset()) 
         if ad is None:
             continue
         if ad.ends_on and ad.ends_on < ad.starts_on:
-            problems.add(ContentError(str(ads_file), f"[{index}].ends_on", ad.ends_on.isoformat(), "ends before starts_on"))
+            problems.add(
+                ContentError(str(ads_file), f"[{index}].ends_on", ad.ends_on.isoformat(), "ends before starts_on")
+            )
         if ad.image_url and not ad.image_alt:
             problems.add(ContentError(str(ads_file), f"[{index}].image_alt", "", "required when image_url is set"))
         content.ads.append(ad)

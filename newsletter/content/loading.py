@@ -118,9 +118,7 @@ def _stored_signals(session: Session, story_id: int) -> list[dict[str, Any]]:
     signals = session.exec(select(Signal).where(Signal.story_id == story_id).order_by(Signal.position)).all()
     stored = []
     for signal in signals:
-        sources = session.exec(
-            select(Source).where(Source.signal_id == signal.id).order_by(Source.position)
-        ).all()
+        sources = session.exec(select(Source).where(Source.signal_id == signal.id).order_by(Source.position)).all()
         stored.append(
             {
                 "headline": signal.headline,

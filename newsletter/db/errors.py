@@ -34,8 +34,10 @@ def url_problem(url: str) -> str | None:
         return f"{SETTING} is not a database URL; write one like {EXAMPLES}"
     scheme = parsed.drivername
     if scheme == "postgres" or scheme.startswith("postgres+"):
-        return (f"{SETTING} uses {scheme}://, which SQLAlchemy does not accept; "
-                "write postgresql+psycopg://... (the rest of the URL unchanged)")
+        return (
+            f"{SETTING} uses {scheme}://, which SQLAlchemy does not accept; "
+            "write postgresql+psycopg://... (the rest of the URL unchanged)"
+        )
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         return f"{SETTING} uses {scheme}://; only SQLite and PostgreSQL are supported: {EXAMPLES}"
@@ -85,8 +87,7 @@ def _postgres_problem(text: str, url: sa.URL | None) -> str | None:
     missing_db = re.search(r'database "([^"]+)" does not exist', text)
     if missing_db:
         name = missing_db.group(1)
-        return (f"{where}: database '{name}' does not exist: create it (createdb {name}), "
-                f"then {INIT}")
+        return f"{where}: database '{name}' does not exist: create it (createdb {name}), then {INIT}"
     if "connection refused" in lower:
         return f"cannot connect to {where} (connection refused): is the server running?"
     if "password authentication failed" in lower or re.search(r'role "[^"]+" does not exist', text):

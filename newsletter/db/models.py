@@ -101,9 +101,7 @@ class Story(SQLModel, table=True):
     image_alt: str = ""
     image_credit: str = ""
     language: str = Field(default="en", max_length=16)
-    status: StoryStatus = Field(
-        default=StoryStatus.DRAFT, sa_type=enum_type(StoryStatus), nullable=False
-    )
+    status: StoryStatus = Field(default=StoryStatus.DRAFT, sa_type=enum_type(StoryStatus), nullable=False)
     priority: int = 0
     published_at: datetime = _timestamp()
     updated_at: datetime = _timestamp()
@@ -112,9 +110,7 @@ class Story(SQLModel, table=True):
 
 class Signal(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    story_id: int | None = Field(
-        default=None, foreign_key="story.id", index=True, ondelete="CASCADE"
-    )
+    story_id: int | None = Field(default=None, foreign_key="story.id", index=True, ondelete="CASCADE")
     position: int = 0
     headline: str = Field(max_length=300)
     body: str = ""
@@ -155,9 +151,7 @@ class Edition(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     region_code: str = Field(foreign_key="region.code", max_length=16)
     local_date: date
-    status: EditionStatus = Field(
-        default=EditionStatus.DRAFT, sa_type=enum_type(EditionStatus), nullable=False
-    )
+    status: EditionStatus = Field(default=EditionStatus.DRAFT, sa_type=enum_type(EditionStatus), nullable=False)
     subject: str = Field(default="", max_length=300)
     preheader: str = Field(default="", max_length=300)
     subject_override: str | None = Field(default=None, max_length=300)
@@ -218,9 +212,7 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     edition_id: int = Field(foreign_key="edition.id")
     subscriber_id: int = Field(foreign_key="subscriber.id", index=True)
-    state: DeliveryState = Field(
-        default=DeliveryState.CLAIMED, sa_type=enum_type(DeliveryState), nullable=False
-    )
+    state: DeliveryState = Field(default=DeliveryState.CLAIMED, sa_type=enum_type(DeliveryState), nullable=False)
     provider_message_id: str | None = Field(default=None, max_length=200)
     attempts: int = 0
     last_error: str | None = None

@@ -37,7 +37,7 @@ from newsletter.errors import (
     UnknownOutcomeError,
 )
 
-__all__ = ["SendGridBackend", "to_sendgrid_request", "plan_requests"]
+__all__ = ["SendGridBackend", "plan_requests", "to_sendgrid_request"]
 
 _CLIENT_LOGGER = "python_http_client.client"
 # python_http_client json.dumps()es a body only when the Content-Type is missing or exactly
@@ -68,7 +68,10 @@ def _error_text(body: bytes | str | None) -> str:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
         errors = json.loads(text).get("errors", [])
-        parts = [f"{e.get('message', '')}" + (f" (field {e['field']})" if e.get("field") not in (None, "null") else "") for e in errors]
+        parts = [
+            f"{e.get('message', '')}" + (f" (field {e['field']})" if e.get("field") not in (None, "null") else "")
+            for e in errors
+        ]
         text = "; ".join(parts) or text
     except (ValueError, AttributeError, TypeError):
         pass

@@ -113,13 +113,18 @@ def _shared_args(content: MessageContent) -> dict[str, str]:
 
 def _check_token(recipient: Recipient) -> None:
     # A UTF-8 character is at most 4 bytes: only a token that could be too long is measured.
-    if len(recipient.token) * 4 > _TOKEN_BYTES_SURELY_FINE and substitution_bytes(recipient) > MAX_SUBSTITUTION_BYTES_PER_PERSONALIZATION:
+    if (
+        len(recipient.token) * 4 > _TOKEN_BYTES_SURELY_FINE
+        and substitution_bytes(recipient) > MAX_SUBSTITUTION_BYTES_PER_PERSONALIZATION
+    ):
         raise ProviderLimitError(f"the token for {recipient.email} is too long for a SendGrid substitution")
 
 
 def _personalization(content: MessageContent, recipient: Recipient, shared_args: dict[str, str]) -> dict[str, Any]:
     _check_token(recipient)
-    custom_args = {ARG_DELIVERY_ID: str(recipient.ledger_id), **shared_args} if recipient.ledger_id is not None else shared_args
+    custom_args = (
+        {ARG_DELIVERY_ID: str(recipient.ledger_id), **shared_args} if recipient.ledger_id is not None else shared_args
+    )
     personalization: dict[str, Any] = {
         "to": [{"email": recipient.email}],
         "substitutions": {TOKEN_PLACEHOLDER: recipient.token},
@@ -135,7 +140,9 @@ def _check_request(content: MessageContent, recipients: Sequence[Recipient]) -> 
     if not recipients:
         raise ValueError("a SendGrid request needs at least one recipient")
     if len(recipients) > MAX_RECIPIENTS_PER_REQUEST:
-        raise ProviderLimitError(f"{len(recipients)} recipients; SendGrid accepts {MAX_RECIPIENTS_PER_REQUEST} per request")
+        raise ProviderLimitError(
+            f"{len(recipients)} recipients; SendGrid accepts {MAX_RECIPIENTS_PER_REQUEST} per request"
+        )
     if not content.subject.strip():
         raise ProviderLimitError("SendGrid refuses an empty subject")
     if not content.text or not content.html:
@@ -217,7 +224,10 @@ def _template(content: MessageContent, shared_args: dict[str, str], with_ledger:
     """
     probe = Recipient(_EMAIL_MARK, _TOKEN_MARK, _LEDGER_MARK if with_ledger else None)
     marks = [_escaped(_EMAIL_MARK), _escaped(_TOKEN_MARK), str(_LEDGER_MARK)]
-    pieces = re.split("(" + "|".join(re.escape(mark) for mark in marks) + ")", serialize_request(_personalization(content, probe, shared_args)))
+    pieces = re.split(
+        "(" + "|".join(re.escape(mark) for mark in marks) + ")",
+        serialize_request(_personalization(content, probe, shared_args)),
+    )
     literals, found = pieces[::2], [marks.index(mark) for mark in pieces[1::2]]
     if len(found) < 2 or any(("\\u0000" in text or "7340031999" in text) for text in literals):
         return None

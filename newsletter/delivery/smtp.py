@@ -167,10 +167,14 @@ class SmtpBackend:
             self._reset(connection)
             if 400 <= exc.smtp_code < 500:
                 raise TransientDeliveryError(f"SMTP DATA deferred: {_reply(exc.smtp_code, exc.smtp_error)}") from None
-            return SendResult(recipient, Outcome.FAILED, error=f"SMTP DATA refused: {_reply(exc.smtp_code, exc.smtp_error)}")
+            return SendResult(
+                recipient, Outcome.FAILED, error=f"SMTP DATA refused: {_reply(exc.smtp_code, exc.smtp_error)}"
+            )
         except _DROPPED as exc:
             self._drop()
-            raise UnknownOutcomeError(f"SMTP connection lost during DATA; the server may have queued it: {exc}") from None
+            raise UnknownOutcomeError(
+                f"SMTP connection lost during DATA; the server may have queued it: {exc}"
+            ) from None
         if code != 250:
             if 400 <= code < 500:
                 raise TransientDeliveryError(f"SMTP message deferred: {_reply(code, reply)}", status=code)

@@ -15,16 +15,6 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from newsletter.config import Settings
-from newsletter.editions.snapshot import (
-    AdBlock,
-    EditionContent,
-    RegionRef,
-    SignalBlock,
-    SourceRef,
-    StoryBlock,
-    assembled_at,
-)
-from newsletter.errors import EmptyEditionError, NotFoundError
 from newsletter.db.models import (
     Ad,
     AdRegion,
@@ -38,6 +28,16 @@ from newsletter.db.models import (
     StoryRegion,
     StoryStatus,
 )
+from newsletter.editions.snapshot import (
+    AdBlock,
+    EditionContent,
+    RegionRef,
+    SignalBlock,
+    SourceRef,
+    StoryBlock,
+    assembled_at,
+)
+from newsletter.errors import EmptyEditionError, NotFoundError
 from newsletter.render.markdown import plain_text
 
 # Editions whose content reached readers: the next edition's window starts where their content was fixed.
@@ -79,9 +79,7 @@ def _previous_send(session: Session, region_code: str, local_date: date) -> date
     return fixed or previous.approved_at or previous.send_started_at or previous.sent_at or previous.created_at
 
 
-def _select_stories(
-    session: Session, region_code: str, local_date: date, size: int, now: datetime
-) -> list[Story]:
+def _select_stories(session: Session, region_code: str, local_date: date, size: int, now: datetime) -> list[Story]:
     """The window's stories, highest priority first, then most recent."""
     already_sent = (
         select(EditionItem.story_id)
@@ -147,9 +145,17 @@ def _story_blocks(session: Session, stories: list[Story]) -> list[StoryBlock]:
         signals_of.setdefault(signal.story_id or 0, []).append(block)
     return [
         StoryBlock(
-            slug=s.slug, headline=s.headline, summary=s.summary, body=s.body, byline=s.byline,
-            canonical_url=s.canonical_url, image_url=s.image_url, image_alt=s.image_alt,
-            image_credit=s.image_credit, language=s.language, updated_at=s.updated_at,
+            slug=s.slug,
+            headline=s.headline,
+            summary=s.summary,
+            body=s.body,
+            byline=s.byline,
+            canonical_url=s.canonical_url,
+            image_url=s.image_url,
+            image_alt=s.image_alt,
+            image_credit=s.image_credit,
+            language=s.language,
+            updated_at=s.updated_at,
             signals=tuple(signals_of.get(s.id or 0, [])),
         )
         for s in stories
@@ -187,8 +193,14 @@ def derive_preheader(lead: StoryBlock, others: list[StoryBlock]) -> str:
 
 
 def assemble(
-    session: Session, settings: Settings, region: Region, local_date: date, *, now: datetime,
-    subject_override: str | None = None, preheader_override: str | None = None,
+    session: Session,
+    settings: Settings,
+    region: Region,
+    local_date: date,
+    *,
+    now: datetime,
+    subject_override: str | None = None,
+    preheader_override: str | None = None,
 ) -> tuple[EditionContent, list[Story], list[Ad]]:
     """Choose and order the edition's stories and ads; EmptyEditionError when there are no stories.
 
@@ -215,13 +227,20 @@ def assemble(
                 ordered_ads.append(ad)
     regions = session.exec(select(Region).order_by(Region.position, Region.code)).all()
     content = EditionContent(
-        region_code=region.code, region_name=region.name, edition_name=region.edition_name,
-        timezone=region.timezone, language=region.language, local_date=local_date,
+        region_code=region.code,
+        region_name=region.name,
+        edition_name=region.edition_name,
+        timezone=region.timezone,
+        language=region.language,
+        local_date=local_date,
         subject=subject_override or derive_subject(blocks[0]),
         preheader=preheader_override or derive_preheader(blocks[0], blocks[1:]),
         regions=tuple(RegionRef(r.code, r.short_label, r.name) for r in regions),
-        items=tuple(items), base_url=settings.base_url, sender_name=settings.sender_name,
-        postal_address=settings.postal_address, from_name=from_name(settings, region),
+        items=tuple(items),
+        base_url=settings.base_url,
+        sender_name=settings.sender_name,
+        postal_address=settings.postal_address,
+        from_name=from_name(settings, region),
     )
     return content, ordered_stories, ordered_ads
 

@@ -34,9 +34,13 @@ class HtmlSize:
     def describe(self, biggest: int = 4) -> str:
         """``HTML is 95.2 KB, over the 90 KB budget; biggest parts: story 2 (...) 21.0 KB, ...``."""
         where = "over" if self.over else "within"
-        text = f"HTML is {self.total / KIB:.1f} KB, {where} the {self.budget / KIB:.0f} KB budget (NEWSLETTER_MAX_HTML_KB)"
+        text = (
+            f"HTML is {self.total / KIB:.1f} KB, {where} the {self.budget / KIB:.0f} KB budget (NEWSLETTER_MAX_HTML_KB)"
+        )
         if self.parts:
-            text += "; biggest parts: " + ", ".join(f"{label} {size / KIB:.1f} KB" for label, size in self.parts[:biggest])
+            text += "; biggest parts: " + ", ".join(
+                f"{label} {size / KIB:.1f} KB" for label, size in self.parts[:biggest]
+            )
         return text
 
 

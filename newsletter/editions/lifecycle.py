@@ -16,16 +16,16 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from newsletter.config import Settings
+from newsletter.db.models import Ad, Edition, EditionItem, EditionStatus, Story
+from newsletter.db.types import utcnow
 from newsletter.editions.assembly import assemble, derive_preheader, derive_subject, get_region
 from newsletter.editions.clip_guard import check_html_size
-from newsletter.config import Settings
-from newsletter.editions.snapshot import EditionContent, StoryBlock
 from newsletter.editions.rows import get_or_create_edition
+from newsletter.editions.snapshot import EditionContent, StoryBlock
 from newsletter.errors import EditionError, NotFoundError
-from newsletter.db.models import Ad, Edition, EditionItem, EditionStatus, Story
 from newsletter.render.edition import RenderedEdition, part_labels, render_edition
 from newsletter.render.share import campaign_name
-from newsletter.db.types import utcnow
 
 # What went out (or was signed off to go out) never changes again.
 FROZEN = frozenset({EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED})
@@ -59,10 +59,17 @@ def _stored(edition: Edition) -> RenderedEdition:
     assert edition.html is not None and edition.text is not None
     content = EditionContent.from_snapshot(edition.snapshot)
     return RenderedEdition(
-        edition_id=edition.id, region_code=edition.region_code, local_date=edition.local_date,
-        subject=content.subject, preheader=content.preheader, html=edition.html, text=edition.text,
-        language=content.language, campaign=campaign_name(edition.region_code, edition.local_date),
-        from_name=content.from_name, part_labels=part_labels(content),
+        edition_id=edition.id,
+        region_code=edition.region_code,
+        local_date=edition.local_date,
+        subject=content.subject,
+        preheader=content.preheader,
+        html=edition.html,
+        text=edition.text,
+        language=content.language,
+        campaign=campaign_name(edition.region_code, edition.local_date),
+        from_name=content.from_name,
+        part_labels=part_labels(content),
     )
 
 
@@ -109,8 +116,13 @@ def prepare_edition(
     if edition.status in FROZEN and edition.snapshot is not None and edition.html is not None:
         return _stored(edition)
     content, stories, ads = assemble(
-        session, settings, region, local_date, now=now,
-        subject_override=edition.subject_override, preheader_override=edition.preheader_override,
+        session,
+        settings,
+        region,
+        local_date,
+        now=now,
+        subject_override=edition.subject_override,
+        preheader_override=edition.preheader_override,
     )
     return _store(session, edition, content, stories, ads, now=now)
 
@@ -124,7 +136,9 @@ def approve_edition(
     edition = session.get(Edition, rendered.edition_id)
     assert edition is not None
     if edition.status in (EditionStatus.CANCELLED, EditionStatus.MISSED):
-        raise EditionError(f"edition {region_code} {local_date.isoformat()} is {edition.status.value}; it cannot be approved")
+        raise EditionError(
+            f"edition {region_code} {local_date.isoformat()} is {edition.status.value}; it cannot be approved"
+        )
     if edition.status is EditionStatus.DRAFT:
         # Signing off an edition Gmail would clip would only hold it up at the send.
         check_html_size(rendered, settings.max_html_kb, action="approved")
@@ -173,8 +187,14 @@ def unapprove_edition(session: Session, region_code: str, local_date: date) -> E
 
 
 def set_edition_text(
-    session: Session, settings: Settings, region_code: str, local_date: date, *,
-    subject: str | None = None, preheader: str | None = None, now: datetime | None = None,
+    session: Session,
+    settings: Settings,
+    region_code: str,
+    local_date: date,
+    *,
+    subject: str | None = None,
+    preheader: str | None = None,
+    now: datetime | None = None,
 ) -> RenderedEdition:
     """Override the derived subject and/or preheader ("" returns to the derived one); drafts only."""
     now = now or utcnow()

@@ -50,7 +50,9 @@ def get_or_create_edition(session: Session, region_code: str, local_date: date) 
     fresh = Edition(region_code=region_code, local_date=local_date)
     # The model's defaults (status, empty texts, created_at), unset columns left NULL.
     values = {c.name: getattr(fresh, c.name) for c in _edition_table().columns if getattr(fresh, c.name) is not None}
-    session.execute(_insert(dialect).values(values).on_conflict_do_nothing(index_elements=["region_code", "local_date"]))
+    session.execute(
+        _insert(dialect).values(values).on_conflict_do_nothing(index_elements=["region_code", "local_date"])
+    )
     query = (
         select(Edition)
         .where(col(Edition.region_code) == region_code, col(Edition.local_date) == local_date)

@@ -137,7 +137,6 @@ def _item_from_json(data: dict[str, Any]) -> StoryBlock | AdBlock:
         return AdBlock(**fields)
     fields["updated_at"] = datetime.fromisoformat(data["updated_at"])
     fields["signals"] = tuple(
-        SignalBlock(s["headline"], s["body"], tuple(SourceRef(**src) for src in s["sources"]))
-        for s in data["signals"]
+        SignalBlock(s["headline"], s["body"], tuple(SourceRef(**src) for src in s["sources"])) for s in data["signals"]
     )
     return StoryBlock(**fields)

@@ -195,9 +195,7 @@ def record_events(session: Session, raw_events: Sequence[Any], *, now: datetime)
         fresh.append(event)
 
     owners = _delivery_owners(session, list({e.delivery_id for e in fresh if e.delivery_id is not None}))
-    by_email = _subscribers_by_email(
-        session, list({e.email for e in fresh if e.email and e.delivery_id not in owners})
-    )
+    by_email = _subscribers_by_email(session, list({e.email for e in fresh if e.email and e.delivery_id not in owners}))
     by_id = _subscribers_by_id(session, list(set(owners.values())))
 
     for event in fresh:

@@ -21,10 +21,10 @@ from mjml import mjml2html
 
 from newsletter import links
 from newsletter.editions.snapshot import AdBlock, EditionContent
-from newsletter.render.style import DARK_MODE_CSS, PALETTE, PREHEADER_FILL, SANS, SERIF, STYLES
 from newsletter.render.inline_lang import with_lang_spans
-from newsletter.render.view import EditionView, edition_view
 from newsletter.render.markdown import wrap_text
+from newsletter.render.style import DARK_MODE_CSS, PALETTE, PREHEADER_FILL, SANS, SERIF, STYLES
+from newsletter.render.view import EditionView, edition_view
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 HTML_TEMPLATE = "edition.mjml.j2"
@@ -65,8 +65,12 @@ def _oneline(value: Any) -> str:
 @cache
 def _environments() -> tuple[Environment, Environment]:
     loader = FileSystemLoader(TEMPLATES_DIR)
-    common: dict[str, Any] = {"loader": loader, "undefined": StrictUndefined, "trim_blocks": True,
-                              "lstrip_blocks": True}
+    common: dict[str, Any] = {
+        "loader": loader,
+        "undefined": StrictUndefined,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+    }
     # MJML is markup: everything from content is escaped. The text part is not HTML.
     html = Environment(autoescape=True, **common)
     html.filters["foreign"] = with_lang_spans

@@ -24,12 +24,14 @@ _ARABIC = "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufefc"
 # A run starts and ends with a letter of the script; spaces and the script's own
 # punctuation in between belong to it.
 _RUNS: Final = re.compile(
-    f"(?P<zh>[{_HAN}](?:[{_HAN}{_HAN_PUNCT}\\s]*[{_HAN}])?)"
-    f"|(?P<ar>[{_ARABIC}](?:[{_ARABIC}\\s]*[{_ARABIC}])?)"
+    f"(?P<zh>[{_HAN}](?:[{_HAN}{_HAN_PUNCT}\\s]*[{_HAN}])?)|(?P<ar>[{_ARABIC}](?:[{_ARABIC}\\s]*[{_ARABIC}])?)"
 )
 
 # Languages whose own text is written in that script: no run is foreign to them.
-_OWN_SCRIPT: Final = {"zh": frozenset({"zh", "ja", "ko"}), "ar": frozenset({"ar", "fa", "ur", "ps", "sd", "ckb", "ug", "ks"})}
+_OWN_SCRIPT: Final = {
+    "zh": frozenset({"zh", "ja", "ko"}),
+    "ar": frozenset({"ar", "fa", "ur", "ps", "sd", "ckb", "ug", "ks"}),
+}
 _ATTRS: Final = {"zh": ' lang="zh"', "ar": ' lang="ar" dir="rtl"'}
 
 

@@ -179,9 +179,11 @@ def plain_text(source: str) -> str:
     blocks: list[str] = []
     for token in _parser().parse(source or ""):
         if token.type == "inline":
-            blocks.append("".join(
-                " " if child.type in ("softbreak", "hardbreak") else child.content
-                for child in token.children or []
-                if child.type in ("text", "softbreak", "hardbreak")
-            ))
+            blocks.append(
+                "".join(
+                    " " if child.type in ("softbreak", "hardbreak") else child.content
+                    for child in token.children or []
+                    if child.type in ("text", "softbreak", "hardbreak")
+                )
+            )
     return " ".join(" ".join(blocks).split())

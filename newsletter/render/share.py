@@ -51,7 +51,11 @@ def with_utm(url: str, campaign: str, content: str) -> str:
     by splitting the raw query on ``&``; the fragment stays.
     """
     parts = urlsplit(url)
-    kept = [pair for pair in parts.query.split("&") if not pair.partition("=")[0].startswith("utm_")] if parts.query else []
+    kept = (
+        [pair for pair in parts.query.split("&") if not pair.partition("=")[0].startswith("utm_")]
+        if parts.query
+        else []
+    )
     utm = [
         ("utm_source", UTM_SOURCE),
         ("utm_medium", UTM_MEDIUM),

@@ -59,8 +59,12 @@ BODY_STYLES: Final = MappingProxyType(
 # The same list indent on the right for right-to-left text. Arabic script has no
 # italic: a browser would slant it synthetically, so emphasis is bold instead.
 BODY_STYLES_RTL: Final = MappingProxyType(
-    {**BODY_STYLES, "ul": "margin:0 0 14px;padding:0 22px 0 0;", "ol": "margin:0 0 14px;padding:0 22px 0 0;",
-     "em": "font-style:normal;font-weight:700;"}
+    {
+        **BODY_STYLES,
+        "ul": "margin:0 0 14px;padding:0 22px 0 0;",
+        "ol": "margin:0 0 14px;padding:0 22px 0 0;",
+        "em": "font-style:normal;font-weight:700;",
+    }
 )
 
 STYLES: Final = MappingProxyType(
@@ -87,7 +91,7 @@ STYLES: Final = MappingProxyType(
         "share_link": f"display:block;padding:12px 18px 12px 0;line-height:20px;font-size:15px;white-space:nowrap;color:{_c['accent']};text-decoration:none;",
         "share_link_rtl": f"display:block;padding:12px 0 12px 18px;line-height:20px;font-size:15px;white-space:nowrap;color:{_c['accent']};text-decoration:none;",
         "share_dot": f"color:{_c['muted']};",
-        "read_more": f"margin:0 0 14px;font-size:15px;line-height:20px;",
+        "read_more": "margin:0 0 14px;font-size:15px;line-height:20px;",
         "read_more_link": f"display:inline-block;padding:12px 0;color:{_c['accent']};font-weight:700;text-decoration:underline;",
         "rtl_block": f"font-family:{ARABIC};",
         "headline_rtl": f"margin:0;font-family:{ARABIC};font-size:24px;line-height:1.45;font-weight:700;color:{_c['text']};",
@@ -109,15 +113,15 @@ STYLES: Final = MappingProxyType(
 DARK_MODE_CSS: Final = f"""
 :root {{ color-scheme: light dark; supported-color-schemes: light dark; }}
 @media (prefers-color-scheme: dark) {{
-  body, .dm-page {{ background-color: {_c['dark_page']} !important; }}
+  body, .dm-page {{ background-color: {_c["dark_page"]} !important; }}
   .dm-page div, .dm-page p, .dm-page li, .dm-page h1, .dm-page h2, .dm-page h3,
-  .dm-page span, .dm-page strong, .dm-page em, .dm-page td {{ color: {_c['dark_text']} !important; }}
-  .dm-page a {{ color: {_c['dark_accent']} !important; }}
-  .dm-page .dm-muted, .dm-page .dm-muted span {{ color: {_c['dark_muted']} !important; }}
-  .dm-page .dm-label {{ color: {_c['dark_accent']} !important; }}
-  .dm-page .dm-strong-link {{ color: {_c['dark_text']} !important; }}
-  .dm-ad, .dm-ad table, .dm-ad td {{ background: {_c['dark_ad_background']} !important;
-    background-color: {_c['dark_ad_background']} !important; }}
+  .dm-page span, .dm-page strong, .dm-page em, .dm-page td {{ color: {_c["dark_text"]} !important; }}
+  .dm-page a {{ color: {_c["dark_accent"]} !important; }}
+  .dm-page .dm-muted, .dm-page .dm-muted span {{ color: {_c["dark_muted"]} !important; }}
+  .dm-page .dm-label {{ color: {_c["dark_accent"]} !important; }}
+  .dm-page .dm-strong-link {{ color: {_c["dark_text"]} !important; }}
+  .dm-ad, .dm-ad table, .dm-ad td {{ background: {_c["dark_ad_background"]} !important;
+    background-color: {_c["dark_ad_background"]} !important; }}
   .dm-page img {{ background-color: #ffffff !important; }}
 }}
 """

@@ -15,15 +15,16 @@ from markupsafe import Markup
 from newsletter import links
 from newsletter.content.bidi import without_bidi_controls
 from newsletter.editions.snapshot import AdBlock, EditionContent, SourceRef, StoryBlock
-from newsletter.render.style import BODY_STYLES, BODY_STYLES_RTL
 from newsletter.render.locale import LocalTime, labels_for, local_time, long_date, primary_language
 from newsletter.render.markdown import is_safe_url, render_markdown
 from newsletter.render.share import ShareLink, campaign_name, share_links, with_utm
+from newsletter.render.style import BODY_STYLES, BODY_STYLES_RTL
 
 WEB_SCHEMES: Final = frozenset({"http", "https"})
 
 # Primary language subtags written right to left.
 RTL_LANGUAGES: Final = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "ks", "ps", "sd", "syr", "ug", "ur", "yi"})
+
 
 def is_rtl(language: str) -> bool:
     return primary_language(language) in RTL_LANGUAGES
@@ -174,9 +175,12 @@ def edition_view(content: EditionContent) -> EditionView:
     """Build the view both templates render from."""
     content = without_token_placeholder(content)
     # The subject, the inbox preview and the From name never carry a bidi control (see newsletter.content.bidi).
-    content = replace(content, subject=without_bidi_controls(content.subject),
-                      preheader=without_bidi_controls(content.preheader),
-                      from_name=without_bidi_controls(content.from_name))
+    content = replace(
+        content,
+        subject=without_bidi_controls(content.subject),
+        preheader=without_bidi_controls(content.preheader),
+        from_name=without_bidi_controls(content.from_name),
+    )
     campaign = campaign_name(content.region_code, content.local_date)
     base = content.base_url
     regions = tuple(

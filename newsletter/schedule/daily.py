@@ -20,14 +20,14 @@ from sqlmodel import select
 from newsletter.config import Settings
 from newsletter.content.loading import LoadReport, load_content_dir
 from newsletter.db.engine import session_scope
-from newsletter.delivery.base import Backend
-from newsletter.send.service import SendOutcome, SendReport, send_edition
-from newsletter.editions.rows import get_or_create_edition
-from newsletter.editions.lifecycle import prepare_edition
-from newsletter.errors import EmptyEditionError, HtmlTooLargeError, NewsletterError
 from newsletter.db.models import Edition, EditionStatus, Region
-from newsletter.schedule.rules import RegionSchedule, local_date_at
 from newsletter.db.types import utcnow
+from newsletter.delivery.base import Backend
+from newsletter.editions.lifecycle import prepare_edition
+from newsletter.editions.rows import get_or_create_edition
+from newsletter.errors import EmptyEditionError, HtmlTooLargeError, NewsletterError
+from newsletter.schedule.rules import RegionSchedule, local_date_at
+from newsletter.send.service import SendOutcome, SendReport, send_edition
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ def record_missed(engine: sa.Engine, region_code: str, local_date: date, schedul
     what = "partly sent and not resumed" if partly_sent else "missed"
     detail = (
         f"{what}: scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC and past the grace window, so not sent late "
-        f"(recorded {utcnow():%H:%M} UTC)" + ("; `newsletter resume` finishes it if an editor decides so" if partly_sent else "")
+        f"(recorded {utcnow():%H:%M} UTC)"
+        + ("; `newsletter resume` finishes it if an editor decides so" if partly_sent else "")
     )
     log.error("EDITION %s %s %s: %s", what.upper(), region_code, local_date, detail)
     _note(engine, region_code, local_date, EditionStatus.MISSED, detail)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,13 +32,19 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from newsletter.config import Settings
-from newsletter.schedule.daily import (
-    EditionRun, RunOutcome, edition_status, one_line_error, record_missed, region_schedules, run_edition,
-)
-from newsletter.delivery.base import Backend
-from newsletter.send.service import SendOutcome
 from newsletter.db.models import EditionStatus
+from newsletter.delivery.base import Backend
+from newsletter.schedule.daily import (
+    EditionRun,
+    RunOutcome,
+    edition_status,
+    one_line_error,
+    record_missed,
+    region_schedules,
+    run_edition,
+)
 from newsletter.schedule.rules import RegionSchedule, Verdict, decide, local_date_at
+from newsletter.send.service import SendOutcome
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +120,13 @@ def act(schedule: RegionSchedule, now: datetime) -> EditionRun | None:
     if decision.verdict is Verdict.MISSED:
         return record_missed(_runtime.engine, schedule.code, decision.local_date, decision.scheduled_at)
     run = run_edition(
-        _runtime.engine, _runtime.settings, schedule.code, decision.local_date,
-        backend=_runtime.backend, should_stop=_runtime.stop.is_set, now=now,
+        _runtime.engine,
+        _runtime.settings,
+        schedule.code,
+        decision.local_date,
+        backend=_runtime.backend,
+        should_stop=_runtime.stop.is_set,
+        now=now,
     )
     log.info("edition %s %s: %s %s", run.region, run.local_date, run.outcome.value, run.detail)
     if run.outcome is RunOutcome.INCOMPLETE and run.report and run.report.outcome is SendOutcome.PAUSED:
@@ -130,8 +141,12 @@ def _retry_later(region_code: str, at: datetime, window_ends: datetime) -> None:
         return
     at = min(at, window_ends + timedelta(seconds=1))  # past the end, the rule records it
     _runtime.scheduler.add_job(
-        fire_region, DateTrigger(run_date=at), args=[region_code], id=retry_job_id(region_code),
-        name=f"{region_code} resume of a paused send", replace_existing=True,
+        fire_region,
+        DateTrigger(run_date=at),
+        args=[region_code],
+        id=retry_job_id(region_code),
+        name=f"{region_code} resume of a paused send",
+        replace_existing=True,
     )
     log.error("edition %s paused; trying again at %s UTC", region_code, f"{at:%H:%M:%S}")
 

@@ -17,15 +17,15 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from newsletter.send import ledger
 from newsletter.config import Settings
-from newsletter.editions.clip_guard import check_html_size
 from newsletter.db.engine import session_scope
-from newsletter.delivery.base import MessageContent
-from newsletter.editions.lifecycle import prepare_edition
-from newsletter.render.edition import RenderedEdition
-from newsletter.errors import EditionError, NotFoundError
 from newsletter.db.models import DeliveryState, Edition, EditionStatus
+from newsletter.delivery.base import MessageContent
+from newsletter.editions.clip_guard import check_html_size
+from newsletter.editions.lifecycle import prepare_edition
+from newsletter.errors import EditionError, NotFoundError
+from newsletter.render.edition import RenderedEdition
+from newsletter.send import ledger
 
 SENDABLE = (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.FAILED)
 
@@ -58,8 +58,14 @@ def message_content(settings: Settings, rendered: RenderedEdition, *, subject_pr
 
 
 def open_send(
-    engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime,
-    send_missed: bool = False, allow_large_html: bool = False,
+    engine: sa.Engine,
+    settings: Settings,
+    region_code: str,
+    local_date: date,
+    *,
+    now: datetime,
+    send_missed: bool = False,
+    allow_large_html: bool = False,
 ) -> SendSource:
     """Prepare the edition (assembled and rendered once), check it may go out, mark it SENDING.
 
@@ -83,11 +89,25 @@ def open_send(
     answered "already sent".
     """
     try:
-        return _open_send(engine, settings, region_code, local_date, now=now, send_missed=send_missed,
-                          allow_large_html=allow_large_html)
+        return _open_send(
+            engine,
+            settings,
+            region_code,
+            local_date,
+            now=now,
+            send_missed=send_missed,
+            allow_large_html=allow_large_html,
+        )
     except (sa.exc.IntegrityError, sa.exc.OperationalError):
-        return _open_send(engine, settings, region_code, local_date, now=now, send_missed=send_missed,
-                          allow_large_html=allow_large_html)
+        return _open_send(
+            engine,
+            settings,
+            region_code,
+            local_date,
+            now=now,
+            send_missed=send_missed,
+            allow_large_html=allow_large_html,
+        )
 
 
 def _lock_edition(session: Session, region_code: str, local_date: date) -> None:
@@ -126,7 +146,13 @@ def _reopen_missed(session: Session, region_code: str, local_date: date, *, send
 
 
 def _open_send(
-    engine: sa.Engine, settings: Settings, region_code: str, local_date: date, *, now: datetime, send_missed: bool,
+    engine: sa.Engine,
+    settings: Settings,
+    region_code: str,
+    local_date: date,
+    *,
+    now: datetime,
+    send_missed: bool,
     allow_large_html: bool = False,
 ) -> SendSource:
     with session_scope(engine) as session:
@@ -140,7 +166,10 @@ def _open_send(
         if edition.status is EditionStatus.SENT:
             connection = session.connection()
             if not ledger.outstanding(
-                connection, edition_id=rendered.edition_id, region_code=region_code, listed_before=edition.send_started_at
+                connection,
+                edition_id=rendered.edition_id,
+                region_code=region_code,
+                listed_before=edition.send_started_at,
             ):
                 return SendSource(rendered.edition_id, content, already_sent=True)
             # Readers were released after it was marked sent: resume for them.
@@ -166,7 +195,12 @@ def _open_send(
 
 
 def close_send(
-    engine: sa.Engine, edition_id: int, status: EditionStatus, note: str, *, now: datetime,
+    engine: sa.Engine,
+    edition_id: int,
+    status: EditionStatus,
+    note: str,
+    *,
+    now: datetime,
     unsent_status: EditionStatus | None = None,
 ) -> EditionStatus:
     """Record how the send ended on the edition row; returns the status it now has.
@@ -194,7 +228,9 @@ def close_send(
             edition.note = f"{note}; {nothing_sent(unsent_status)}" if note else nothing_sent(unsent_status)
             return unsent_status
         if status is EditionStatus.SENT and ledger.outstanding(
-            session.connection(), edition_id=edition_id, region_code=edition.region_code,
+            session.connection(),
+            edition_id=edition_id,
+            region_code=edition.region_code,
             listed_before=edition.send_started_at,
         ):
             status = EditionStatus.SENDING

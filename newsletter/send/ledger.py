@@ -178,7 +178,9 @@ def _claim_statement(dialect: str) -> sa.Executable:
             sub.subscriber_id,
             sa.case((is_active, DeliveryState.CLAIMED.value), else_=DeliveryState.SUPPRESSED.value),
             sa.literal(0, sa.Integer),
-            sa.case((is_active, sa.null()), else_=sa.literal("subscriber ", sa.String).concat(sa.cast(s.status, sa.String))),
+            sa.case(
+                (is_active, sa.null()), else_=sa.literal("subscriber ", sa.String).concat(sa.cast(s.status, sa.String))
+            ),
             now,
             now,
         )
@@ -189,7 +191,9 @@ def _claim_statement(dialect: str) -> sa.Executable:
     )
     claim = (
         _insert(dialect)
-        .from_select(["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"], rows)
+        .from_select(
+            ["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"], rows
+        )
         .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     )
     state = sa.type_coerce(d.state, sa.String())  # the stored text: no enum conversion per row
@@ -201,7 +205,9 @@ def _claim_statement(dialect: str) -> sa.Executable:
         joined = written.outerjoin(
             reader, sa.and_(reader.c.id == written.c.subscriber_id, written.c.state == DeliveryState.CLAIMED.value)
         )
-        return sa.select(written.c.id, written.c.subscriber_id, written.c.state, reader.c.email, reader.c.token_version).select_from(joined)
+        return sa.select(
+            written.c.id, written.c.subscriber_id, written.c.state, reader.c.email, reader.c.token_version
+        ).select_from(joined)
     # SQLite has no INSERT in a CTE; its RETURNING may hold subqueries on the inserted row.
     to_send = d.state == DeliveryState.CLAIMED
 
@@ -214,7 +220,9 @@ def _claim_statement(dialect: str) -> sa.Executable:
         )
         return sa.case((to_send, looked_up), else_=sa.null())
 
-    return claim.returning(d.id, d.subscriber_id, state, of_reader("email", sa.String()), of_reader("token_version", sa.Integer()))
+    return claim.returning(
+        d.id, d.subscriber_id, state, of_reader("email", sa.String()), of_reader("token_version", sa.Integer())
+    )
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -252,12 +260,16 @@ def record(connection: sa.Connection, answers: Iterable[Answer], *, attempts: in
             "sent_at": now if handed_over else None,
         }
         for ids in _chunks(answer.delivery_ids):
-            updated = connection.execute(
-                sa.update(_delivery)
-                .where(d.id.in_(ids), d.state == DeliveryState.CLAIMED)
-                .values(**values)
-                .returning(d.id)
-            ).scalars().all()
+            updated = (
+                connection.execute(
+                    sa.update(_delivery)
+                    .where(d.id.in_(ids), d.state == DeliveryState.CLAIMED)
+                    .values(**values)
+                    .returning(d.id)
+                )
+                .scalars()
+                .all()
+            )
             if handed_over and len(updated) < len(ids):
                 missing += sorted(set(ids) - set(updated))
     return missing
@@ -298,14 +310,22 @@ def record_late(connection: sa.Connection, late: Sequence[LateAnswer], *, now: d
         return 0
     values = [
         {
-            "edition_id": a.edition_id, "subscriber_id": a.subscriber_id, "state": a.state.value,
-            "provider_message_id": a.provider_message_id, "attempts": a.attempts, "last_error": None,
-            "claimed_at": now, "updated_at": now, "sent_at": now,
+            "edition_id": a.edition_id,
+            "subscriber_id": a.subscriber_id,
+            "state": a.state.value,
+            "provider_message_id": a.provider_message_id,
+            "attempts": a.attempts,
+            "last_error": None,
+            "claimed_at": now,
+            "updated_at": now,
+            "sent_at": now,
         }
         for a in late
     ]
     statement = (
-        _insert(connection.dialect.name).values(values).on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+        _insert(connection.dialect.name)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
         .returning(_delivery.c.id)
     )
     return len(connection.execute(statement).all())
@@ -383,9 +403,7 @@ def outstanding(
 def state_counts(connection: sa.Connection, *, edition_id: int) -> dict[DeliveryState, int]:
     """Rows per state for an edition; every state present, zero when none."""
     d = _delivery.c
-    rows = connection.execute(
-        sa.select(d.state, sa.func.count()).where(d.edition_id == edition_id).group_by(d.state)
-    )
+    rows = connection.execute(sa.select(d.state, sa.func.count()).where(d.edition_id == edition_id).group_by(d.state))
     counts = dict.fromkeys(DeliveryState, 0)
     for state, count in rows:
         counts[DeliveryState(state)] = count

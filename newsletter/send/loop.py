@@ -17,8 +17,9 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 
-from newsletter.send import ledger
 from newsletter.config import Settings
+from newsletter.db.models import DeliveryState
+from newsletter.db.types import utcnow
 from newsletter.delivery.base import Backend, MessageContent, Outcome, Recipient, SendResult
 from newsletter.delivery.units import describe
 from newsletter.errors import (
@@ -28,9 +29,8 @@ from newsletter.errors import (
     TransientDeliveryError,
     UnknownOutcomeError,
 )
-from newsletter.db.models import DeliveryState
+from newsletter.send import ledger
 from newsletter.send.pacing import Pacer, RetryPolicy
-from newsletter.db.types import utcnow
 from newsletter.subscribers.tokens import ManageTokens
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,13 @@ class Dispatcher:
                 recipient_only = {r.recipient.ledger_id: r.error for r in deferred if r.recipient_only}
             if attempt > self.policy.max_retries:
                 final += [
-                    SendResult(r, Outcome.FAILED, error=f"{recipient_only[r.ledger_id]} (still deferred after {self.policy.max_retries} retries)"[:1000])
+                    SendResult(
+                        r,
+                        Outcome.FAILED,
+                        error=f"{recipient_only[r.ledger_id]} (still deferred after {self.policy.max_retries} retries)"[
+                            :1000
+                        ],
+                    )
                     for r in pending
                     if r.ledger_id in recipient_only
                 ]
@@ -199,7 +205,9 @@ class Dispatcher:
                     # Nothing written: the list is exhausted, or another dispatcher took every reader
                     # picked. Its rows are committed now (ON CONFLICT waited for them), so a fresh
                     # read sees them and tells the two apart.
-                    left = ledger.next_candidates(connection, edition_id=edition_id, region_code=region_code, after=after, limit=1)
+                    left = ledger.next_candidates(
+                        connection, edition_id=edition_id, region_code=region_code, after=after, limit=1
+                    )
                     connection.commit()
                     if not left:
                         return None
@@ -209,7 +217,10 @@ class Dispatcher:
                 if claim.to_send:
                     self._subscriber_of.update((c.delivery_id, c.subscriber_id) for c in claim.to_send)
                     token = self.tokens
-                    return [Recipient(c.email, token(c.subscriber_id, c.token_version), c.delivery_id) for c in claim.to_send], after
+                    return [
+                        Recipient(c.email, token(c.subscriber_id, c.token_version), c.delivery_id)
+                        for c in claim.to_send
+                    ], after
 
     def record(self, batch: BatchResult) -> None:
         groups: dict[tuple[DeliveryState, str | None, str | None], list[int]] = {}
@@ -219,7 +230,9 @@ class Dispatcher:
             groups.setdefault(key, []).append(result.recipient.ledger_id)
         answers = [ledger.Answer(state, ids, message_id, error) for (state, message_id, error), ids in groups.items()]
         handed_over = {
-            result.recipient.ledger_id: result for result in batch.results if result.outcome in (Outcome.SENT, Outcome.QUEUED)
+            result.recipient.ledger_id: result
+            for result in batch.results
+            if result.outcome in (Outcome.SENT, Outcome.QUEUED)
         }
         with self.engine.begin() as connection:
             now = utcnow()
@@ -229,15 +242,21 @@ class Dispatcher:
                 # then they went out after all: write them back so no later send repeats them.
                 late = [
                     ledger.LateAnswer(
-                        self.edition_id, self._subscriber_of[i], _STATE_OF[handed_over[i].outcome],
-                        handed_over[i].provider_message_id, batch.attempts,
+                        self.edition_id,
+                        self._subscriber_of[i],
+                        _STATE_OF[handed_over[i].outcome],
+                        handed_over[i].provider_message_id,
+                        batch.attempts,
                     )
                     for i in missing
                 ]
                 written = ledger.record_late(connection, late, now=now)
                 log.warning(
                     "%d released claims were answered after all; %d written back, %d already claimed again "
-                    "(those readers may get a second copy)", len(missing), written, len(missing) - written,
+                    "(those readers may get a second copy)",
+                    len(missing),
+                    written,
+                    len(missing) - written,
                 )
             ledger.release(connection, batch.release)
         for result in batch.results:
@@ -253,7 +272,10 @@ class Dispatcher:
             self.progress(self.tally)
 
     def _check_threshold(self) -> None:
-        handed = sum(self.tally[s] for s in (DeliveryState.SENT, DeliveryState.QUEUED, DeliveryState.FAILED, DeliveryState.UNKNOWN))
+        handed = sum(
+            self.tally[s]
+            for s in (DeliveryState.SENT, DeliveryState.QUEUED, DeliveryState.FAILED, DeliveryState.UNKNOWN)
+        )
         errors = self.tally[DeliveryState.FAILED] + self.tally[DeliveryState.UNKNOWN]
         if self.halt is None and handed >= self.settings.batch_size and errors > self.settings.error_threshold * handed:
             self.halt = (

@@ -19,9 +19,9 @@ from newsletter.config import Settings
 from newsletter.db.engine import session_scope
 from newsletter.delivery.base import Backend, Recipient, SendResult
 from newsletter.delivery.factory import make_backend
-from newsletter.send.edition import message_content
 from newsletter.editions.lifecycle import prepare_edition
 from newsletter.render.edition import RenderedEdition
+from newsletter.send.edition import message_content
 
 PROOF_TOKEN = "proof-copy"
 PROOF_SUBJECT_PREFIX = "[PROOF] "

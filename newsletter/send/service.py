@@ -39,18 +39,24 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from newsletter.send import ledger
 from newsletter.config import Settings
-from newsletter.delivery.base import Backend
-from newsletter.delivery.factory import make_backend
-from newsletter.send.loop import HEARTBEAT_SECONDS, Dispatcher, SendOutcome
-from newsletter.send.edition import LEFT_BEHIND, close_send, find_edition, nothing_sent, open_send
 from newsletter.db.models import DeliveryState, EditionStatus
 from newsletter.db.types import utcnow
+from newsletter.delivery.base import Backend
+from newsletter.delivery.factory import make_backend
+from newsletter.send import ledger
+from newsletter.send.edition import LEFT_BEHIND, close_send, find_edition, nothing_sent, open_send
+from newsletter.send.loop import HEARTBEAT_SECONDS, Dispatcher, SendOutcome
 
 __all__ = [
-    "SendOutcome", "SendReport", "EditionSendStatus", "HeldClaims",
-    "send_edition", "edition_status", "release_unresolved", "held_claims",
+    "EditionSendStatus",
+    "HeldClaims",
+    "SendOutcome",
+    "SendReport",
+    "edition_status",
+    "held_claims",
+    "release_unresolved",
+    "send_edition",
 ]
 
 log = logging.getLogger(__name__)
@@ -133,8 +139,15 @@ def send_edition(
     # Built before the edition is touched: a missing key must not leave it SENDING.
     active_backend = backend or make_backend(settings)
     try:
-        source = open_send(engine, settings, region_code, local_date, now=now, send_missed=send_missed,
-                           allow_large_html=allow_large_html)
+        source = open_send(
+            engine,
+            settings,
+            region_code,
+            local_date,
+            now=now,
+            send_missed=send_missed,
+            allow_large_html=allow_large_html,
+        )
     except BaseException:
         if owned:
             active_backend.close()
@@ -144,8 +157,14 @@ def send_edition(
             active_backend.close()
         counts = _counts(engine, source.edition_id)
         return SendReport(
-            region_code, local_date, source.edition_id, SendOutcome.COMPLETED, counts, Counter(),
-            "already sent; nothing to do", EditionStatus.SENT,
+            region_code,
+            local_date,
+            source.edition_id,
+            SendOutcome.COMPLETED,
+            counts,
+            Counter(),
+            "already sent; nothing to do",
+            EditionStatus.SENT,
         )
     dispatcher = Dispatcher(
         engine,
@@ -180,7 +199,11 @@ def send_edition(
     elif outcome is SendOutcome.FAILED:
         status = EditionStatus.FAILED
     closed = close_send(
-        engine, source.edition_id, status, f"{outcome.value}: {message}" if message else "", now=utcnow(),
+        engine,
+        source.edition_id,
+        status,
+        f"{outcome.value}: {message}" if message else "",
+        now=utcnow(),
         unsent_status=source.unsent_status,
     )
     if status is EditionStatus.FAILED and closed is not EditionStatus.FAILED:

@@ -30,9 +30,9 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from newsletter.addresses import normalise_email
-from newsletter.subscribers.confirm_links import make_confirm_link_token, read_confirm_link_token
-from newsletter.errors import TokenError
 from newsletter.db.models import Region, Subscriber, SubscriberStatus, Subscription
+from newsletter.errors import TokenError
+from newsletter.subscribers.confirm_links import make_confirm_link_token, read_confirm_link_token
 from newsletter.subscribers.tokens import CONFIRM_TTL, Purpose, manage_token, read_token
 
 SUPPRESSED = frozenset({SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED})
@@ -193,8 +193,11 @@ def request_confirmation(session: Session, subscriber: Subscriber, *, secret: by
         secret, subscriber.id, subscriber.token_version, [region.code for region in regions], now=now
     )
     return SubscribeOutcome(
-        MailKind.CONFIRM, subscriber.email, manage_token(secret, subscriber.id, subscriber.token_version),
-        token, tuple(region.name for region in regions),
+        MailKind.CONFIRM,
+        subscriber.email,
+        manage_token(secret, subscriber.id, subscriber.token_version),
+        token,
+        tuple(region.name for region in regions),
     )
 
 

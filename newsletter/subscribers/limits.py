@@ -102,9 +102,12 @@ def take(session: Session, key: str, *, limit: int, period: timedelta, now: date
     # Old rows first: the DELETE also opens SQLite's write transaction before the
     # read below, so no other writer can slip in between read and write.
     session.execute(sa.delete(RateCounter).where(col(RateCounter.expires_at) < now))
-    previous = session.exec(
-        select(RateCounter.hits).where(RateCounter.key == key, RateCounter.window_start == start - period)
-    ).first() or 0
+    previous = (
+        session.exec(
+            select(RateCounter.hits).where(RateCounter.key == key, RateCounter.window_start == start - period)
+        ).first()
+        or 0
+    )
     overlap = 1 - (now - start) / period  # share of the previous window still inside the period
     allowed = math.floor(limit - previous * overlap + 1e-9)
     if allowed < 1:

@@ -16,9 +16,9 @@ from newsletter.config import Settings
 from newsletter.db.engine import make_engine
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
+from newsletter.events.signature import load_public_key
 from newsletter.web import archive, manage_routes, subscribe_routes, webhooks
 from newsletter.web.context import WebContext
-from newsletter.events.signature import load_public_key
 from newsletter.web.paths import TEMPLATES_DIR
 from newsletter.web.rendering import error_page
 
@@ -28,8 +28,7 @@ log = logging.getLogger(__name__)
 _PERSONAL_PREFIXES = ("/p/", "/u/", "/confirm/")
 
 _SITE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
@@ -91,12 +90,18 @@ def _add_error_pages(app: FastAPI, context: WebContext) -> None:
         if exc.status_code == 404:
             return error_page(request, context, 404, "Page not found", "There is nothing at this address.")
         if exc.status_code == 405:
-            return error_page(request, context, 405, "Not allowed", "This address does not accept that kind of request.")
-        return error_page(request, context, exc.status_code, "Something is not right", "The request could not be handled.")
+            return error_page(
+                request, context, 405, "Not allowed", "This address does not accept that kind of request."
+            )
+        return error_page(
+            request, context, exc.status_code, "Something is not right", "The request could not be handled."
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        return error_page(request, context, 400, "Something is not right", "The form could not be read. Please try again.")
+        return error_page(
+            request, context, 400, "Something is not right", "The form could not be read. Please try again."
+        )
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
@@ -104,7 +109,9 @@ def _add_error_pages(app: FastAPI, context: WebContext) -> None:
         # tokens in URLs are credentials.
         route = request.scope.get("route")
         log.error("unhandled error on %s %s", request.method, getattr(route, "path", "?"), exc_info=exc)
-        response = error_page(request, context, 500, "Sorry, something went wrong", "Please try again in a few minutes.")
+        response = error_page(
+            request, context, 500, "Sorry, something went wrong", "Please try again in a few minutes."
+        )
         # Starlette answers an unhandled exception from its outermost middleware,
         # outside the security-headers middleware below, so set them here too.
         # An error page is never worth caching, whatever the path.

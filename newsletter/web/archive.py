@@ -23,8 +23,8 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
 from newsletter.db.engine import session_scope
-from newsletter.links import TOKEN_PLACEHOLDER
 from newsletter.db.models import Edition, EditionStatus, Region
+from newsletter.links import TOKEN_PLACEHOLDER
 from newsletter.web.context import Web
 from newsletter.web.rendering import error_page, page
 
@@ -89,11 +89,15 @@ def public_copy(html: str, subscribe_url: str, *, archive_url: str = "", edition
         if note_given:
             return ""
         note_given = True
-        return _public_note(match.group(0), subscribe_url, archive_url or subscribe_url, edition_name or "this newsletter")
+        return _public_note(
+            match.group(0), subscribe_url, archive_url or subscribe_url, edition_name or "this newsletter"
+        )
 
     html = _PERSONAL_PARAGRAPH.sub(footer, html)
     # Editions stored before the footer was marked: any remaining personal link says what it now is.
-    html = _PERSONAL_ANCHOR.sub(lambda m: f'<a{m.group(1)} href="{escape(subscribe_url)}"{m.group(3)}>Subscribe</a>', html)
+    html = _PERSONAL_ANCHOR.sub(
+        lambda m: f'<a{m.group(1)} href="{escape(subscribe_url)}"{m.group(3)}>Subscribe</a>', html
+    )
     without_links = _PERSONAL_URL.sub(escape(subscribe_url, quote=True), html)
     # A placeholder outside any URL would only ever hold a token: drop it.
     return _with_main(without_links.replace(TOKEN_PLACEHOLDER, ""))
@@ -101,7 +105,9 @@ def public_copy(html: str, subscribe_url: str, *, archive_url: str = "", edition
 
 def _not_found(request: Request, web: Web, region: Region | None = None) -> HTMLResponse:
     """404 for a missing edition; for a known region, the way to its archive."""
-    actions = [(f"/editions/{quote(region.code)}", f"{region.edition_name}: the archive of past editions")] if region else []
+    actions = (
+        [(f"/editions/{quote(region.code)}", f"{region.edition_name}: the archive of past editions")] if region else []
+    )
     return error_page(
         request, web, 404, "Edition not found", "There is no published edition at this address.", actions=actions
     )
@@ -145,5 +151,7 @@ def archived_edition(request: Request, web: Web, region_code: str, local_date: s
     if not html or region is None:
         return _not_found(request, web, region)
     base = web.settings.base_url.rstrip("/")
-    copy = public_copy(html, f"{base}/", archive_url=f"{base}/editions/{quote(region.code)}", edition_name=region.edition_name)
+    copy = public_copy(
+        html, f"{base}/", archive_url=f"{base}/editions/{quote(region.code)}", edition_name=region.edition_name
+    )
     return HTMLResponse(copy, headers={"Content-Security-Policy": ARCHIVE_CSP})

@@ -62,4 +62,6 @@ def send_subscription_mail(backend: Backend, settings: Settings, outcome: Subscr
     # Anything but a clear hand-over (refused, deferred, unknown) is reported to
     # the visitor as "try again": a second confirmation mail is harmless.
     if result.outcome not in (Outcome.SENT, Outcome.QUEUED):
-        raise DeliveryError(f"the subscription mail was not handed over ({result.outcome.value})", detail=result.error or "")
+        raise DeliveryError(
+            f"the subscription mail was not handed over ({result.outcome.value})", detail=result.error or ""
+        )

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.db.engine import session_scope
-from newsletter.errors import TokenError
 from newsletter.db.models import SubscriberStatus
+from newsletter.errors import TokenError
+from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
 from newsletter.web.rendering import bad_link, csrf_ok, error_page, page
@@ -53,7 +53,10 @@ def save_preferences(
 ) -> Response:
     if not csrf_ok(request, web, token, csrf_token):
         return error_page(
-            request, web, 403, "This form has expired",
+            request,
+            web,
+            403,
+            "This form has expired",
             "Nothing was changed. Please reload your preference page and try again.",
         )
     try:
@@ -80,7 +83,9 @@ def save_preferences(
     except subscriptions.SubscriptionRequestError as exc:
         if action == "confirm":
             return error_page(request, web, 409, "Nothing to confirm", f"Nothing was sent: {exc}.")
-        return error_page(request, web, 400, "Unknown region", "Nothing was changed. Please reload the page and try again.")
+        return error_page(
+            request, web, 400, "Unknown region", "Nothing was changed. Please reload the page and try again."
+        )
     if action == "unsubscribe":
         return page(request, web, "unsubscribed.html", {"token": token})
     if action == "confirm":
@@ -91,10 +96,14 @@ def save_preferences(
 
 def _opt_in_message(status: SubscriberStatus) -> str:
     if status is SubscriberStatus.PENDING:
-        return ("Nothing was changed. Your subscription is not confirmed yet: open the confirmation link "
-                "in the email we sent you, or subscribe again to get a new one.")
-    return ("Nothing was changed. We stopped sending to this address after a delivery problem or a spam "
-            "report. To receive editions again, ask for a confirmation email on this page and confirm from it.")
+        return (
+            "Nothing was changed. Your subscription is not confirmed yet: open the confirmation link "
+            "in the email we sent you, or subscribe again to get a new one."
+        )
+    return (
+        "Nothing was changed. We stopped sending to this address after a delivery problem or a spam "
+        "report. To receive editions again, ask for a confirmation email on this page and confirm from it."
+    )
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
@@ -123,7 +132,10 @@ async def one_click_unsubscribe(request: Request, web: Web, token: str) -> HTMLR
     form = await request.form()
     if form.get(ONE_CLICK_FIELD) != ONE_CLICK_VALUE:
         return error_page(
-            request, web, 400, "Nothing was changed",
+            request,
+            web,
+            400,
+            "Nothing was changed",
             "This request did not ask to unsubscribe. Open the link in your email to unsubscribe.",
         )
     # The database work is blocking: keep it off the event loop.

@@ -87,7 +87,10 @@ def error_page(
 def bad_link(request: Request, web: WebContext, error: TokenError) -> HTMLResponse:
     """The one answer to every forged, truncated, expired or revoked link: 400, nothing changed."""
     return error_page(
-        request, web, 400, "This link does not work",
+        request,
+        web,
+        400,
+        "This link does not work",
         # Links do not expire by age (only confirmation links do, after a week): old
         # links stop only when revoked for the subscriber, so say that, not more.
         f"Sorry: {error}. Confirmation links work for a week, and links can be replaced "

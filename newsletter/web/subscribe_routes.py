@@ -23,13 +23,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from newsletter.subscribers import limits as subscribe_limits
-
-from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.addresses import InvalidAddress
 from newsletter.db.engine import session_scope
 from newsletter.errors import DeliveryError, TokenError
 from newsletter.links import preferences_url
+from newsletter.subscribers import lifecycle as subscriptions
+from newsletter.subscribers import limits as subscribe_limits
 from newsletter.subscribers.tokens import manage_token
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
@@ -44,18 +43,33 @@ MAX_EMAIL_LENGTH = 320
 
 
 def _subscribe_form(
-    request: Request, web: Web, *, email: str = "", chosen: list[str] | None = None,
-    error: str = "", error_field: str = "", status_code: int = 200,
+    request: Request,
+    web: Web,
+    *,
+    email: str = "",
+    chosen: list[str] | None = None,
+    error: str = "",
+    error_field: str = "",
+    status_code: int = 200,
 ) -> HTMLResponse:
     with session_scope(web.engine) as session:
         regions = subscriptions.all_regions(session)
-    context = {"regions": regions, "email": email, "chosen": set(chosen or []), "error": error, "error_field": error_field}
+    context = {
+        "regions": regions,
+        "email": email,
+        "chosen": set(chosen or []),
+        "error": error,
+        "error_field": error_field,
+    }
     return page(request, web, "subscribe.html", context, status_code=status_code, csrf_scope=SUBSCRIBE_SCOPE)
 
 
 def _expired_form(request: Request, web: Web) -> HTMLResponse:
     return error_page(
-        request, web, 403, "This form has expired",
+        request,
+        web,
+        403,
+        "This form has expired",
         "For your security the form could not be accepted. Please reload the page and try again.",
     )
 
@@ -80,28 +94,43 @@ def subscribe(
     # so the count holds whatever happens next.
     with session_scope(web.engine) as session:
         client_ok = subscribe_limits.take(
-            session, subscribe_limits.client_limit_key(settings.secret, _client_host(request)),
-            limit=settings.subscribe_requests_per_minute, period=subscribe_limits.MINUTE, now=now,
+            session,
+            subscribe_limits.client_limit_key(settings.secret, _client_host(request)),
+            limit=settings.subscribe_requests_per_minute,
+            period=subscribe_limits.MINUTE,
+            now=now,
         )
     try:
         with session_scope(web.engine) as session:
             address = subscriptions.check_request(session, email, regions)
             outcome = None
             if not client_ok:
-                log.warning("subscribe request not mailed: its client is over %d requests a minute",
-                            settings.subscribe_requests_per_minute)
+                log.warning(
+                    "subscribe request not mailed: its client is over %d requests a minute",
+                    settings.subscribe_requests_per_minute,
+                )
             elif mail_allowed(session, web, address, now):
                 outcome = subscriptions.subscribe(session, email, regions, secret=settings.secret, now=now)
                 if outcome is None:
                     log.info("subscribe request not mailed: the address bounced or complained")
     except InvalidAddress:
         return _subscribe_form(
-            request, web, email=email, chosen=regions, status_code=400, error_field="email",
+            request,
+            web,
+            email=email,
+            chosen=regions,
+            status_code=400,
+            error_field="email",
             error="Please enter a complete email address, like name@example.com.",
         )
     except subscriptions.SubscriptionRequestError as exc:
         return _subscribe_form(
-            request, web, email=email, chosen=regions, status_code=400, error_field="regions",
+            request,
+            web,
+            email=email,
+            chosen=regions,
+            status_code=400,
+            error_field="regions",
             error=f"Please check the regions: {exc}.",
         )
     if outcome is None:
@@ -123,7 +152,10 @@ def deliver(request: Request, web: WebContext, outcome: subscriptions.SubscribeO
         send_subscription_mail(backend, web.settings, outcome)
     except DeliveryError:
         return error_page(
-            request, web, 503, "We could not send the email",
+            request,
+            web,
+            503,
+            "We could not send the email",
             "Our mail service did not accept the message just now. Please try again in a few minutes.",
         )
     finally:
@@ -135,8 +167,11 @@ def mail_allowed(session: Session, web: WebContext, address: str, now: datetime)
     """Take one of the address's daily subscription mails; False (logged) when none is left."""
     settings = web.settings
     if subscribe_limits.take(
-        session, subscribe_limits.address_limit_key(settings.secret, address),
-        limit=settings.subscribe_mails_per_day, period=subscribe_limits.DAY, now=now,
+        session,
+        subscribe_limits.address_limit_key(settings.secret, address),
+        limit=settings.subscribe_mails_per_day,
+        period=subscribe_limits.DAY,
+        now=now,
     ):
         return True
     log.warning("subscription mail not sent: its address had %d in the last day", settings.subscribe_mails_per_day)

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.web.context import Web
-from newsletter.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, is_signed_by
 from newsletter.events.ingest import ingest
+from newsletter.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, is_signed_by
+from newsletter.web.context import Web
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -77,6 +77,9 @@ async def sendgrid_events(request: Request, web: Web) -> Response:
     report = await run_in_threadpool(ingest, web.engine, events, now=web.clock())
     log.info(
         "event webhook: %d received, %d stored, %d duplicates, %d suppressed",
-        report.received, report.stored, report.duplicates, report.suppressed,
+        report.received,
+        report.stored,
+        report.duplicates,
+        report.suppressed,
     )
     return Response(status_code=204)

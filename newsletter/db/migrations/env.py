@@ -1,9 +1,9 @@
 """Alembic environment: runs on the connection handed over by newsletter.db.engine.migrate."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
 import newsletter.db.models  # noqa: F401  (registers the tables on the metadata)
-from sqlmodel import SQLModel
 
 connection = context.config.attributes["connection"]
 context.configure(
