@@ -15,14 +15,14 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from newsletter.content.bidi import BIDI_CONTROLS, bidi_controls_in, without_bidi_controls
+from newsletter.bidi import BIDI_CONTROLS, bidi_controls_in, without_bidi_controls
 from newsletter.db.models import Signal, Source, Story, StoryRegion, StoryStatus
 from newsletter.delivery.base import MessageContent, Recipient
 from newsletter.delivery.mime import build_mime
 from newsletter.delivery.sendgrid_payload import to_sendgrid_request
 from newsletter.editions.lifecycle import prepare_edition, set_edition_text
-from newsletter.editions.snapshot import EditionContent, RegionRef, StoryBlock
 from newsletter.render.edition import render_edition
+from newsletter.render.snapshot import EditionContent, RegionRef, StoryBlock
 from tests.conftest import make_settings, seed_engine
 
 DAY = date(2026, 11, 29)

@@ -24,9 +24,9 @@ from newsletter.db.models import (
     StoryStatus,
 )
 from newsletter.editions.lifecycle import approve_edition, prepare_edition, set_edition_text
-from newsletter.editions.snapshot import EditionContent
 from newsletter.errors import EditionError, EmptyEditionError, NotFoundError
 from newsletter.render.edition import render_edition
+from newsletter.render.snapshot import EditionContent
 from tests.conftest import make_settings, run_cli, seed_engine
 from tests.html_tree import parse
 

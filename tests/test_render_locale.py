@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from newsletter.editions.snapshot import AdBlock
 from newsletter.render.edition import render_edition
 from newsletter.render.locale import local_time, long_date
 from newsletter.render.markdown import render_markdown
+from newsletter.render.snapshot import AdBlock
 from tests.html_tree import Node, parse
 from tests.seed_editions import SeedEdition, render_seed_editions
 from tests.test_render import content, story

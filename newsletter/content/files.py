@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from newsletter.addresses import InvalidAddress, normalise_email
-from newsletter.content.bidi import bidi_controls_in
+from newsletter.bidi import bidi_controls_in
 from newsletter.db.models import StoryStatus, SubscriberStatus
 from newsletter.errors import ContentError, ContentErrors
 

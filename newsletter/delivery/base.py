@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from newsletter.content.bidi import BIDI_CONTROLS, without_bidi_controls
+from newsletter.bidi import BIDI_CONTROLS, without_bidi_controls
 from newsletter.links import TOKEN_PLACEHOLDER, list_unsubscribe_headers
 
 LEDGER_HEADER = "X-Newsletter-Delivery-Id"

@@ -2,7 +2,7 @@
 
 The only module that imports ``mjml`` (mjml-python, in-process: no subprocess per
 edition). It never touches the database: it takes an
-:class:`~newsletter.editions.snapshot.EditionContent` and returns a
+:class:`~newsletter.render.snapshot.EditionContent` and returns a
 :class:`RenderedEdition` whose HTML and text carry :data:`links.TOKEN_PLACEHOLDER`
 where each recipient's token goes, filled later by plain substitution.
 """
@@ -20,9 +20,9 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from newsletter import links
-from newsletter.editions.snapshot import AdBlock, EditionContent
 from newsletter.render.inline_lang import with_lang_spans
 from newsletter.render.markdown import wrap_text
+from newsletter.render.snapshot import AdBlock, EditionContent
 from newsletter.render.style import DARK_MODE_CSS, PALETTE, PREHEADER_FILL, SANS, SERIF, STYLES
 from newsletter.render.view import EditionView, edition_view
 

@@ -13,11 +13,11 @@ from typing import Any, Final
 from markupsafe import Markup
 
 from newsletter import links
-from newsletter.content.bidi import without_bidi_controls
-from newsletter.editions.snapshot import AdBlock, EditionContent, SourceRef, StoryBlock
+from newsletter.bidi import without_bidi_controls
 from newsletter.render.locale import LocalTime, labels_for, local_time, long_date, primary_language
 from newsletter.render.markdown import is_safe_url, render_markdown
 from newsletter.render.share import ShareLink, campaign_name, share_links, with_utm
+from newsletter.render.snapshot import AdBlock, EditionContent, SourceRef, StoryBlock
 from newsletter.render.style import BODY_STYLES, BODY_STYLES_RTL
 
 WEB_SCHEMES: Final = frozenset({"http", "https"})
@@ -174,7 +174,7 @@ def without_token_placeholder(content: EditionContent) -> EditionContent:
 def edition_view(content: EditionContent) -> EditionView:
     """Build the view both templates render from."""
     content = without_token_placeholder(content)
-    # The subject, the inbox preview and the From name never carry a bidi control (see newsletter.content.bidi).
+    # The subject, the inbox preview and the From name never carry a bidi control (see newsletter.bidi).
     content = replace(
         content,
         subject=without_bidi_controls(content.subject),
