@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,13 +19,21 @@ from sqlmodel import select
 
 from newsletter.db.engine import make_engine, session_scope
 from newsletter.db.models import Edition, EditionStatus, Region
-from tests.conftest import PROJECT_ROOT, TEST_SECRET, run_cli, seed_engine
+from tests.conftest import (
+    POSTGRES_URL,
+    PROJECT_ROOT,
+    TEST_SECRET,
+    _postgres_problem,
+    run_cli,
+    seed_engine,
+    unavailable,
+)
 
 REGIONS = ("dc", "bxl", "lagos", "riyadh", "beijing", "sg")
 
 
 def test_daily_seeds_an_empty_database_sends_six_editions_and_is_idempotent(seeds_copy: Path, tmp_path: Path) -> None:
-    database = f"sqlite:///{tmp_path / 'var' / 'newsletter.db.engine'}"  # the default location, made explicit
+    database = f"sqlite:///{tmp_path / 'var' / 'newsletter.db'}"  # the default location, made explicit
     first = run_cli(["daily"], database, tmp_path)
     assert first.returncode == 0, first.stderr
     assert "empty database: loaded seeds/" in first.stdout
@@ -112,6 +122,44 @@ def test_two_daily_runs_started_together_both_succeed_and_send_each_reader_one_m
         assert sorted(files[region]) == sorted(ledger[region]), region  # one file per reader, no second copy
     reported = sum(int(n) for (out, _), _ in results for n in re.findall(r" (\d+) new messages", out))
     assert reported == sum(len(addresses) for addresses in files.values())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def never_migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database nobody has migrated: a new SQLite path, or a new PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh' / 'newsletter.db'}"
+        return
+    problem = _postgres_problem()
+    if problem:
+        unavailable(problem)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_two_daily_runs_on_a_never_migrated_database_both_migrate_it_and_succeed(
+    never_migrated_url: str, tmp_path: Path
+) -> None:
+    """Both start with the migrations: one applies them, the other waits and finds nothing to do."""
+    runs = [start_daily(never_migrated_url, tmp_path) for _ in range(2)]
+    results = [(run.communicate(timeout=300), run.returncode) for run in runs]
+    for (out, err), code in results:
+        assert code == 0, f"stdout:\n{out}\nstderr:\n{err}"
+    ledger = delivered(never_migrated_url)
+    files = outbox_recipients(tmp_path / "var" / "outbox")
+    assert set(ledger) == set(REGIONS)
+    for region in REGIONS:
+        assert len(set(ledger[region])) == len(ledger[region]) > 0
+        assert sorted(files[region]) == sorted(ledger[region]), region
 
 
 def corrupt_frozen_editions(database_url: str, region: str) -> None:

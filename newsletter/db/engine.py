@@ -65,12 +65,30 @@ def _alembic_config() -> Config:
     return config
 
 
+# pg_advisory_xact_lock key for migrations: the ASCII of "newslett", fixed so that every
+# process of every version of the program takes the same lock.
+MIGRATION_LOCK_KEY = 0x6E6577736C657474
+
+
 def migrate(engine: sa.Engine) -> None:
-    """Apply every pending migration (idempotent)."""
+    """Apply every pending migration (idempotent, and safe when several processes start at once).
+
+    Two processes migrating a new database together would both create the tables and
+    one would crash. So the migration transaction first takes a lock that only one
+    holder can have (PostgreSQL: an advisory lock released at commit; SQLite: the
+    database's write lock, ``BEGIN IMMEDIATE``, waited for up to the busy timeout);
+    the second waits, then reads the first one's revision and has nothing to do.
+    """
     config = _alembic_config()
-    with engine.begin() as connection:
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # The driver opens no transaction before DDL itself; this one holds the write lock.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        connection.commit()
 
 
 def schema_is_current(engine: sa.Engine) -> bool:
