@@ -23,7 +23,7 @@ keyset read of 1M < 3 s, build + serialize 1M < 6 s, database to ready-to-send
 < 8 s per million; peak memory the same at every size within 16 MB), scaled to
 the case's size.
 
-The stand-in (tests/sendgrid_standin.py) runs in a process of its own and checks
+The stand-in (tests/peers/sendgrid.py) runs in a process of its own and checks
 every request as in the tests. PostgreSQL comes from NEWSLETTER_TEST_POSTGRES_URL
 (default: the local trust-auth server, database ``test``); each case uses a fresh
 schema, dropped afterwards. Numbers are printed, never asserted.
@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from newsletter.config import Settings, load_settings  # noqa: E402
-from newsletter.content.loading import load_content_dir  # noqa: E402
+from newsletter.content.loading import SAMPLES, load_content_dir  # noqa: E402
 from newsletter.db.engine import make_engine, migrate, session_scope  # noqa: E402
 from newsletter.db.models import Delivery, DeliveryState  # noqa: E402
 from newsletter.delivery.base import MessageContent, Recipient  # noqa: E402
@@ -63,7 +63,7 @@ from newsletter.delivery.sendgrid_payload import (  # noqa: E402
     serialize_request,
     to_sendgrid_request,
 )
-from newsletter.editions.lifecycle import (
+from newsletter.editions.lifecycle import (  # noqa: E402
     approve_edition,
     region_today,
 )
@@ -109,7 +109,8 @@ def _insert_subscribers(engine: sa.Engine, count: int) -> None:
         else:
             stamp = now.isoformat(sep=" ")
             cursor.executemany(
-                "insert into subscriber (id, email, status, paused, token_version, created_at, updated_at) values (?, ?, 'active', 0, 1, ?, ?)",
+                "insert into subscriber (id, email, status, paused, token_version, created_at, updated_at)"
+                " values (?, ?, 'active', 0, 1, ?, ?)",
                 ((i, f"bench{i}@example.org", stamp, stamp) for i in ids),
             )
             cursor.executemany(
@@ -159,7 +160,7 @@ def _time_payloads(content: MessageContent, count: int) -> dict[str, float]:
         for body in bodies:
             json.dumps(body).encode("utf-8")  # what python_http_client does with a dict
         t5 = time.perf_counter()
-        for key, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+        for key, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             spent[key] += seconds
     return spent
 
@@ -228,7 +229,7 @@ def run_case(database: str, size: int, host: str) -> dict[str, object]:
             concurrency=4,
         )
         seeds = workdir / "seeds"
-        shutil.copytree(ROOT / "seeds", seeds)
+        shutil.copytree(SAMPLES, seeds)
         (seeds / "subscribers.yaml").unlink()
         now = datetime.now(UTC)
         with session_scope(engine) as session:
@@ -288,7 +289,8 @@ def _row(name: str, seconds: float, size: int, target_per_million: float | None,
     if target_per_million is None:
         return f"  {name:<36}{seconds:>9.2f}{per_million:>11.2f}{'':>12}{'':>6}  {note}"
     verdict = "ok" if per_million < target_per_million else "MISS"
-    return f"  {name:<36}{seconds:>9.2f}{per_million:>11.2f}{'< ' + format(target_per_million, '.1f'):>12}{verdict:>6}  {note}"
+    target = "< " + format(target_per_million, ".1f")
+    return f"  {name:<36}{seconds:>9.2f}{per_million:>11.2f}{target:>12}{verdict:>6}  {note}"
 
 
 def print_case(r: dict[str, Any]) -> None:
@@ -372,7 +374,7 @@ def main() -> None:
         return
 
     standin = subprocess.Popen(
-        [sys.executable, "-m", "tests.sendgrid_standin"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tests.peers.sendgrid"], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     results: list[dict[str, Any]] = []
     try:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,14 @@ from newsletter.content.loading import load_content_dir
 from newsletter.db.engine import make_engine, migrate, session_scope
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SEEDS = PROJECT_ROOT / "seeds"
+SEEDS = PROJECT_ROOT / "newsletter" / "content" / "samples"
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 POSTGRES_URL = os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("NEWSLETTER_TEST_REQUIRE_SERVICES") == "1"
+
+# Fixtures shared by many modules live in these plugins; test modules import only their
+# plain helpers, never a fixture by name.
+pytest_plugins = ["tests.peers.sendgrid", "tests.peers.smtp", "tests.delivery_harness", "tests.web_helpers"]
 
 
 def unavailable(reason: str) -> None:
@@ -142,15 +147,35 @@ def settings(sqlite_url: str, tmp_path: Path) -> Settings:
 
 
 def run_cli(
-    args: list[str], database_url: str, cwd: Path, *, input: str | None = None, **env_overrides: str
+    args: list[str],
+    database_url: str,
+    cwd: Path,
+    *,
+    input: str | None = None,
+    at: datetime | None = None,
+    **env_overrides: str,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m newsletter ARGS`` in a real process against a test database.
 
-    ``input`` is what is typed at its prompts."""
+    ``input`` is what is typed at its prompts. ``at`` starts the process's clock at that
+    moment (libfaketime; it runs on from there), for commands given a fixed ``--date``
+    that must agree with the clock the command reads, whatever today is."""
     # An inherited PYTHONPATH is kept after the project (a faked-clock run puts tests/fake_clock there).
     python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "newsletter", *args]
+    clock_env: dict[str, str] = {}
+    if at is not None:
+        faketime = shutil.which("faketime")
+        if faketime is None:
+            unavailable("faketime not installed (Debian package faketime)")
+        start = at.astimezone(UTC).strftime("@%Y-%m-%d %H:%M:%S")
+        command = [str(faketime), "-f", start, *command]
+        # The timestamp is read in TZ; see tests/fake_clock for why sleep needs the shim.
+        clock_env = {"TZ": "UTC", "DONT_FAKE_MONOTONIC": "1"}
+        python_path = os.pathsep.join([python_path, str(PROJECT_ROOT / "tests" / "fake_clock")])
     env = {
         **os.environ,
+        **clock_env,
         "PYTHONPATH": python_path,
         "NEWSLETTER_SECRET_KEY": TEST_SECRET,
         "NEWSLETTER_DATABASE_URL": database_url,
@@ -158,7 +183,7 @@ def run_cli(
         **env_overrides,
     }
     return subprocess.run(
-        [sys.executable, "-m", "newsletter", *args],
+        command,
         cwd=cwd,
         env=env,
         capture_output=True,

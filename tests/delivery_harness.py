@@ -23,8 +23,8 @@ from newsletter.delivery.outbox import OutboxBackend
 from newsletter.delivery.sendgrid import SendGridBackend
 from newsletter.delivery.smtp import SmtpBackend
 from newsletter.links import TOKEN_PLACEHOLDER
-from tests.sendgrid_standin import API_KEY, StandIn
-from tests.smtp_standin import SmtpStandIn
+from tests.peers.sendgrid import API_KEY, StandIn
+from tests.peers.smtp import SmtpStandIn
 
 BACKENDS = ["outbox", "smtp", "sendgrid"]
 
@@ -48,6 +48,9 @@ class Harness:
     backend: Backend
     received: Callable[[], list[Delivered]]
     accepted: Outcome  # what a backend reports for a message it handed over
+    # Sessions the peer has seen opened, where the transport keeps one open across batches
+    # (SMTP); None where every request stands alone (outbox files, SendGrid's HTTP client).
+    sessions: Callable[[], int | None] = lambda: None
 
 
 def content(**overrides: Any) -> MessageContent:
@@ -101,27 +104,28 @@ def _sendgrid_header_block(headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
+def _substitute(text: str, subs: dict[str, str]) -> str:
+    for key, value in subs.items():
+        text = text.replace(key, value)
+    return text
+
+
 def from_sendgrid(bodies: list[dict[str, Any]]) -> list[Delivered]:
     """Expand accepted request bodies into one message per personalization, as SendGrid does."""
     out = []
     for body in bodies:
         parts = {part["type"]: part["value"] for part in body["content"]}
         for p in body["personalizations"]:
-
-            def fill(text: str, subs: dict[str, str] = p.get("substitutions", {})) -> str:
-                for key, value in subs.items():
-                    text = text.replace(key, value)
-                return text
-
+            subs: dict[str, str] = p.get("substitutions", {})
             # Top-level headers apply to every personalization; its own win on a clash.
             headers = {**body.get("headers", {}), **p.get("headers", {})}
             for to in p["to"]:
                 out.append(
                     Delivered(
                         to=to["email"],
-                        subject=fill(p.get("subject", body["subject"])),
-                        text=fill(parts["text/plain"]),
-                        html=fill(parts["text/html"]),
+                        subject=_substitute(p.get("subject", body["subject"]), subs),
+                        text=_substitute(parts["text/plain"], subs),
+                        html=_substitute(parts["text/html"], subs),
                         headers={k.lower(): v for k, v in headers.items()},
                         custom_args=p.get("custom_args", {}),
                         raw=_sendgrid_header_block(headers),
@@ -142,7 +146,13 @@ def make_harness(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> H
     if name == "smtp":
         smtp: SmtpStandIn = request.getfixturevalue("smtp_standin")
         backend = SmtpBackend("127.0.0.1", smtp.port, security=SmtpSecurity.NONE, timeout=5)
-        return Harness(name, backend, lambda: [_from_mime(raw) for _, _, raw in smtp.messages], Outcome.SENT)
+        return Harness(
+            name,
+            backend,
+            lambda: [_from_mime(raw) for _, _, raw in smtp.messages],
+            Outcome.SENT,
+            sessions=lambda: smtp.connections,
+        )
     if name == "sendgrid":
         standin: StandIn = request.getfixturevalue("sendgrid_standin")
         backend = SendGridBackend(API_KEY, host=standin.host, timeout=5)

@@ -15,7 +15,7 @@ from newsletter.db.engine import session_scope
 from newsletter.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
 from newsletter.editions.lifecycle import approve_edition, region_today
 from tests.conftest import SEEDS, make_settings, seed_engine
-from tests.sendgrid_standin import API_KEY, StandIn
+from tests.peers.sendgrid import API_KEY, StandIn
 
 REGION = "dc"
 # A real-clock reading, not a fixed date: the ledger stamps claims with the real clock, and

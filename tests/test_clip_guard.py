@@ -65,9 +65,9 @@ def test_send_refuses_html_over_budget_and_an_editor_can_override(
 def test_approve_refuses_html_over_budget(sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> None:
     seed_engine(sqlite_engine)
     settings = make_settings(sqlite_url, tmp_path, max_html_kb=SMALL_BUDGET)
-    with pytest.raises(HtmlTooLargeError, match="cannot be approved: HTML is .* KB, over the 40 KB budget"):
-        with session_scope(sqlite_engine) as session:
-            approve_edition(session, settings, "bxl", DAY, now=NOW)
+    budget = r"cannot be approved: HTML is .* KB, over the 40 KB budget"
+    with pytest.raises(HtmlTooLargeError, match=budget), session_scope(sqlite_engine) as session:
+        approve_edition(session, settings, "bxl", DAY, now=NOW)
     with Session(sqlite_engine) as session:
         assert EditionStatus.APPROVED not in session.exec(select(Edition.status)).all()
 
@@ -91,16 +91,22 @@ def test_cli_preview_warns_send_refuses_and_allow_large_html_sends(
     seed_engine(sqlite_engine)
     env = {"NEWSLETTER_MAX_HTML_KB": str(SMALL_BUDGET), "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox")}
     preview = run_cli(
-        ["preview", "sg", "--date", "2026-11-29", "--out", str(tmp_path / "sg.html")], sqlite_url, tmp_path, **env
+        ["preview", "sg", "--date", "2026-11-29", "--out", str(tmp_path / "sg.html")],
+        sqlite_url,
+        tmp_path,
+        at=NOW,
+        **env,
     )
     assert preview.returncode == 0, preview.stderr
     assert "warning: HTML is" in preview.stderr and "over the 40 KB budget" in preview.stderr
     assert (tmp_path / "sg.html").exists()
 
-    refused = run_cli(["send", "sg", "--date", "2026-11-29", "--yes"], sqlite_url, tmp_path, **env)
+    refused = run_cli(["send", "sg", "--date", "2026-11-29", "--yes"], sqlite_url, tmp_path, at=NOW, **env)
     assert refused.returncode == 1 and "cannot be sent: HTML is" in refused.stderr
     assert not list((tmp_path / "outbox").rglob("*.eml"))
 
-    sent = run_cli(["send", "sg", "--date", "2026-11-29", "--yes", "--allow-large-html"], sqlite_url, tmp_path, **env)
+    sent = run_cli(
+        ["send", "sg", "--date", "2026-11-29", "--yes", "--allow-large-html"], sqlite_url, tmp_path, at=NOW, **env
+    )
     assert sent.returncode == 0, sent.stderr
     assert list((tmp_path / "outbox").rglob("*.eml"))

@@ -177,7 +177,7 @@ def test_malformed_input_is_named_and_writes_nothing(engine: sa.Engine, seeds_co
 )
 def test_bad_subscriber_entries_are_named(seeds_copy: Path, entry: dict, fragment: str) -> None:
     (seeds_copy / "subscribers.yaml").write_text(yaml.safe_dump([entry]), encoding="utf-8")
-    with pytest.raises(ContentError, match="subscribers.yaml") as caught:
+    with pytest.raises(ContentError, match=r"subscribers\.yaml") as caught:
         read_content_dir(seeds_copy)
     assert fragment in str(caught.value)
 
@@ -298,7 +298,7 @@ def test_the_token_placeholder_is_refused_in_ads(seeds_copy: Path, field: str) -
     }
     ad[field] = (ad[field] + "?t=" if "url" in field or field == "link" else ad[field] + " ") + PLACEHOLDER
     (seeds_copy / "ads.yaml").write_text(yaml.safe_dump([ad]), encoding="utf-8")
-    with pytest.raises(ContentError, match="ads.yaml") as caught:
+    with pytest.raises(ContentError, match=r"ads\.yaml") as caught:
         read_content_dir(seeds_copy)
     assert f"field '[0].{field}'" in str(caught.value) and PLACEHOLDER in str(caught.value)
 

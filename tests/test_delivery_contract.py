@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from newsletter.delivery.base import LEDGER_HEADER
 from newsletter.links import TOKEN_PLACEHOLDER
-from tests.delivery_harness import Harness, content, harness, recipients  # noqa: F401
-from tests.sendgrid_standin import sendgrid_standin  # noqa: F401
-from tests.smtp_standin import smtp_standin  # noqa: F401
+from tests.delivery_harness import Harness, content, recipients
 
 
 def test_every_recipient_gets_exactly_one_message_with_their_own_token(harness: Harness) -> None:
@@ -60,7 +58,9 @@ def test_an_empty_batch_sends_nothing(harness: Harness) -> None:
 
 def test_batches_after_the_first_reuse_the_backend(harness: Harness) -> None:
     first, second = recipients(2), recipients(2, start=3)
-    harness.backend.send_batch(content(), first)
-    harness.backend.send_batch(content(), second)
+    results = harness.backend.send_batch(content(), first) + harness.backend.send_batch(content(), second)
 
+    assert [r.outcome for r in results] == [harness.accepted] * 4
     assert sorted(m.to for m in harness.received()) == sorted(r.email for r in first + second)
+    # The second batch rode on the first one's session instead of opening its own.
+    assert harness.sessions() in (None, 1)

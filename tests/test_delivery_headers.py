@@ -18,9 +18,7 @@ import pytest
 
 from newsletter.delivery.mime import build_mime
 from newsletter.links import list_unsubscribe_headers
-from tests.delivery_harness import Harness, content, harness, recipients  # noqa: F401
-from tests.sendgrid_standin import sendgrid_standin  # noqa: F401
-from tests.smtp_standin import smtp_standin  # noqa: F401
+from tests.delivery_harness import Harness, content, recipients
 
 # 60 characters: long enough that "List-Unsubscribe: <base/u/token>," overruns 78 columns.
 LONG_BASE_URL = "https://newsletter-archive.regional-edition.example.com/mail"

@@ -24,7 +24,7 @@ from newsletter.errors import AuthenticationError, ProviderLimitError, Transient
 from newsletter.links import TOKEN_PLACEHOLDER
 from newsletter.subscribers.tokens import manage_token
 from tests.delivery_harness import content, recipients
-from tests.sendgrid_standin import API_KEY, StandIn, problems, sendgrid_standin  # noqa: F401
+from tests.peers.sendgrid import API_KEY, StandIn, problems
 
 # -- the payload, with no network ------------------------------------------------------
 
@@ -223,7 +223,8 @@ def test_the_api_key_never_reaches_the_logs(sendgrid_standin: StandIn, caplog: p
     ],
 )
 def test_the_posted_json_is_exactly_the_checkable_payload(overrides: dict[str, object]) -> None:
-    batch = recipients(3) + [
+    batch = [
+        *recipients(3),
         Recipient('o"brien@exämple.org', "tök\\en", None),
         Recipient("ctl@example.org", "a\x01b", 7),
     ]

@@ -12,7 +12,7 @@ from newsletter.delivery.base import Outcome
 from newsletter.delivery.smtp import SmtpBackend
 from newsletter.errors import TransientDeliveryError
 from tests.delivery_harness import content, recipients
-from tests.smtp_standin import SmtpStandIn, smtp_standin  # noqa: F401
+from tests.peers.smtp import SmtpStandIn
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from tests.dispatch_harness import (
     seed_content,
     sendgrid_settings,
 )
-from tests.sendgrid_standin import StandIn, sendgrid_standin  # noqa: F401
-from tests.smtp_standin import SmtpStandIn, smtp_standin  # noqa: F401
+from tests.peers.sendgrid import StandIn
+from tests.peers.smtp import SmtpStandIn
 
 
 class Sleeps:
@@ -142,7 +142,11 @@ def test_server_errors_back_off_then_pause_and_a_rerun_resumes(
 
     assert paused.outcome is SendOutcome.PAUSED and "gave up after 3 retries" in paused.message
     assert sendgrid_standin.answers == [500] * 4
-    assert 0 <= sum(sleeps.calls) <= 3 * RetryPolicy().max_delay
+    # Full-jitter backoff from the seeded generator the send was given: the waits are exactly
+    # its first three draws, retry k's from [0, base * 2**(k-1)], however they were split into steps.
+    replay = random.Random(1)
+    drawn = [RetryPolicy().backoff(attempt, replay) for attempt in (1, 2, 3)]
+    assert sum(sleeps.calls) == pytest.approx(sum(drawn)) and 0 < sum(drawn) <= 1 + 2 + 4
     assert ledger_states(seeded) == {}  # certainly unsent: released, not left claimed
     assert edition_status(seeded, REGION, edition_date(seeded)).note.startswith("paused")
 

@@ -31,7 +31,7 @@ from tests.dispatch_harness import (
     ledger_states,
     seed_content,
 )
-from tests.sendgrid_standin import API_KEY, StandIn, sendgrid_standin  # noqa: F401
+from tests.peers.sendgrid import API_KEY, StandIn
 
 
 def dispatcher_env(db_url: str, standin: StandIn, **extra: str) -> dict[str, str]:

@@ -16,15 +16,13 @@ from newsletter.content.files import read_content_dir
 from newsletter.db.engine import make_engine, migrate, session_scope
 from newsletter.editions.assembly import SUBJECT_MAX, derive_subject
 from newsletter.editions.lifecycle import prepare_edition
-from newsletter.editions.snapshot import StoryBlock
 from newsletter.errors import ContentError
+from newsletter.render.snapshot import StoryBlock
 from newsletter.send.edition import message_content
 from tests.conftest import seed_engine
-from tests.delivery_harness import Harness, harness, recipients  # noqa: F401
+from tests.delivery_harness import Harness, recipients
 from tests.html_tree import parse
 from tests.seed_editions import EDITION_DATE, NOW, SeedEdition, render_seed_editions, seed_settings
-from tests.sendgrid_standin import sendgrid_standin  # noqa: F401
-from tests.smtp_standin import smtp_standin  # noqa: F401
 
 
 @pytest.fixture(scope="module")

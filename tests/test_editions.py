@@ -343,7 +343,9 @@ def test_hostile_stored_content_is_escaped_end_to_end(seeded: sa.Engine, cfg: Se
 
 def test_preview_writes_html_and_text_and_says_where(sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> None:
     seed_engine(sqlite_engine)
-    result = run_cli(["preview", "riyadh", "--date", "2026-11-29", "--out", "out/riyadh.html"], sqlite_url, tmp_path)
+    result = run_cli(
+        ["preview", "riyadh", "--date", "2026-11-29", "--out", "out/riyadh.html"], sqlite_url, tmp_path, at=NOW
+    )
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "out" / "riyadh.html").read_text(encoding="utf-8")
     text = (tmp_path / "out" / "riyadh.txt").read_text(encoding="utf-8")

@@ -22,7 +22,7 @@ from newsletter.schedule.daily import RunOutcome, record_missed, run_edition
 from newsletter.send.service import SendOutcome, edition_status, send_edition
 from tests.conftest import make_settings, run_cli
 from tests.dispatch_harness import REGION, active_readers, add_readers, ledger_states, seed_content, sendgrid_settings
-from tests.sendgrid_standin import API_KEY, StandIn, sendgrid_standin  # noqa: F401
+from tests.peers.sendgrid import API_KEY, StandIn
 
 READERS = 6
 

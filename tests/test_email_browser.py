@@ -37,7 +37,10 @@ MIN_CONTRAST = 4.5  # WCAG AA for body text
 # background actually painted behind it, as a WCAG contrast ratio.
 CONTRAST_JS = """
 () => {
-  const rgba = (c) => { const p = c.match(/[\\d.]+/g).map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const rgba = (c) => {
+    const p = c.match(/[\\d.]+/g).map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
   const channel = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
   const lum = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
   const background = (el) => {

@@ -33,7 +33,7 @@ from tests.dispatch_harness import (
     ledger_states,
     seed_content,
 )
-from tests.sendgrid_standin import StandIn, sendgrid_standin  # noqa: F401
+from tests.peers.sendgrid import StandIn
 from tests.test_dispatch_processes import dispatcher_env, send_command
 
 INCOMPLETE = 3

@@ -31,13 +31,11 @@ from newsletter.db.models import Subscriber, SubscriberStatus
 from newsletter.subscribers.limits import client_limit_key, limited_address
 from newsletter.web import create_app
 from tests.conftest import TEST_SECRET, make_settings
-from tests.web_helpers import (  # noqa: F401 - fixtures
+from tests.web_helpers import (
     Clock,
     TestClient,
     active_subscriber,
     add_regions,
-    client,
-    clock,
     confirm,
     csrf_from,
     free_port,
@@ -45,9 +43,6 @@ from tests.web_helpers import (  # noqa: F401 - fixtures
     outbox_messages,
     subscribe,
     subscriber_state,
-    web_engine,
-    web_settings,
-    webhook_key,
 )
 
 SENT = (303, "/subscribe/check-your-inbox")

@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from newsletter.config import Settings
+from newsletter.db.models import Edition, EditionStatus
 from newsletter.web import create_app
 from newsletter.web.server import RedactTokens, redact_tokens
-from tests.web_helpers import (  # noqa: F401 - fixtures
+from tests.web_helpers import (
     TestClient,
-    client,
-    clock,
-    web_engine,
-    web_settings,
-    webhook_key,
+    WebhookKey,
+    active_subscriber,
+    confirm,
+    link_in,
+    outbox_messages,
+    signed_post,
+    subscribe,
 )
+
+SENT_DAY = date(2026, 11, 28)  # an archive entry's date, never compared with any clock
 
 
 def test_health_reports_the_database(client: TestClient) -> None:
@@ -35,13 +42,48 @@ def test_health_is_503_when_the_database_is_gone(web_settings: Settings, tmp_pat
     assert answer.status_code == 503 and answer.json()["database"] == "unreachable"
 
 
-def test_every_page_sends_security_headers(client: TestClient) -> None:
-    answer = client.get("/")
-    assert answer.headers["x-content-type-options"] == "nosniff"
-    assert answer.headers["x-frame-options"] == "DENY"
-    assert answer.headers["referrer-policy"] == "no-referrer"
-    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
-    assert "script-src" not in answer.headers["content-security-policy"]  # default-src 'none' covers it
+def test_every_page_sends_security_headers(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings, webhook_key: WebhookKey
+) -> None:
+    manage = active_subscriber(web_engine, web_settings, "reader@example.org", ["dc"])
+    with Session(web_engine) as session:
+        session.add(Edition(region_code="dc", local_date=SENT_DAY, status=EditionStatus.SENT, html="<p>x</p>"))
+        session.commit()
+    answers = {"subscribe form": client.get("/")}
+    answers["subscribe"] = subscribe(client, "new@example.org", ["dc"])
+    answers["check your inbox"] = client.get("/subscribe/check-your-inbox")
+    confirm_path = link_in(outbox_messages(web_settings)[-1], "/confirm/", web_settings)
+    answers["confirm page"] = client.get(confirm_path)
+    answers["confirmed"] = confirm(client, confirm_path)
+    answers["preferences"] = client.get(f"/p/{manage}")
+    answers["unsubscribe page"] = client.get(f"/u/{manage}")
+    answers["one-click unsubscribe"] = client.post(f"/u/{manage}", data={"List-Unsubscribe": "One-Click"})
+    answers["archive index"] = client.get("/editions/dc")
+    answers["archive edition"] = client.get(f"/editions/dc/{SENT_DAY.isoformat()}")
+    answers["bad link"] = client.get("/p/not-a-token")
+    answers["not found"] = client.get("/no/such/page")
+    answers["wrong method"] = client.delete("/")
+    answers["unreadable form"] = client.post(f"/p/{manage}", data={"paused": "not-a-bool"})
+    answers["health"] = client.get("/health")
+    answers["stylesheet"] = client.get("/static/site.css")
+    answers["webhook"] = signed_post(client, webhook_key, [])
+
+    statuses = {name: answer.status_code for name, answer in answers.items()}
+    assert statuses == {
+        **dict.fromkeys(answers, 200),
+        "subscribe": 303,
+        "bad link": 400,
+        "not found": 404,
+        "wrong method": 405,
+        "unreadable form": 400,
+        "webhook": statuses["webhook"],  # its own test pins the code; any answer must carry the headers
+    }
+    for name, answer in answers.items():
+        assert answer.headers["x-content-type-options"] == "nosniff", name
+        assert answer.headers["x-frame-options"] == "DENY", name
+        assert answer.headers["referrer-policy"] == "no-referrer", name
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], name
+        assert "script-src" not in answer.headers["content-security-policy"], name  # default-src 'none' covers it
 
 
 def test_unknown_pages_and_methods_get_friendly_pages(client: TestClient) -> None:

@@ -20,17 +20,7 @@ from newsletter.web import create_app
 from newsletter.web.archive import public_copy
 from tests.conftest import make_settings, seed_engine
 from tests.html_tree import parse
-from tests.web_helpers import (  # noqa: F401 - fixtures
-    LiveServer,
-    TestClient,
-    add_regions,
-    client,
-    clock,
-    free_port,
-    web_engine,
-    web_settings,
-    webhook_key,
-)
+from tests.web_helpers import LiveServer, TestClient, add_regions, free_port
 
 BASE = "https://news.example.com"
 

@@ -14,22 +14,17 @@ from newsletter.config import Settings
 from newsletter.db.models import Subscriber, SubscriberStatus
 from newsletter.subscribers.tokens import manage_token
 from tests.conftest import run_cli
-from tests.web_helpers import (  # noqa: F401 - fixtures
+from tests.web_helpers import (
     Clock,
     TestClient,
     active_subscriber,
     checked_regions,
-    client,
-    clock,
     confirm,
     csrf_from,
     link_in,
     outbox_messages,
     subscribe,
     subscriber_state,
-    web_engine,
-    web_settings,
-    webhook_key,
 )
 
 

@@ -5,16 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from newsletter.config import Settings
-from tests.web_helpers import (  # noqa: F401 - fixtures
-    TestClient,
-    active_subscriber,
-    client,
-    clock,
-    subscriber_state,
-    web_engine,
-    web_settings,
-    webhook_key,
-)
+from tests.web_helpers import TestClient, active_subscriber, subscriber_state
 
 
 def test_provider_style_one_click_post_unsubscribes_at_once(

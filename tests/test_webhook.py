@@ -13,18 +13,7 @@ from sqlmodel import Session, select
 from newsletter.config import Settings
 from newsletter.db.models import Delivery, Edition, Event, EventType, Subscriber
 from newsletter.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tests.web_helpers import (  # noqa: F401 - fixtures
-    TestClient,
-    WebhookKey,
-    active_subscriber,
-    client,
-    clock,
-    signed_post,
-    subscriber_state,
-    web_engine,
-    web_settings,
-    webhook_key,
-)
+from tests.web_helpers import TestClient, WebhookKey, active_subscriber, signed_post, subscriber_state
 
 
 def event(kind: str, address: str, event_id: str, **extra: Any) -> dict[str, Any]:

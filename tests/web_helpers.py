@@ -1,7 +1,7 @@
 """Shared harness for the web tests: a real app on a real database, its outbox, a webhook key.
 
-Imported by tests/test_web_*.py and tests/test_webhook*.py; fixtures here are
-plain pytest fixtures re-exported by those modules.
+A pytest plugin (tests/conftest.py lists it): its fixtures reach every test without
+an import; test modules import only its plain helpers.
 """
 
 from __future__ import annotations
