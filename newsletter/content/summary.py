@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.db.models import (
     Ad,
     AdRegion,
-    Region,
     Story,
     StoryRegion,
     StoryStatus,
@@ -18,6 +17,7 @@ from newsletter.db.models import (
     SubscriberStatus,
     Subscription,
 )
+from newsletter.db.queries import regions_in_order
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,11 @@ class RegionSummary:
 def region_summaries(session: Session) -> list[RegionSummary]:
     """Counts of published stories, ads and active subscribers for every region."""
     summaries = []
-    for region in session.exec(select(Region).order_by(Region.position, Region.code)).all():
+    for region in regions_in_order(session):
         stories = session.exec(
             select(sa.func.count())
             .select_from(StoryRegion)
-            .join(Story, Story.id == StoryRegion.story_id)
+            .join(Story, col(Story.id) == col(StoryRegion.story_id))
             .where(StoryRegion.region_code == region.code, Story.status == StoryStatus.PUBLISHED)
         ).one()
         ads = session.exec(
@@ -47,10 +47,10 @@ def region_summaries(session: Session) -> list[RegionSummary]:
         subscribers = session.exec(
             select(sa.func.count())
             .select_from(Subscription)
-            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .join(Subscriber, col(Subscriber.id) == col(Subscription.subscriber_id))
             .where(
                 Subscription.region_code == region.code,
-                Subscription.active.is_(True),
+                col(Subscription.active).is_(True),
                 Subscriber.status == SubscriberStatus.ACTIVE,
             )
         ).one()

@@ -32,6 +32,41 @@ class EditionStatus(StrEnum):
     CANCELLED = "cancelled"
     MISSED = "missed"
 
+    # The groupings every module asks about, defined once (the sets are below the class).
+    @property
+    def is_frozen(self) -> bool:
+        """Signed off or under way: what was approved or went out never changes again."""
+        return self in FROZEN_EDITION_STATUSES
+
+    @property
+    def is_under_way(self) -> bool:
+        """Going or gone out (a FAILED send was under way when the provider refused us)."""
+        return self in UNDER_WAY_EDITION_STATUSES
+
+    @property
+    def is_closed(self) -> bool:
+        """A decision was taken already (missed or cancelled): left alone, never sent on its own."""
+        return self in CLOSED_EDITION_STATUSES
+
+    @property
+    def is_public(self) -> bool:
+        """Shown in the public archive: it went out (or is going out)."""
+        return self in PUBLIC_EDITION_STATUSES
+
+    @property
+    def is_done(self) -> bool:
+        """Nothing is left to do for it: sent, or closed."""
+        return self is EditionStatus.SENT or self.is_closed
+
+
+# The members of each grouping, for SQL ``IN (...)`` and for sets; the properties above read them.
+UNDER_WAY_EDITION_STATUSES = frozenset({EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED})
+FROZEN_EDITION_STATUSES = UNDER_WAY_EDITION_STATUSES | {EditionStatus.APPROVED}
+CLOSED_EDITION_STATUSES = frozenset({EditionStatus.MISSED, EditionStatus.CANCELLED})
+# A sending edition is public too: recipients of the first batches click "view in
+# browser" while later batches are still going out.
+PUBLIC_EDITION_STATUSES = frozenset({EditionStatus.SENDING, EditionStatus.SENT})
+
 
 class SubscriberStatus(StrEnum):
     PENDING = "pending"

@@ -12,15 +12,15 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.db.models import (
+    UNDER_WAY_EDITION_STATUSES,
     Ad,
     AdRegion,
     Edition,
     EditionItem,
-    EditionStatus,
     Region,
     Signal,
     Source,
@@ -28,7 +28,10 @@ from newsletter.db.models import (
     StoryRegion,
     StoryStatus,
 )
-from newsletter.editions.snapshot import (
+from newsletter.db.queries import regions_in_order
+from newsletter.errors import EmptyEditionError, NotFoundError
+from newsletter.render.markdown import plain_text
+from newsletter.render.snapshot import (
     AdBlock,
     EditionContent,
     RegionRef,
@@ -37,11 +40,6 @@ from newsletter.editions.snapshot import (
     StoryBlock,
     assembled_at,
 )
-from newsletter.errors import EmptyEditionError, NotFoundError
-from newsletter.render.markdown import plain_text
-
-# Editions whose content reached readers: the next edition's window starts where their content was fixed.
-WENT_OUT = (EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED)
 
 # Inboxes show about 60 characters of a subject on a phone; the rest is cut by the client.
 SUBJECT_MAX = 60
@@ -52,7 +50,7 @@ def get_region(session: Session, region_code: str) -> Region:
     """The region, or NotFoundError listing the valid codes."""
     region = session.get(Region, region_code)
     if region is None:
-        codes = session.exec(select(Region.code).order_by(Region.position, Region.code)).all()
+        codes = [r.code for r in regions_in_order(session)]
         valid = ", ".join(codes) or "none (run `newsletter seed` first)"
         raise NotFoundError(f"unknown region {region_code!r}; valid regions: {valid}")
     return region
@@ -70,8 +68,12 @@ def _previous_send(session: Session, region_code: str, local_date: date) -> date
     """
     previous = session.exec(
         select(Edition)
-        .where(Edition.region_code == region_code, Edition.local_date < local_date, Edition.status.in_(WENT_OUT))
-        .order_by(Edition.local_date.desc())  # type: ignore[attr-defined]
+        .where(
+            Edition.region_code == region_code,
+            Edition.local_date < local_date,
+            col(Edition.status).in_(UNDER_WAY_EDITION_STATUSES),
+        )
+        .order_by(col(Edition.local_date).desc())
     ).first()
     if previous is None:
         return None
@@ -83,31 +85,31 @@ def _select_stories(session: Session, region_code: str, local_date: date, size: 
     """The window's stories, highest priority first, then most recent."""
     already_sent = (
         select(EditionItem.story_id)
-        .join(Edition, Edition.id == EditionItem.edition_id)
+        .join(Edition, col(Edition.id) == col(EditionItem.edition_id))
         .where(
             Edition.region_code == region_code,
             Edition.local_date != local_date,  # this edition's own stories are not "already sent" to itself
-            Edition.status.in_(WENT_OUT),
-            EditionItem.story_id.is_not(None),
+            col(Edition.status).in_(UNDER_WAY_EDITION_STATUSES),
+            col(EditionItem.story_id).is_not(None),
         )
     )
     query = (
         select(Story)
-        .join(StoryRegion, StoryRegion.story_id == Story.id)
+        .join(StoryRegion, col(StoryRegion.story_id) == col(Story.id))
         .where(
             StoryRegion.region_code == region_code,
             Story.status == StoryStatus.PUBLISHED,
-            Story.published_at <= now,  # scheduled stories wait for their time
-            Story.id.not_in(already_sent),  # type: ignore[union-attr]
+            col(Story.published_at) <= now,  # scheduled stories wait for their time
+            col(Story.id).not_in(already_sent),
         )
     )
     since = _previous_send(session, region_code, local_date)
     if since is None:
         # First edition: the most recent stories, so a fresh install's first edition is full.
-        recent = query.order_by(Story.published_at.desc(), Story.id.desc()).limit(size)  # type: ignore[attr-defined]
+        recent = query.order_by(col(Story.published_at).desc(), col(Story.id).desc()).limit(size)
         candidates = list(session.exec(recent).all())
     else:
-        candidates = list(session.exec(query.where(Story.published_at > since)).all())
+        candidates = list(session.exec(query.where(col(Story.published_at) > since)).all())
     candidates.sort(key=lambda s: (-s.priority, -s.published_at.timestamp(), -(s.id or 0)))
     return candidates[:size]
 
@@ -116,13 +118,13 @@ def _select_ads(session: Session, region_code: str, local_date: date) -> list[Ad
     return list(
         session.exec(
             select(Ad)
-            .join(AdRegion, AdRegion.ad_id == Ad.id)
+            .join(AdRegion, col(AdRegion.ad_id) == col(Ad.id))
             .where(
                 AdRegion.region_code == region_code,
-                Ad.starts_on <= local_date,
-                sa.or_(Ad.ends_on.is_(None), Ad.ends_on >= local_date),  # type: ignore[union-attr]
+                col(Ad.starts_on) <= local_date,
+                sa.or_(col(Ad.ends_on).is_(None), col(Ad.ends_on) >= local_date),
             )
-            .order_by(Ad.slot, Ad.slug)
+            .order_by(col(Ad.slot), col(Ad.slug))
         ).all()
     )
 
@@ -131,10 +133,12 @@ def _story_blocks(session: Session, stories: list[Story]) -> list[StoryBlock]:
     """Stories with their signals and sources, in three queries whatever the count."""
     ids = [s.id for s in stories]
     signals = session.exec(
-        select(Signal).where(Signal.story_id.in_(ids)).order_by(Signal.position, Signal.id)  # type: ignore[union-attr]
+        select(Signal).where(col(Signal.story_id).in_(ids)).order_by(col(Signal.position), col(Signal.id))
     ).all()
     sources = session.exec(
-        select(Source).where(Source.signal_id.in_([s.id for s in signals])).order_by(Source.position, Source.id)  # type: ignore[attr-defined]
+        select(Source)
+        .where(col(Source.signal_id).in_([s.id for s in signals]))
+        .order_by(col(Source.position), col(Source.id))
     ).all()
     sources_of: dict[int, list[SourceRef]] = {}
     for source in sources:
@@ -225,7 +229,7 @@ def assemble(
             if min(ad.slot, len(stories)) == count:
                 items.append(_ad_block(ad))
                 ordered_ads.append(ad)
-    regions = session.exec(select(Region).order_by(Region.position, Region.code)).all()
+    regions = regions_in_order(session)
     content = EditionContent(
         region_code=region.code,
         region_name=region.name,

@@ -14,27 +14,25 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from newsletter.config import Settings
 from newsletter.db.models import Ad, Edition, EditionItem, EditionStatus, Story
 from newsletter.db.types import utcnow
-from newsletter.editions.assembly import assemble, derive_preheader, derive_subject, get_region
+from newsletter.editions.assembly import assemble, get_region
 from newsletter.editions.clip_guard import check_html_size
-from newsletter.editions.rows import get_or_create_edition
-from newsletter.editions.snapshot import EditionContent, StoryBlock
+from newsletter.editions.rows import find_edition, get_or_create_edition
 from newsletter.errors import EditionError, NotFoundError
 from newsletter.render.edition import RenderedEdition, part_labels, render_edition
 from newsletter.render.share import campaign_name
-
-# What went out (or was signed off to go out) never changes again.
-FROZEN = frozenset({EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED})
+from newsletter.render.snapshot import EditionContent, StoryBlock
 
 __all__ = [
-    "FROZEN",
     "RenderedEdition",
+    "approval_missing",
     "approve_edition",
     "get_region",
+    "is_frozen",
     "prepare_edition",
     "region_today",
     "set_edition_text",
@@ -48,10 +46,15 @@ def region_today(session: Session, region_code: str, *, now: datetime | None = N
     return (now or utcnow()).astimezone(ZoneInfo(region.timezone)).date()
 
 
-def _find_edition(session: Session, region_code: str, local_date: date) -> Edition | None:
-    return session.exec(
-        select(Edition).where(Edition.region_code == region_code, Edition.local_date == local_date)
-    ).first()
+def is_frozen(edition: Edition) -> bool:
+    """Whether the edition's stored snapshot and rendering are final: signed off, or under way.
+
+    The approval decides, not only the status: an approved edition the scheduler then
+    recorded as missed (or that was cancelled) keeps what the editor signed off, so a
+    preview shows it and ``send --send-missed`` sends it, never a re-assembly.
+    """
+    signed_off = edition.status.is_frozen or edition.approved_at is not None
+    return signed_off and edition.snapshot is not None and edition.html is not None
 
 
 def _stored(edition: Edition) -> RenderedEdition:
@@ -78,7 +81,7 @@ def _store(
 ) -> RenderedEdition:
     """Replace the draft's items and rendering with a fresh assembly."""
     assert edition.id is not None
-    session.execute(sa.delete(EditionItem).where(EditionItem.edition_id == edition.id))  # type: ignore[arg-type]
+    session.execute(sa.delete(EditionItem).where(col(EditionItem.edition_id) == edition.id))
     story_ids = {s.slug: s.id for s in stories}
     ad_ids = {a.slug: a.id for a in ads}
     for position, item in enumerate(content.items):
@@ -87,8 +90,10 @@ def _store(
         else:
             session.add(EditionItem(edition_id=edition.id, position=position, ad_id=ad_ids[item.slug]))
     rendered = render_edition(content, edition_id=edition.id)
-    edition.subject = derive_subject(content.stories[0])
-    edition.preheader = derive_preheader(content.stories[0], content.stories[1:])
+    # What goes out (an editor's override, else the derived text), never the derived text
+    # alone: the archive and the commands list these columns as the edition's subject.
+    edition.subject = rendered.subject
+    edition.preheader = rendered.preheader
     # The instant the stories were chosen: the next edition's window starts here,
     # so a story published between this assembly and the send is not lost.
     edition.snapshot = {**content.to_snapshot(), "assembled_at": now.astimezone(UTC).isoformat()}
@@ -113,7 +118,7 @@ def prepare_edition(
     region = get_region(session, region_code)
     # Created (or found) and held first: a second preparer waits here, then uses this row.
     edition = get_or_create_edition(session, region_code, local_date)
-    if edition.status in FROZEN and edition.snapshot is not None and edition.html is not None:
+    if is_frozen(edition):
         return _stored(edition)
     content, stories, ads = assemble(
         session,
@@ -135,7 +140,7 @@ def approve_edition(
     rendered = prepare_edition(session, settings, region_code, local_date, now=now)
     edition = session.get(Edition, rendered.edition_id)
     assert edition is not None
-    if edition.status in (EditionStatus.CANCELLED, EditionStatus.MISSED):
+    if edition.status.is_closed:
         raise EditionError(
             f"edition {region_code} {local_date.isoformat()} is {edition.status.value}; it cannot be approved"
         )
@@ -146,6 +151,15 @@ def approve_edition(
         edition.approved_at = now
         session.flush()
     return rendered
+
+
+def approval_missing(settings: Settings, status: EditionStatus | None) -> bool:
+    """The approval gate: NEWSLETTER_REQUIRE_APPROVAL is on and nobody signed the edition off.
+
+    An edition under way needs no new approval (a FAILED send was under way when the
+    provider refused us); the one check for the scheduler, ``daily`` and ``send``.
+    """
+    return settings.require_approval and (status is None or not status.is_frozen)
 
 
 def unapprove_edition(session: Session, region_code: str, local_date: date) -> EditionStatus:
@@ -171,7 +185,7 @@ def unapprove_edition(session: Session, region_code: str, local_date: date) -> E
     )
     if cast("sa.CursorResult[Any]", result).rowcount:
         return EditionStatus.APPROVED
-    edition = _find_edition(session, region_code, local_date)
+    edition = find_edition(session, region_code, local_date)
     if edition is None:
         raise NotFoundError(f"no edition for {region_code} on {local_date.isoformat()}: there is nothing to un-approve")
     if edition.status is EditionStatus.DRAFT:
@@ -199,12 +213,12 @@ def set_edition_text(
     """Override the derived subject and/or preheader ("" returns to the derived one); drafts only."""
     now = now or utcnow()
     get_region(session, region_code)
-    edition = _find_edition(session, region_code, local_date)
-    if edition is not None and edition.status in FROZEN:
+    edition = find_edition(session, region_code, local_date)
+    if edition is not None and is_frozen(edition):
         raise EditionError(f"edition {region_code} {local_date.isoformat()} is {edition.status.value} and frozen")
     if edition is None:
         prepare_edition(session, settings, region_code, local_date, now=now)
-        edition = _find_edition(session, region_code, local_date)
+        edition = find_edition(session, region_code, local_date)
         assert edition is not None
     if subject is not None:
         edition.subject_override = " ".join(subject.split()) or None

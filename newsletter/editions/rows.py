@@ -18,7 +18,14 @@ from sqlmodel import Session, col, select
 
 from newsletter.db.models import Edition
 
-__all__ = ["get_or_create_edition"]
+__all__ = ["find_edition", "get_or_create_edition"]
+
+
+def find_edition(session: Session, region_code: str, local_date: date) -> Edition | None:
+    """The stored edition row for (region, local date), or None; never creates one."""
+    return session.exec(
+        select(Edition).where(col(Edition.region_code) == region_code, col(Edition.local_date) == local_date)
+    ).first()
 
 
 def _insert(dialect: str) -> Any:
@@ -30,7 +37,7 @@ def _insert(dialect: str) -> Any:
 
 
 def _edition_table() -> sa.Table:
-    table: sa.Table = Edition.__table__  # type: ignore[attr-defined]
+    table: sa.Table = Edition.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ when the class is made; its stubs do not declare it
     return table
 
 

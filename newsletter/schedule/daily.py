@@ -15,29 +15,21 @@ from enum import StrEnum
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import select
 
 from newsletter.config import Settings
 from newsletter.content.loading import LoadReport, load_content_dir
 from newsletter.db.engine import session_scope
-from newsletter.db.models import Edition, EditionStatus, Region
+from newsletter.db.models import EditionStatus, Region
+from newsletter.db.queries import regions_in_order
 from newsletter.db.types import utcnow
 from newsletter.delivery.base import Backend
-from newsletter.editions.lifecycle import prepare_edition
-from newsletter.editions.rows import get_or_create_edition
+from newsletter.editions.lifecycle import approval_missing, prepare_edition
+from newsletter.editions.rows import find_edition, get_or_create_edition
 from newsletter.errors import EmptyEditionError, HtmlTooLargeError, NewsletterError
 from newsletter.schedule.rules import RegionSchedule, local_date_at
 from newsletter.send.service import SendOutcome, SendReport, send_edition
 
 log = logging.getLogger(__name__)
-
-# An editor signed the edition off, or its send has begun (a FAILED send was under
-# way when the provider refused us: resuming it needs no new approval).
-SIGNED_OFF = (EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED)
-# Statuses a run leaves alone: a decision was taken about this edition already.
-CLOSED = (EditionStatus.MISSED, EditionStatus.CANCELLED)
-# Going or gone out: never relabelled as missed, held or empty.
-UNDER_WAY = (EditionStatus.SENDING, EditionStatus.SENT, EditionStatus.FAILED)
 
 
 class RunOutcome(StrEnum):
@@ -68,17 +60,15 @@ class EditionRun:
 
 def region_schedules(engine: sa.Engine) -> list[RegionSchedule]:
     with session_scope(engine) as session:
-        regions = session.exec(select(Region).order_by(Region.position, Region.code)).all()
+        regions = regions_in_order(session)
         return [RegionSchedule(r.code, r.timezone, r.send_time) for r in regions]
 
 
 def edition_status(engine: sa.Engine, region_code: str, local_date: date) -> EditionStatus | None:
     """The stored edition's status, or None when there is no edition yet."""
     with session_scope(engine) as session:
-        status = session.exec(
-            select(Edition.status).where(Edition.region_code == region_code, Edition.local_date == local_date)
-        ).first()
-        return EditionStatus(status) if status is not None else None
+        edition = find_edition(session, region_code, local_date)
+        return edition.status if edition is not None else None
 
 
 def _note(engine: sa.Engine, region_code: str, local_date: date, status: EditionStatus | None, note: str) -> None:
@@ -88,7 +78,8 @@ def _note(engine: sa.Engine, region_code: str, local_date: date, status: Edition
     """
     with session_scope(engine) as session:
         edition = get_or_create_edition(session, region_code, local_date)
-        if status is not None and edition.status not in UNDER_WAY:
+        # Going or gone out: never relabelled as missed, held or empty.
+        if status is not None and not edition.status.is_under_way:
             edition.status = status
         edition.note = note
 
@@ -103,30 +94,30 @@ def run_edition(
     should_stop: Callable[[], bool] | None = None,
     now: datetime | None = None,
 ) -> EditionRun:
-    """Prepare (assemble + render once) and send one region's edition for a local date."""
+    """Send one region's edition for a local date; the send assembles and renders it, once.
+
+    Only a held edition is prepared here (so an editor finds the draft to preview and
+    approve); one that may go out is prepared by the send itself (``open_send``).
+    """
     now = now or datetime.now(UTC)
     status = edition_status(engine, region_code, local_date)
-    if status in CLOSED:
-        assert status is not None
+    if status is not None and status.is_closed:  # a decision was taken about it already
         return EditionRun(region_code, local_date, RunOutcome.SKIPPED, detail=f"edition is {status.value}")
     try:
-        with session_scope(engine) as session:
-            prepare_edition(session, settings, region_code, local_date, now=now)
+        if approval_missing(settings, status):
+            with session_scope(engine) as session:
+                prepare_edition(session, settings, region_code, local_date, now=now)
+            detail = f"held at {now:%Y-%m-%d %H:%M} UTC: approval required (NEWSLETTER_REQUIRE_APPROVAL) and missing"
+            log.warning("edition %s %s %s", region_code, local_date, detail)
+            _note(engine, region_code, local_date, None, detail)
+            return EditionRun(region_code, local_date, RunOutcome.HELD, detail=detail)
+        report = send_edition(
+            engine, settings, region_code, local_date, backend=backend, should_stop=should_stop, now=now
+        )
     except EmptyEditionError as exc:
         log.warning("edition %s %s not sent: %s", region_code, local_date, exc)
         _note(engine, region_code, local_date, None, f"empty: {exc}")
         return EditionRun(region_code, local_date, RunOutcome.EMPTY, detail=str(exc))
-
-    if settings.require_approval and edition_status(engine, region_code, local_date) not in SIGNED_OFF:
-        detail = f"held at {now:%Y-%m-%d %H:%M} UTC: approval required (NEWSLETTER_REQUIRE_APPROVAL) and missing"
-        log.warning("edition %s %s %s", region_code, local_date, detail)
-        _note(engine, region_code, local_date, None, detail)
-        return EditionRun(region_code, local_date, RunOutcome.HELD, detail=detail)
-
-    try:
-        report = send_edition(
-            engine, settings, region_code, local_date, backend=backend, should_stop=should_stop, now=now
-        )
     except HtmlTooLargeError as exc:
         # Gmail would clip it and hide the unsubscribe link: held for an editor, never sent as is.
         log.error("edition %s %s held: %s", region_code, local_date, exc)
@@ -140,7 +131,8 @@ def run_edition(
 
 def record_missed(engine: sa.Engine, region_code: str, local_date: date, scheduled_at: datetime) -> EditionRun:
     """Past the grace window: record the edition as missed (or partly sent) and say so loudly."""
-    partly_sent = edition_status(engine, region_code, local_date) in UNDER_WAY
+    status = edition_status(engine, region_code, local_date)
+    partly_sent = status is not None and status.is_under_way
     what = "partly sent and not resumed" if partly_sent else "missed"
     detail = (
         f"{what}: scheduled for {scheduled_at:%Y-%m-%d %H:%M} UTC and past the grace window, so not sent late "
@@ -196,7 +188,7 @@ def seed_if_empty(engine: sa.Engine, root: Path) -> LoadReport | None:
     second run waits and then finds the first one's regions.
     """
     with session_scope(engine) as session:
-        table = Region.__table__  # type: ignore[attr-defined]
+        table = Region.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ when the class is made; its stubs do not declare it
         if session.get_bind().dialect.name == "postgresql":
             session.execute(sa.text("LOCK TABLE region IN SHARE ROW EXCLUSIVE MODE"))
         else:

@@ -32,7 +32,6 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
 from newsletter.config import Settings
-from newsletter.db.models import EditionStatus
 from newsletter.delivery.base import Backend
 from newsletter.schedule.daily import (
     EditionRun,
@@ -49,11 +48,10 @@ from newsletter.send.service import SendOutcome
 log = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
-DONE = (EditionStatus.SENT, EditionStatus.MISSED, EditionStatus.CANCELLED)
 RETRY_DELAY = timedelta(minutes=5)
 
 
-class _StoppingScheduler(BackgroundScheduler):
+class _StoppingScheduler(BackgroundScheduler):  # type: ignore[misc]  # APScheduler 3 ships no types: its classes are Any
     """A BackgroundScheduler that hands out no job once it has begun to stop.
 
     APScheduler 3's thread makes one more pass over the job stores after
@@ -114,7 +112,7 @@ def act(schedule: RegionSchedule, now: datetime) -> EditionRun | None:
     if decision.verdict is Verdict.NOT_YET:
         return None
     status = edition_status(_runtime.engine, schedule.code, decision.local_date)
-    if status in DONE:
+    if status is not None and status.is_done:
         log.info("edition %s %s already %s", schedule.code, decision.local_date, status.value)
         return None
     if decision.verdict is Verdict.MISSED:
@@ -169,7 +167,8 @@ def _on_missed(event: JobExecutionEvent) -> None:
         if schedule.code == region_code:
             scheduled = event.scheduled_run_time.astimezone(UTC)
             local_date = local_date_at(schedule, scheduled)
-            if edition_status(_runtime.engine, region_code, local_date) not in DONE:
+            status = edition_status(_runtime.engine, region_code, local_date)
+            if status is None or not status.is_done:
                 record_missed(_runtime.engine, region_code, local_date, scheduled)
 
 

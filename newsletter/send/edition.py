@@ -15,19 +15,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.db.engine import session_scope
 from newsletter.db.models import DeliveryState, Edition, EditionStatus
 from newsletter.delivery.base import MessageContent
 from newsletter.editions.clip_guard import check_html_size
-from newsletter.editions.lifecycle import prepare_edition
+from newsletter.editions.lifecycle import approval_missing, is_frozen, prepare_edition
+from newsletter.editions.rows import find_edition
 from newsletter.errors import EditionError, NotFoundError
 from newsletter.render.edition import RenderedEdition
 from newsletter.send import ledger
-
-SENDABLE = (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.SENDING, EditionStatus.FAILED)
 
 
 @dataclass(frozen=True)
@@ -119,19 +118,17 @@ def _lock_edition(session: Session, region_code: str, local_date: date) -> None:
     committed; so write first (a no-op update), which takes the database's write
     lock with a fresh view.
     """
-    where = (Edition.region_code == region_code, Edition.local_date == local_date)
+    where = (col(Edition.region_code) == region_code, col(Edition.local_date) == local_date)
     if session.get_bind().dialect.name == "postgresql":
         session.exec(select(Edition.id).where(*where).with_for_update()).first()
     else:
-        table = Edition.__table__  # type: ignore[attr-defined]
+        table = Edition.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ when the class is made; its stubs do not declare it
         session.execute(sa.update(table).where(*where).values(status=table.c.status))
 
 
 def _reopen_missed(session: Session, region_code: str, local_date: date, *, send_missed: bool) -> bool:
     """A MISSED edition back to what it was before (approved or draft), on an editor's decision only."""
-    edition = session.exec(
-        select(Edition).where(Edition.region_code == region_code, Edition.local_date == local_date)
-    ).first()
+    edition = find_edition(session, region_code, local_date)
     if edition is None or edition.status is not EditionStatus.MISSED:
         return False
     if not send_missed:
@@ -139,8 +136,7 @@ def _reopen_missed(session: Session, region_code: str, local_date: date, *, send
             f"edition {region_code} {local_date} is missed (not sent on schedule) and is never sent late on its "
             f"own; to send it now, run `newsletter send {region_code} --date {local_date} --send-missed`"
         )
-    frozen = edition.approved_at is not None and edition.snapshot is not None and edition.html is not None
-    edition.status = EditionStatus.APPROVED if frozen else EditionStatus.DRAFT
+    edition.status = EditionStatus.APPROVED if is_frozen(edition) else EditionStatus.DRAFT
     session.flush()
     return True
 
@@ -174,9 +170,9 @@ def _open_send(
                 return SendSource(rendered.edition_id, content, already_sent=True)
             # Readers were released after it was marked sent: resume for them.
             edition.sent_at = None
-        elif edition.status not in SENDABLE:
+        elif edition.status.is_closed:
             raise EditionError(f"edition {region_code} {local_date} is {edition.status.value}; it cannot be sent")
-        if settings.require_approval and edition.status is EditionStatus.DRAFT and not reopened:
+        if not reopened and approval_missing(settings, edition.status):
             raise EditionError(
                 f"edition {region_code} {local_date} is not approved (NEWSLETTER_REQUIRE_APPROVAL is on)"
             )
@@ -256,12 +252,10 @@ def _handed_over(session: Session, edition_id: int) -> bool:
 LEFT_BEHIND = "readers were released by another dispatcher after this run passed them; run the send again"
 
 
-def find_edition(engine: sa.Engine, region_code: str, local_date: date) -> Edition:
+def require_edition(engine: sa.Engine, region_code: str, local_date: date) -> Edition:
     """The stored edition, or NotFoundError naming region and date."""
     with session_scope(engine) as session:
-        edition = session.exec(
-            select(Edition).where(Edition.region_code == region_code, Edition.local_date == local_date)
-        ).first()
+        edition = find_edition(session, region_code, local_date)
     if edition is None:
         raise NotFoundError(f"no edition for {region_code} on {local_date}")
     return edition

@@ -45,7 +45,7 @@ from newsletter.db.types import utcnow
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
 from newsletter.send import ledger
-from newsletter.send.edition import LEFT_BEHIND, close_send, find_edition, nothing_sent, open_send
+from newsletter.send.edition import LEFT_BEHIND, close_send, nothing_sent, open_send, require_edition
 from newsletter.send.loop import HEARTBEAT_SECONDS, Dispatcher, SendOutcome
 
 __all__ = [
@@ -241,7 +241,7 @@ class EditionSendStatus:
 
 def edition_status(engine: sa.Engine, region_code: str, local_date: date, *, limit: int = 50) -> EditionSendStatus:
     """Where an edition's send stands; lists up to ``limit`` recipients whose outcome is unknown."""
-    edition = find_edition(engine, region_code, local_date)
+    edition = require_edition(engine, region_code, local_date)
     assert edition.id is not None
     with engine.connect() as connection:
         counts = ledger.state_counts(connection, edition_id=edition.id)
@@ -263,7 +263,7 @@ def release_unresolved(
     younger claim may belong to a dispatcher still waiting for its answer), so the
     next send includes those subscribers. Returns how many were released.
     """
-    edition = find_edition(engine, region_code, local_date)
+    edition = require_edition(engine, region_code, local_date)
     cutoff = (now or utcnow()) - older_than
     with engine.begin() as connection:
         released = ledger.release_unresolved(connection, edition_id=edition.id or 0, claimed_before=cutoff)
@@ -293,7 +293,7 @@ def held_claims(
     Right after a crash every claim in flight is this young: the operator is told
     why nothing was released and from when it will be.
     """
-    edition = find_edition(engine, region_code, local_date)
+    edition = require_edition(engine, region_code, local_date)
     cutoff = (now or utcnow()) - older_than
     with engine.connect() as connection:
         count, oldest, newest = ledger.young_claims(connection, edition_id=edition.id or 0, touched_since=cutoff)

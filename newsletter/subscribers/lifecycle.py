@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 
 from newsletter.addresses import normalise_email
 from newsletter.db.models import Region, Subscriber, SubscriberStatus, Subscription
+from newsletter.db.queries import regions_in_order
 from newsletter.errors import TokenError
 from newsletter.subscribers.confirm_links import make_confirm_link_token, read_confirm_link_token
 from newsletter.subscribers.tokens import CONFIRM_TTL, Purpose, manage_token, read_token
@@ -104,13 +105,9 @@ class Preferences:
         return self.status in NEEDS_OPT_IN
 
 
-def all_regions(session: Session) -> list[Region]:
-    return list(session.exec(select(Region).order_by(col(Region.position), col(Region.code))))
-
-
 def _checked_regions(session: Session, region_codes: Iterable[str]) -> list[Region]:
     wanted = list(dict.fromkeys(region_codes))
-    known = {region.code: region for region in all_regions(session)}
+    known = {region.code: region for region in regions_in_order(session)}
     unknown = [code for code in wanted if code not in known]
     if unknown:
         raise SubscriptionRequestError(f"unknown region: {unknown[0]}")
@@ -184,9 +181,9 @@ def request_confirmation(session: Session, subscriber: Subscriber, *, secret: by
     if subscriber.status not in NEEDS_OPT_IN:
         raise SubscriptionRequestError(f"a {subscriber.status.value} subscriber has nothing to confirm")
     assert subscriber.id is not None
-    rows = list(session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id)))
+    rows = list(session.exec(select(Subscription).where(col(Subscription.subscriber_id) == subscriber.id)))
     wanted = {row.region_code for row in rows if row.active} or {row.region_code for row in rows}
-    regions = [region for region in all_regions(session) if region.code in wanted]
+    regions = [region for region in regions_in_order(session) if region.code in wanted]
     if not regions:
         raise SubscriptionRequestError("none of your regions is offered any more; please subscribe again")
     token = make_confirm_link_token(
@@ -227,15 +224,16 @@ def _activate_regions(session: Session, subscriber: Subscriber, codes: tuple[str
     """Activate exactly the regions the confirmation link carries."""
     rows = {
         row.region_code: row
-        for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id))
+        for row in session.exec(select(Subscription).where(col(Subscription.subscriber_id) == subscriber.id))
     }
     # A region withdrawn since the request was made is skipped, not an error.
-    offered = {region.code for region in all_regions(session)}
+    offered = {region.code for region in regions_in_order(session)}
     chosen = [code for code in codes if code in offered]
     if not chosen:
         raise TokenError("the regions in this link are no longer offered; please subscribe again")
     for code, row in rows.items():
         row.active = code in chosen
+    assert subscriber.id is not None  # a confirmation link names a stored subscriber
     session.add_all(
         Subscription(subscriber_id=subscriber.id, region_code=code, active=True, created_at=now)
         for code in chosen
@@ -278,7 +276,7 @@ def preferences(session: Session, subscriber: Subscriber) -> Preferences:
             )
         )
     )
-    choices = tuple(RegionChoice(r.code, r.name, r.code in active) for r in all_regions(session))
+    choices = tuple(RegionChoice(r.code, r.name, r.code in active) for r in regions_in_order(session))
     return Preferences(subscriber.email, subscriber.status, subscriber.paused, choices)
 
 
@@ -303,10 +301,11 @@ def update_preferences(
     chosen = {region.code for region in regions}
     existing = {
         row.region_code: row
-        for row in session.exec(select(Subscription).where(Subscription.subscriber_id == subscriber.id))
+        for row in session.exec(select(Subscription).where(col(Subscription.subscriber_id) == subscriber.id))
     }
     for code, row in existing.items():
         row.active = code in chosen
+    assert subscriber.id is not None  # only a stored subscriber is re-activated
     session.add_all(
         Subscription(subscriber_id=subscriber.id, region_code=code, active=True, created_at=now)
         for code in chosen - existing.keys()

@@ -23,16 +23,13 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import col, select
 
 from newsletter.db.engine import session_scope
-from newsletter.db.models import Edition, EditionStatus, Region
+from newsletter.db.models import PUBLIC_EDITION_STATUSES, Edition, Region
+from newsletter.editions.rows import find_edition
 from newsletter.links import TOKEN_PLACEHOLDER
 from newsletter.web.context import Web
 from newsletter.web.rendering import error_page, page
 
 router = APIRouter()
-
-# A sending edition is public too: recipients of the first batches click "view in
-# browser" while later batches are still going out.
-PUBLIC_STATES = (EditionStatus.SENDING, EditionStatus.SENT)
 
 # Any URL (quoted attribute value or bare text) that contains the placeholder.
 _PERSONAL_URL = re.compile(r"""(?:https?:|mailto:)[^\s"'<>]*?""" + re.escape(TOKEN_PLACEHOLDER) + r"""[^\s"'<>]*""")
@@ -122,7 +119,7 @@ def archive_index(request: Request, web: Web, region_code: str) -> HTMLResponse:
         editions = list(
             session.exec(
                 select(Edition)
-                .where(Edition.region_code == region_code, col(Edition.status).in_(PUBLIC_STATES))
+                .where(Edition.region_code == region_code, col(Edition.status).in_(PUBLIC_EDITION_STATUSES))
                 .order_by(col(Edition.local_date).desc())
             )
         )
@@ -140,14 +137,8 @@ def archived_edition(request: Request, web: Web, region_code: str, local_date: s
     except ValueError:
         return _not_found(request, web, region)
     with session_scope(web.engine) as session:
-        edition = session.exec(
-            select(Edition).where(
-                Edition.region_code == region_code,
-                Edition.local_date == day,
-                col(Edition.status).in_(PUBLIC_STATES),
-            )
-        ).first()
-        html = edition.html if edition is not None else None
+        edition = find_edition(session, region_code, day)
+        html = edition.html if edition is not None and edition.status.is_public else None
     if not html or region is None:
         return _not_found(request, web, region)
     base = web.settings.base_url.rstrip("/")

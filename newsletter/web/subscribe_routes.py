@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from newsletter.addresses import InvalidAddress
 from newsletter.db.engine import session_scope
+from newsletter.db.queries import regions_in_order
 from newsletter.errors import DeliveryError, TokenError
 from newsletter.links import preferences_url
 from newsletter.subscribers import lifecycle as subscriptions
@@ -53,7 +54,7 @@ def _subscribe_form(
     status_code: int = 200,
 ) -> HTMLResponse:
     with session_scope(web.engine) as session:
-        regions = subscriptions.all_regions(session)
+        regions = regions_in_order(session)
     context = {
         "regions": regions,
         "email": email,
