@@ -31,13 +31,13 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from sqlmodel import Session, select  # noqa: E402
 
 from newsletter.config import load_settings  # noqa: E402
-from newsletter.content.loading import load_content_dir  # noqa: E402
+from newsletter.content.loading import SAMPLES, load_content_dir  # noqa: E402
 from newsletter.db.engine import make_engine, migrate, session_scope  # noqa: E402
 from newsletter.db.models import Edition, Region  # noqa: E402
 from newsletter.delivery.base import MessageContent, Recipient, personalise  # noqa: E402
 from newsletter.editions.lifecycle import prepare_edition  # noqa: E402
-from newsletter.editions.snapshot import EditionContent  # noqa: E402
 from newsletter.render.edition import compile_mjml, render_edition, render_mjml  # noqa: E402
+from newsletter.render.snapshot import EditionContent  # noqa: E402
 from newsletter.subscribers.tokens import manage_token  # noqa: E402
 
 EDITION_DATE = date(2026, 11, 29)
@@ -73,7 +73,7 @@ def main() -> None:
         engine = make_engine(url)
         migrate(engine)
         with session_scope(engine) as session:
-            load_content_dir(session, PROJECT_ROOT / "seeds")
+            load_content_dir(session, SAMPLES)
             codes = list(session.exec(select(Region.code).order_by(Region.position)).all())
 
         def assemble_and_render() -> None:
@@ -119,7 +119,8 @@ def main() -> None:
 
     sizes = ", ".join(f"{r.region_code} {len(r.html.encode()) / 1024:.1f}" for r in rendered)
     print(
-        f"Render benchmark: {len(codes)} seed editions, {args.rounds} rounds, one process, Python {sys.version.split()[0]}"
+        f"Render benchmark: {len(codes)} seed editions, {args.rounds} rounds, one process,"
+        f" Python {sys.version.split()[0]}"
     )
     print(f"HTML size (KB): {sizes}")
     print()

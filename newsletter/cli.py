@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -13,7 +16,7 @@ import typer
 
 from newsletter.addresses import InvalidAddress
 from newsletter.config import Settings, load_settings
-from newsletter.content.loading import load_content_dir
+from newsletter.content.loading import SAMPLES, load_content_dir
 from newsletter.content.summary import region_summaries
 from newsletter.db import errors as db_errors
 from newsletter.db.engine import make_engine, migrate, session_scope
@@ -40,8 +43,6 @@ from newsletter.send.service import (
     send_edition,
 )
 from newsletter.send.stop_signals import stop_on_signals
-
-DEFAULT_SEEDS = Path("seeds")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Regional daily email editions.")
 
@@ -77,7 +78,9 @@ def init() -> None:
 
 
 @app.command()
-def seed(path: Annotated[Path, typer.Argument(help="content folder")] = DEFAULT_SEEDS) -> None:
+def seed(
+    path: Annotated[Path, typer.Argument(help="content folder (default: the shipped samples)")] = SAMPLES,
+) -> None:
     """Validate and load a content folder (regions, stories, ads, subscribers)."""
     migrate(ctx.engine)
     with session_scope(ctx.engine) as session:
@@ -103,8 +106,8 @@ def summary() -> None:
 def daily() -> None:
     """The daily job once, now: seed if empty, then every region's edition for its local today."""
     migrate(ctx.engine)
-    if seed_if_empty(ctx.engine, DEFAULT_SEEDS) is not None:  # a second run started with this one loads nothing
-        typer.echo(f"empty database: loaded {DEFAULT_SEEDS}/")
+    if seed_if_empty(ctx.engine, SAMPLES) is not None:  # a second run started with this one loads nothing
+        typer.echo("empty database: loaded the sample content")
     runs = run_daily(ctx.engine, ctx.settings)
     for run in runs:
         head = f"{run.region:<8} {run.local_date}  {run.outcome.value:<7}"
@@ -131,6 +134,21 @@ def daily() -> None:
             err=True,
         )
         raise typer.Exit(1)
+
+
+@app.command("scheduler")
+def scheduler_daemon() -> None:
+    """Run the daily scheduler (the daemon) until SIGTERM or Ctrl-C; then finish the batch in flight."""
+    # Imported here so the other commands never load APScheduler.
+    from newsletter.schedule.runtime import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    migrate(ctx.engine)
+    stop = threading.Event()
+    # Every stop signal only sets the event: the daemon returns once the batch in flight is recorded.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_scheduler(ctx.engine, ctx.settings, stop)
 
 
 @app.command()
@@ -432,10 +450,14 @@ def revoke_links(email: Annotated[str, typer.Argument(help="the subscriber's add
     typer.echo(f"revoked every link sent to {found} so far")
 
 
-def main() -> None:
-    """Console entry point: known errors become one line on stderr and exit status 1 (EXIT_ERROR)."""
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: known errors become one line on stderr and exit status 1 (EXIT_ERROR).
+
+    ``argv`` (default: the process's arguments) lets thin aliases such as scheduler.py
+    run one command through the same error handling.
+    """
     try:
-        app()
+        app(args=argv)
     except NewsletterError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         raise SystemExit(1) from None

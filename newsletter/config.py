@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSLETTER_", env_file=".env", extra="ignore", populate_by_name=True)
 
     demo: bool = False
-    database_url: str = "sqlite:///var/newsletter.db.engine"
+    database_url: str = "sqlite:///var/newsletter.db"
     backend: BackendName = BackendName.OUTBOX
     outbox_dir: Path = Path("var/outbox")
     base_url: str = "http://localhost:8000"

@@ -33,7 +33,7 @@ def test_demo_mode_gets_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch) ->
     settings = load_settings()
     assert settings.secret == DEMO_SECRET_KEY.encode()
     assert settings.backend is BackendName.OUTBOX
-    assert settings.database_url == "sqlite:///var/newsletter.db.engine"
+    assert settings.database_url == "sqlite:///var/newsletter.db"
 
 
 def test_demo_placeholder_refused_outside_demo(monkeypatch: pytest.MonkeyPatch) -> None:

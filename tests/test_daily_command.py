@@ -36,7 +36,7 @@ def test_daily_seeds_an_empty_database_sends_six_editions_and_is_idempotent(seed
     database = f"sqlite:///{tmp_path / 'var' / 'newsletter.db'}"  # the default location, made explicit
     first = run_cli(["daily"], database, tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "empty database: loaded seeds/" in first.stdout
+    assert "empty database: loaded the sample content" in first.stdout
     lines = re.findall(r"^(\w+)\s+\d{4}-\d\d-\d\d\s+sent\s+(\d+) new messages", first.stdout, re.M)
     assert {region for region, _ in lines} == {"dc", "bxl", "lagos", "riyadh", "beijing", "sg"}
     files = list((tmp_path / "var" / "outbox").rglob("*.eml"))

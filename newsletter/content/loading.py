@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.content.files import AdIn, ContentSet, RegionIn, StoryIn, read_content_dir
 from newsletter.db.models import (
@@ -29,6 +29,10 @@ from newsletter.db.models import (
     Subscription,
 )
 from newsletter.db.types import utcnow
+
+# The sample content ships inside the package (package data), so ``newsletter seed`` and
+# the demo's first ``newsletter daily`` work from any directory, not only a checkout.
+SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 @dataclass
@@ -115,10 +119,10 @@ def _story_values(story: StoryIn) -> dict[str, Any]:
 
 
 def _stored_signals(session: Session, story_id: int) -> list[dict[str, Any]]:
-    signals = session.exec(select(Signal).where(Signal.story_id == story_id).order_by(Signal.position)).all()
+    signals = session.exec(select(Signal).where(Signal.story_id == story_id).order_by(col(Signal.position))).all()
     stored = []
     for signal in signals:
-        sources = session.exec(select(Source).where(Source.signal_id == signal.id).order_by(Source.position)).all()
+        sources = session.exec(select(Source).where(Source.signal_id == signal.id).order_by(col(Source.position))).all()
         stored.append(
             {
                 "headline": signal.headline,
@@ -157,7 +161,7 @@ def _upsert_story(session: Session, story: StoryIn) -> str:
         outcome = "updated"
     wanted = [signal.model_dump(include={"headline", "body", "sources"}) for signal in story.signals]
     if _stored_signals(session, row.id) != wanted:
-        session.execute(sa.delete(Signal).where(Signal.story_id == row.id))
+        session.execute(sa.delete(Signal).where(col(Signal.story_id) == row.id))
         for position, signal in enumerate(story.signals):
             signal_row = Signal(story_id=row.id, position=position, headline=signal.headline, body=signal.body)
             session.add(signal_row)

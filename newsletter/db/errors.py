@@ -22,7 +22,7 @@ from newsletter.errors import DatabaseUnavailableError
 
 SETTING = "NEWSLETTER_DATABASE_URL"
 INIT = "run `newsletter init`"
-EXAMPLES = "sqlite:///var/newsletter.db.engine or postgresql+psycopg://user@host/dbname"
+EXAMPLES = "sqlite:///var/newsletter.db or postgresql+psycopg://user@host/dbname"
 
 
 def url_problem(url: str) -> str | None:
