@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import sys
 from datetime import datetime
-from email.headerregistry import HeaderRegistry, UnstructuredHeader
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import Policy, default
 from email.utils import format_datetime, formataddr, make_msgid
+from typing import TYPE_CHECKING
 
 from newsletter.delivery.base import MessageContent, Recipient, personalise
 
@@ -16,8 +17,15 @@ from newsletter.delivery.base import MessageContent, Recipient, personalise
 URL_LIST_HEADERS = ("List-Unsubscribe", "List-Help", "List-Subscribe", "List-Post", "List-Owner", "List-Archive")
 _ITEM_BREAK = re.compile(r"(?<=>)\s*,\s*")
 
+if TYPE_CHECKING:
+    # HeaderRegistry mixes BaseHeader in when it builds a header class from this mixin
+    # (type(name, (mixin, BaseHeader), {})); the type checker is told so here.
+    class _UnstructuredHeader(UnstructuredHeader, BaseHeader): ...
+else:
+    _UnstructuredHeader = UnstructuredHeader
 
-class UrlListHeader(UnstructuredHeader):
+
+class UrlListHeader(_UnstructuredHeader):
     """A list of <URL>s, folded only at the commas between items and never RFC 2047-encoded.
 
     The email package would fold such a header as free text: a URL that does not fit the

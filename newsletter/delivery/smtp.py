@@ -10,6 +10,7 @@ a dropped connection can be judged by *when* it dropped:
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 import threading
@@ -101,10 +102,8 @@ class SmtpBackend:
             with self._lock:
                 if connection in self._open:
                     self._open.remove(connection)
-            try:
+            with contextlib.suppress(OSError):
                 connection.close()
-            except OSError:
-                pass
 
     # -- sending ------------------------------------------------------------------
 

@@ -57,7 +57,10 @@ def html_size(rendered: RenderedEdition, max_kb: int) -> HtmlSize:
     # Only when the sections line up with the labels; otherwise the total alone is reported.
     if len(starts) == len(rendered.part_labels) and starts:
         ends = [*starts[1:], len(data)]
-        parts = [(label, len(data[a:b].encode("utf-8"))) for label, a, b in zip(rendered.part_labels, starts, ends)]
+        parts = [
+            (label, len(data[a:b].encode("utf-8")))
+            for label, a, b in zip(rendered.part_labels, starts, ends, strict=True)
+        ]
         parts.append(("head and styles", len(data[: starts[0]].encode("utf-8"))))
         parts.sort(key=lambda part: -part[1])
     return HtmlSize(total, max_kb * KIB, tuple(parts))

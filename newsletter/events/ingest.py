@@ -176,7 +176,9 @@ def _subscribers_by_email(session: Session, emails: Sequence[str]) -> dict[str, 
 def _subscribers_by_id(session: Session, ids: Sequence[int]) -> dict[int, Subscriber]:
     found: dict[int, Subscriber] = {}
     for chunk in _chunks(ids):
-        found.update((s.id, s) for s in session.exec(select(Subscriber).where(col(Subscriber.id).in_(chunk))))
+        rows = session.exec(select(Subscriber).where(col(Subscriber.id).in_(chunk)))
+        # A stored row always has its id; the check only narrows ``int | None`` for the type checker.
+        found.update((s.id, s) for s in rows if s.id is not None)
     return found
 
 

@@ -155,7 +155,7 @@ def _defused(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_defused(item) for item in value)
     if is_dataclass(value) and not isinstance(value, type):
-        return replace(value, **{f.name: _defused(getattr(value, f.name)) for f in fields(value)})  # type: ignore[type-var]
+        return replace(value, **{f.name: _defused(getattr(value, f.name)) for f in fields(value)})
     return value
 
 

@@ -29,6 +29,7 @@ _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
 SUPPRESSING = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
 UNRESOLVED = (DeliveryState.CLAIMED, DeliveryState.UNKNOWN)
 
+# SQLModel sets __table__ when a class is made; its stubs do not declare it.
 _delivery = Delivery.__table__  # type: ignore[attr-defined]
 _subscriber = Subscriber.__table__  # type: ignore[attr-defined]
 _subscription = Subscription.__table__  # type: ignore[attr-defined]
@@ -113,7 +114,7 @@ def _next_candidates_statement() -> sa.Select[tuple[int, str, int, str]]:
     )
 
 
-def _insert(dialect: str) -> sa.Insert:
+def _insert(dialect: str) -> postgresql.Insert | sqlite.Insert:
     if dialect == "postgresql":
         return postgresql.insert(_delivery)
     if dialect == "sqlite":
@@ -215,7 +216,8 @@ def _claim_statement(dialect: str) -> sa.Executable:
         # Written out because SQLAlchemy does not correlate a subquery in RETURNING with
         # the inserted row (it would add the table to the subquery's FROM).
         looked_up = sa.literal_column(
-            f"(SELECT reader.{column} FROM {_subscriber.name} AS reader WHERE reader.id = {_delivery.name}.subscriber_id)",
+            f"(SELECT reader.{column} FROM {_subscriber.name} AS reader"
+            f" WHERE reader.id = {_delivery.name}.subscriber_id)",
             type_,
         )
         return sa.case((to_send, looked_up), else_=sa.null())

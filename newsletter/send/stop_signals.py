@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -54,7 +54,5 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 def _announce(text: str) -> None:
     """Write straight to the stderr descriptor: a signal handler may interrupt a buffered write."""
-    try:
+    with suppress(OSError, ValueError, AttributeError):  # no real stderr (embedded, captured): stay silent
         os.write(sys.stderr.fileno(), text.encode("utf-8", "replace"))
-    except (OSError, ValueError, AttributeError):  # no real stderr (embedded, captured): stay silent
-        pass

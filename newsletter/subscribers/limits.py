@@ -113,10 +113,11 @@ def take(session: Session, key: str, *, limit: int, period: timedelta, now: date
     if allowed < 1:
         return False
     table = sa.inspect(RateCounter).local_table
+    assert isinstance(table, sa.Table)  # a mapped class's own table, never a join
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table).values(key=key, window_start=start, hits=1, expires_at=start + 2 * period)
-    statement = statement.on_conflict_do_update(
+    new_row = insert(table).values(key=key, window_start=start, hits=1, expires_at=start + 2 * period)
+    statement = new_row.on_conflict_do_update(
         index_elements=[table.c.key, table.c.window_start],
         set_={"hits": table.c.hits + 1},
         where=table.c.hits < allowed,
