@@ -70,8 +70,8 @@ def _postgres_problem() -> str | None:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A migrated PostgreSQL database in a fresh schema, dropped afterwards."""
+def empty_postgres_url() -> Iterator[str]:
+    """A PostgreSQL schema of its own with no tables (never migrated), dropped afterwards."""
     problem = _postgres_problem()
     if problem:
         unavailable(problem)
@@ -80,16 +80,21 @@ def postgres_url() -> Iterator[str]:
     with admin.begin() as connection:
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    engine = make_engine(url_text)
-    migrate(engine)
-    engine.dispose()
     try:
-        yield url_text
+        yield url.render_as_string(hide_password=False)
     finally:
         with admin.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(empty_postgres_url: str) -> str:
+    """A migrated PostgreSQL database in a fresh schema, dropped afterwards."""
+    engine = make_engine(empty_postgres_url)
+    migrate(engine)
+    engine.dispose()
+    return empty_postgres_url
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,13 +18,10 @@ from sqlmodel import select
 from newsletter.db.engine import make_engine, session_scope
 from newsletter.db.models import Edition, EditionStatus, Region
 from tests.conftest import (
-    POSTGRES_URL,
     PROJECT_ROOT,
     TEST_SECRET,
-    _postgres_problem,
     run_cli,
     seed_engine,
-    unavailable,
 )
 
 REGIONS = ("dc", "bxl", "lagos", "riyadh", "beijing", "sg")
@@ -125,25 +120,12 @@ def test_two_daily_runs_started_together_both_succeed_and_send_each_reader_one_m
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def never_migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def never_migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database nobody has migrated: a new SQLite path, or a new PostgreSQL schema."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh' / 'newsletter.db'}"
-        return
-    problem = _postgres_problem()
-    if problem:
-        unavailable(problem)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+        return f"sqlite:///{tmp_path / 'fresh' / 'newsletter.db'}"
+    url: str = request.getfixturevalue("empty_postgres_url")
+    return url
 
 
 def test_two_daily_runs_on_a_never_migrated_database_both_migrate_it_and_succeed(

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,22 +70,6 @@ def postgres_server() -> None:
         unavailable(problem)
 
 
-@pytest.fixture
-def empty_postgres_schema(postgres_server: None) -> Iterator[str]:
-    """A PostgreSQL schema of its own with no tables (never migrated)."""
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.mark.parametrize("command", [["summary"], ["status", "dc"], ["schedule"]])
 def test_an_uninitialised_sqlite_database_names_the_fix(tmp_path: Path, command: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'never-initialised.db'}"
@@ -94,8 +77,8 @@ def test_an_uninitialised_sqlite_database_names_the_fix(tmp_path: Path, command:
     assert "database not initialised" in line and "newsletter init" in line
 
 
-def test_an_uninitialised_postgres_database_names_the_fix(empty_postgres_schema: str, tmp_path: Path) -> None:
-    line = one_error_line(run_cli(["summary"], empty_postgres_schema, tmp_path))
+def test_an_uninitialised_postgres_database_names_the_fix(empty_postgres_url: str, tmp_path: Path) -> None:
+    line = one_error_line(run_cli(["summary"], empty_postgres_url, tmp_path))
     assert "database not initialised" in line and "newsletter init" in line
 
 

@@ -51,6 +51,13 @@ def newsletter(*args: str) -> list[str]:
     return [sys.executable, "-m", "newsletter", *args]
 
 
+def run_newsletter(
+    env: dict[str, str], cwd: Path, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``newsletter ARGS`` to its end in a real process, its output captured."""
+    return subprocess.run(newsletter(*args), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], what: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition() and process.poll() is None and time.monotonic() < deadline:
@@ -91,14 +98,7 @@ def stop_mid_send(prepared: sa.Engine, db_url: str, tmp_path: Path, standin: Sta
     assert {email for email, state in states.items() if state is DeliveryState.QUEUED} == set(accepted)
     assert 0 < len(accepted) < len(readers), "the stop should have left readers for the resume"
 
-    resumed = subprocess.run(
-        newsletter("resume", REGION, "--date", str(local_date)),
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    resumed = run_newsletter(env, tmp_path, "resume", REGION, "--date", str(local_date), timeout=180)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert standin.recipients() == Counter(readers)
     assert Counter(ledger_states(prepared).values()) == Counter({DeliveryState.QUEUED: len(readers)})
@@ -158,33 +158,12 @@ def test_exit_code_is_zero_only_when_the_edition_is_complete(
     assert unknown.returncode == INCOMPLETE, unknown.stdout + unknown.stderr
     assert "unknown 5" in unknown.stdout and "newsletter status" in unknown.stdout
 
-    again = subprocess.run(
-        newsletter("resume", REGION, "--date", str(local_date)),
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = run_newsletter(env, tmp_path, "resume", REGION, "--date", str(local_date))
     assert again.returncode == INCOMPLETE, again.stdout + again.stderr  # still unknown: not done
 
-    released = subprocess.run(
-        newsletter("release", REGION, "--date", str(local_date), "--yes"),
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    released = run_newsletter(env, tmp_path, "release", REGION, "--date", str(local_date), "--yes")
     assert released.returncode == 0 and "released 5" in released.stdout, released.stdout + released.stderr
-    done = subprocess.run(
-        newsletter("resume", REGION, "--date", str(local_date)),
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_newsletter(env, tmp_path, "resume", REGION, "--date", str(local_date))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "completed" in done.stdout
 
@@ -225,14 +204,7 @@ def test_release_right_after_a_crash_says_why_nothing_was_released_and_when_it_w
     assert len(touched) == 5
     releasable_at = max(touched) + timedelta(minutes=15)
 
-    result = subprocess.run(
-        newsletter("release", REGION, "--date", str(local_date), "--yes"),
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_newsletter(env, tmp_path, "release", REGION, "--date", str(local_date), "--yes")
 
     assert result.returncode == 0, result.stderr
     assert "released 0 deliveries" in result.stdout, result.stdout
@@ -241,14 +213,7 @@ def test_release_right_after_a_crash_says_why_nothing_was_released_and_when_it_w
     assert "--older-than" in result.stdout, result.stdout
     assert Counter(ledger_states(prepared).values()) == Counter({DeliveryState.QUEUED: 5, DeliveryState.CLAIMED: 5})
 
-    forced = subprocess.run(
-        newsletter("release", REGION, "--date", str(local_date), "--older-than", "0", "--yes"),
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    forced = run_newsletter(env, tmp_path, "release", REGION, "--date", str(local_date), "--older-than", "0", "--yes")
     assert forced.returncode == 0 and "released 5 deliveries" in forced.stdout, forced.stdout + forced.stderr
     assert "younger" not in forced.stdout and "less than" not in forced.stdout
 

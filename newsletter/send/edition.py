@@ -11,6 +11,7 @@ kept twice.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -87,26 +88,20 @@ def open_send(
     operator, or by another dispatcher after a failed batch) is resumed, not
     answered "already sent".
     """
+    attempt = functools.partial(
+        _open_send,
+        engine,
+        settings,
+        region_code,
+        local_date,
+        now=now,
+        send_missed=send_missed,
+        allow_large_html=allow_large_html,
+    )
     try:
-        return _open_send(
-            engine,
-            settings,
-            region_code,
-            local_date,
-            now=now,
-            send_missed=send_missed,
-            allow_large_html=allow_large_html,
-        )
+        return attempt()
     except (sa.exc.IntegrityError, sa.exc.OperationalError):
-        return _open_send(
-            engine,
-            settings,
-            region_code,
-            local_date,
-            now=now,
-            send_missed=send_missed,
-            allow_large_html=allow_large_html,
-        )
+        return attempt()
 
 
 def _lock_edition(session: Session, region_code: str, local_date: date) -> None:
