@@ -1,4 +1,4 @@
-"""The ``newsletter`` command: thin wrappers that parse, call one service, print."""
+"""The editor's and operator's commands: content, editions, sends, the scheduler, the web app."""
 
 from __future__ import annotations
 
@@ -11,26 +11,23 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 import typer
 
 from newsletter.addresses import InvalidAddress
-from newsletter.config import Settings, load_settings
+from newsletter.cli.base import DateOption, app, ctx, edition_date
 from newsletter.content.loading import SAMPLES, load_content_dir
 from newsletter.content.summary import region_summaries
-from newsletter.db import errors as db_errors
-from newsletter.db.engine import make_engine, migrate, session_scope
+from newsletter.db.engine import migrate, session_scope
 from newsletter.db.models import DeliveryState, EditionStatus
 from newsletter.db.types import utcnow
 from newsletter.editions.clip_guard import html_size
 from newsletter.editions.lifecycle import (
     approve_edition,
     prepare_edition,
-    region_today,
     set_edition_text,
     unapprove_edition,
 )
-from newsletter.errors import EditionError, NewsletterError, NotFoundError
+from newsletter.errors import EditionError, NotFoundError
 from newsletter.schedule.daily import failed_runs, region_schedules, run_daily, seed_if_empty
 from newsletter.schedule.rules import next_send
 from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy, send_proof
@@ -43,31 +40,6 @@ from newsletter.send.service import (
     send_edition,
 )
 from newsletter.send.stop_signals import stop_on_signals
-
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Regional daily email editions.")
-
-
-class Context:
-    """Settings and engine, built once per invocation."""
-
-    def __init__(self) -> None:
-        self._settings: Settings | None = None
-        self._engine: sa.Engine | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings()
-        return self._settings
-
-    @property
-    def engine(self) -> sa.Engine:
-        if self._engine is None:
-            self._engine = make_engine(self.settings.database_url)
-        return self._engine
-
-
-ctx = Context()
 
 
 @app.command()
@@ -178,17 +150,6 @@ def serve(
 
 # -- editors: send, status, release, approve, proof ---------------------------------
 
-DateOption = Annotated[
-    datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="local date (default: today in the region)")
-]
-
-
-def _edition_date(region: str, when: datetime | None) -> date:
-    if when:
-        return when.date()
-    with session_scope(ctx.engine) as session:
-        return region_today(session, region)
-
 
 @app.command()
 def send(
@@ -206,7 +167,7 @@ def send(
     ] = False,
 ) -> None:
     """Send (or resume) a region's edition with the configured backend; a finished one sends nothing."""
-    local_date = _edition_date(region, when)
+    local_date = edition_date(region, when)
     backend = ctx.settings.backend.value
     if not yes:
         question = f"Send the {region} edition of {local_date} through {backend}?"
@@ -229,7 +190,7 @@ def _is_missed(region: str, local_date: date) -> bool:
 @app.command()
 def resume(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], when: DateOption = None) -> None:
     """Continue an interrupted send (paused, stopped, crashed) where it left off; never resends."""
-    local_date = _edition_date(region, when)
+    local_date = edition_date(region, when)
     view = edition_status(ctx.engine, region, local_date)
     if view.status not in (EditionStatus.SENDING, EditionStatus.FAILED):
         raise EditionError(
@@ -296,7 +257,7 @@ def _next_steps(report: SendReport) -> list[str]:
 @app.command()
 def status(region: Annotated[str, typer.Argument(help="region code")], when: DateOption = None) -> None:
     """An edition's send state, ledger counts, and recipients whose outcome is unknown."""
-    view = edition_status(ctx.engine, region, _edition_date(region, when))
+    view = edition_status(ctx.engine, region, edition_date(region, when))
     typer.echo(f"edition {view.region_code} {view.local_date} (#{view.edition_id}): {view.status.value}")
     if view.note:
         typer.echo(f"  note: {view.note}")
@@ -356,7 +317,7 @@ def approve(
     preheader: Annotated[str | None, typer.Option(help='replace the derived preheader ("" restores it)')] = None,
 ) -> None:
     """Sign an edition off: it is frozen as it stands and sent exactly so."""
-    local_date = _edition_date(region, when)
+    local_date = edition_date(region, when)
     with session_scope(ctx.engine) as session:
         if subject is not None or preheader is not None:
             set_edition_text(session, ctx.settings, region, local_date, subject=subject, preheader=preheader)
@@ -369,7 +330,7 @@ def approve(
 @app.command()
 def unapprove(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], when: DateOption = None) -> None:
     """Take an approval back: the edition is a draft again, re-assembled at the next preview or send."""
-    local_date = _edition_date(region, when)
+    local_date = edition_date(region, when)
     with session_scope(ctx.engine) as session:
         before = unapprove_edition(session, region, local_date)
     if before is EditionStatus.DRAFT:
@@ -385,7 +346,7 @@ def proof(
     when: DateOption = None,
 ) -> None:
     """Send a proof copy of an edition to editors (not to subscribers; nothing is recorded)."""
-    local_date = _edition_date(region, when)
+    local_date = edition_date(region, when)
     try:
         results = send_proof(ctx.engine, ctx.settings, region, local_date, to)
     except InvalidAddress as exc:
@@ -407,7 +368,7 @@ def preview(
     out: Annotated[Path | None, typer.Option("--out", help="HTML file; the text part goes beside it as .txt")] = None,
 ) -> None:
     """Assemble and render a region's edition; write its HTML and text for a person to open."""
-    local_date = _edition_date(region, when)
+    local_date = edition_date(region, when)
     with session_scope(ctx.engine) as session:
         rendered = prepare_edition(session, ctx.settings, region, local_date)
     html_path = out or Path("var/preview") / f"{rendered.campaign}.html"
@@ -448,23 +409,3 @@ def revoke_links(email: Annotated[str, typer.Argument(help="the subscriber's add
         typer.secho(f"error: no subscriber has the address {email.strip()}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
     typer.echo(f"revoked every link sent to {found} so far")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: known errors become one line on stderr and exit status 1 (EXIT_ERROR).
-
-    ``argv`` (default: the process's arguments) lets thin aliases such as scheduler.py
-    run one command through the same error handling.
-    """
-    try:
-        app(args=argv)
-    except NewsletterError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
-        raise SystemExit(1) from None
-    except sa.exc.SQLAlchemyError as exc:
-        # A database that is down, missing or never initialised is setup, not a bug: say what to run.
-        explained = db_errors.explain(exc, ctx._engine.url if ctx._engine is not None else None)
-        if explained is None:
-            raise
-        typer.secho(f"error: {explained}", err=True, fg=typer.colors.RED)
-        raise SystemExit(1) from None
