@@ -15,8 +15,9 @@ import typer
 
 from newsletter.addresses import InvalidAddress
 from newsletter.cli.base import DateOption, app, ctx, edition_date
+from newsletter.cli.output import JsonOption, emit_json
 from newsletter.content.loading import SAMPLES, load_content_dir
-from newsletter.content.summary import region_summaries
+from newsletter.content.summary import RegionSummary, region_summaries
 from newsletter.db.engine import migrate, session_scope
 from newsletter.db.models import DeliveryState, EditionStatus
 from newsletter.db.types import utcnow
@@ -29,7 +30,7 @@ from newsletter.editions.lifecycle import (
 )
 from newsletter.errors import EditionError, NotFoundError
 from newsletter.schedule.daily import failed_runs, region_schedules, run_daily, seed_if_empty
-from newsletter.schedule.rules import next_send
+from newsletter.schedule.rules import RegionSchedule, next_send
 from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy, send_proof
 from newsletter.send.service import (
     SendOutcome,
@@ -61,17 +62,32 @@ def seed(
         typer.echo(line)
 
 
-@app.command()
-def summary() -> None:
+@app.command(epilog="Example: newsletter summary --json")
+def summary(json_output: JsonOption = False) -> None:
     """Print what is stored per region."""
     with session_scope(ctx.engine) as session:
         rows = region_summaries(session)
+    if json_output:
+        emit_json({"regions": [_summary_document(row) for row in rows]})
+        return
     typer.echo(f"{'region':<8} {'name':<16} {'zone':<18} {'send':>5} {'stories':>7} {'ads':>4} {'subscribers':>11}")
     for row in rows:
         typer.echo(
             f"{row.code:<8} {row.name:<16} {row.timezone:<18} {row.send_time:>5} "
             f"{row.published_stories:>7} {row.ads:>4} {row.active_subscribers:>11}"
         )
+
+
+def _summary_document(row: RegionSummary) -> dict[str, str | int]:
+    return {
+        "region": row.code,
+        "name": row.name,
+        "timezone": row.timezone,
+        "send_time": row.send_time,
+        "published_stories": row.published_stories,
+        "ads": row.ads,
+        "active_subscribers": row.active_subscribers,
+    }
 
 
 @app.command()
@@ -123,10 +139,13 @@ def scheduler_daemon() -> None:
     run_scheduler(ctx.engine, ctx.settings, stop)
 
 
-@app.command()
-def schedule() -> None:
+@app.command(epilog="Example: newsletter schedule --json")
+def schedule(json_output: JsonOption = False) -> None:
     """Each region's next scheduled send, in local time and UTC."""
     now = datetime.now(UTC)
+    if json_output:
+        emit_json({"regions": [_next_send_document(schedule_, now) for schedule_ in region_schedules(ctx.engine)]})
+        return
     typer.echo(f"{'region':<8} {'zone':<18} {'next send (local)':<26} {'next send (UTC)'}")
     for schedule_ in region_schedules(ctx.engine):
         instant = next_send(schedule_, now)
@@ -134,6 +153,17 @@ def schedule() -> None:
         typer.echo(
             f"{schedule_.code:<8} {schedule_.timezone:<18} {local:%Y-%m-%d %H:%M %Z (%z)}  {instant:%Y-%m-%d %H:%M} UTC"
         )
+
+
+def _next_send_document(schedule_: RegionSchedule, now: datetime) -> dict[str, str]:
+    instant = next_send(schedule_, now)
+    return {
+        "region": schedule_.code,
+        "timezone": schedule_.timezone,
+        "send_time": schedule_.send_time,
+        "next_send_local": instant.astimezone(schedule_.zone).isoformat(),
+        "next_send_utc": instant.isoformat(),
+    }
 
 
 @app.command()
