@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=7200, ge=0)
     # Gmail clips HTML over about 102 KB (hiding the unsubscribe link); editions over this are refused.
     max_html_kb: int = Field(default=90, ge=10, le=10240)
+    # An unresolved delivery with no provider event after this long is what `release --without-events` frees.
+    unresolved_event_wait_minutes: int = Field(default=30, ge=1, le=10080)
     # Subscribe form limits (see subscribe_limits): mails per address, requests per client.
     subscribe_mails_per_day: int = Field(default=3, ge=1, le=1000)
     subscribe_requests_per_minute: int = Field(default=10, ge=1, le=100000)

@@ -31,6 +31,7 @@ from newsletter.editions.lifecycle import (
 from newsletter.errors import EditionError, NotFoundError
 from newsletter.schedule.daily import failed_runs, region_schedules, run_daily, seed_if_empty
 from newsletter.schedule.rules import RegionSchedule, next_send
+from newsletter.send.ledger import EventWait
 from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy, send_proof
 from newsletter.send.service import (
     SendOutcome,
@@ -287,11 +288,14 @@ def _next_steps(report: SendReport) -> list[str]:
 @app.command()
 def status(region: Annotated[str, typer.Argument(help="region code")], when: DateOption = None) -> None:
     """An edition's send state, ledger counts, and recipients whose outcome is unknown."""
-    view = edition_status(ctx.engine, region, edition_date(region, when))
+    wait = timedelta(minutes=ctx.settings.unresolved_event_wait_minutes)
+    view = edition_status(ctx.engine, region, edition_date(region, when), event_wait=wait)
     typer.echo(f"edition {view.region_code} {view.local_date} (#{view.edition_id}): {view.status.value}")
     if view.note:
         typer.echo(f"  note: {view.note}")
     typer.echo("  " + ", ".join(f"{state.value} {count}" for state, count in view.counts.items()))
+    for line in _event_wait_lines(view.events, ctx.settings.unresolved_event_wait_minutes):
+        typer.echo(line)
     if view.unresolved_total:
         typer.echo(
             f"  {view.unresolved_total} without a known outcome (never resent on their own; "
@@ -306,23 +310,55 @@ def status(region: Annotated[str, typer.Argument(help="region code")], when: Dat
             typer.echo(f"    ... and {view.unresolved_total - len(view.unresolved)} more")
 
 
+def _event_wait_lines(events: EventWait, minutes: int) -> list[str]:
+    """The unresolved rows split by provider events, and those the events resolved."""
+    lines = []
+    if events.resolved:
+        lines.append(
+            f"  accepted by the provider: {events.resolved} resolved to queued by its events "
+            "(they were unknown or claimed; never resent)"
+        )
+    if events.accepted or events.waiting or events.without_events:
+        lines.append(
+            f"  unresolved: {events.accepted} named by a provider event, "
+            f"{events.waiting} waiting for an event (less than {minutes} minutes), "
+            f"{events.without_events} with no event after {minutes} minutes "
+            "(`newsletter release --without-events` frees only these)"
+        )
+    return lines
+
+
 @app.command()
 def release(
     region: Annotated[str, typer.Argument(help="region code")],
     when: Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="the edition's local date")],
     older_than: Annotated[int, typer.Option(help="only claims untouched for this many minutes")] = 15,
+    without_events: Annotated[
+        bool,
+        typer.Option(
+            "--without-events",
+            help="only rows with no provider event after NEWSLETTER_UNRESOLVED_EVENT_WAIT_MINUTES",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
 ) -> None:
-    """Let unknown-outcome recipients be sent again by the next `send` (they may get a second copy)."""
+    """Let unknown-outcome recipients be sent again by the next `send` (they may get a second copy).
+
+    Rows with a provider event are never released: the provider has their message.
+    Example: newsletter release dc --date 2026-11-29 --without-events
+    """
     local_date = when.date()
+    wait_minutes = ctx.settings.unresolved_event_wait_minutes
     if not yes:
+        which = f"with no provider event after {wait_minutes} minutes " if without_events else ""
         typer.confirm(
-            f"Release the unknown deliveries of {region} {local_date}? Anyone the provider did get will "
+            f"Release the unknown deliveries {which}of {region} {local_date}? Anyone the provider did get will "
             "receive a second copy.",
             abort=True,
         )
     now, age = utcnow(), timedelta(minutes=older_than)
-    released = release_unresolved(ctx.engine, region, local_date, older_than=age, now=now)
+    wait = timedelta(minutes=wait_minutes) if without_events else None
+    released = release_unresolved(ctx.engine, region, local_date, older_than=age, now=now, without_events_after=wait)
     typer.echo(
         f"released {released} deliveries"
         + (f"; run `newsletter send {region} --date {local_date}` to send them" if released else "")

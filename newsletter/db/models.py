@@ -85,6 +85,11 @@ class DeliveryState(StrEnum):
     UNKNOWN = "unknown"  # the request may have reached the provider; an operator decides
 
 
+# No answer recorded (CLAIMED) or none known (UNKNOWN): never resent on their own. A provider
+# event for such a row proves the provider accepted it, and resolves it to QUEUED.
+UNRESOLVED_DELIVERY_STATES = (DeliveryState.CLAIMED, DeliveryState.UNKNOWN)
+
+
 class EventType(StrEnum):
     PROCESSED = "processed"
     DELIVERED = "delivered"
@@ -254,6 +259,8 @@ class Delivery(SQLModel, table=True):
     claimed_at: datetime = _timestamp(default_factory=utcnow)
     sent_at: datetime | None = _timestamp(nullable=True, default=None)
     updated_at: datetime = _timestamp(default_factory=utcnow)
+    # Set when a provider event moved an unresolved row (claimed or unknown) to QUEUED.
+    resolved_at: datetime | None = _timestamp(nullable=True, default=None)
 
 
 class Event(SQLModel, table=True):
@@ -266,6 +273,8 @@ class Event(SQLModel, table=True):
     subscriber_id: int | None = Field(default=None, foreign_key="subscriber.id", index=True)
     email: str = Field(default="", max_length=320)
     reason: str = ""
+    url: str | None = Field(default=None, sa_type=sa.Text())  # a click's link, as the provider reports it
+    bounce_type: str | None = Field(default=None, max_length=32)  # SendGrid's "bounce" (hard) or "blocked" (soft)
     occurred_at: datetime = _timestamp()
     received_at: datetime = _timestamp(default_factory=utcnow)
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=json_type())

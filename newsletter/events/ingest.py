@@ -8,7 +8,9 @@ batch for a day and every other event in it would be lost meanwhile).
 
 Events join the ledger on the ``delivery_id`` custom arg that dispatch stamps on
 every message (SendGrid flattens custom args into the event object). Only when
-that is missing do we fall back to the email address.
+that is missing do we fall back to the email address. An event for a ledger row
+left claimed (a crash) or unknown (a timeout) resolves it to queued: the provider
+has the message, so nobody may send it again (:func:`resolve_accepted`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,22 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from newsletter.db.engine import session_scope
-from newsletter.db.models import Delivery, Event, EventType, Subscriber, SubscriberStatus
+from newsletter.db.models import (
+    UNRESOLVED_DELIVERY_STATES,
+    Delivery,
+    DeliveryState,
+    Event,
+    EventType,
+    Subscriber,
+    SubscriberStatus,
+)
+from newsletter.db.types import UTCDateTime
 from newsletter.subscribers.lifecycle import suppress
 
 PROVIDER = "sendgrid"
 LEDGER_ARG = "delivery_id"
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
+_delivery = Delivery.__table__  # type: ignore[attr-defined]  # SQLModel sets it; its stubs do not say so
 
 EVENT_TYPES: dict[str, EventType] = {member.value: member for member in EventType if member is not EventType.UNKNOWN}
 
@@ -59,6 +71,7 @@ class ParsedEvent:
     occurred_at: datetime
     delivery_id: int | None
     bounce_type: str
+    url: str | None
     payload: dict[str, Any]
 
 
@@ -68,6 +81,7 @@ class IngestReport:
     stored: int = 0
     duplicates: int = 0
     suppressed: int = 0
+    resolved: int = 0  # unresolved ledger rows (claimed, unknown) these events proved accepted
 
 
 def _clean(value: Any) -> Any:
@@ -85,6 +99,7 @@ def _text(value: Any, limit: int) -> str:
     return value[:limit] if isinstance(value, str) else ""
 
 
+_MAX_URL = 8000  # far past any link we send; the raw payload keeps the whole value anyway
 _MAX_ID = 2**63 - 1  # BIGINT; a larger id would make the IN (...) query fail the batch
 _ID_TEXT = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also accepts "²"
 
@@ -126,6 +141,7 @@ def parse_event(raw: Any, *, received_at: datetime) -> ParsedEvent:
         occurred_at=_occurred_at(payload.get("timestamp"), received_at),
         delivery_id=_ledger_id(payload.get(LEDGER_ARG)),
         bounce_type=_text(payload.get("type"), 32).lower(),
+        url=_text(payload.get("url"), _MAX_URL) or None,
         payload=payload,
     )
 
@@ -215,6 +231,8 @@ def record_events(session: Session, raw_events: Sequence[Any], *, now: datetime)
                 subscriber_id=subscriber.id if subscriber else None,
                 email=event.email,
                 reason=event.reason,
+                url=event.url,
+                bounce_type=event.bounce_type or None,
                 occurred_at=event.occurred_at,
                 received_at=now,
                 payload=event.payload,
@@ -224,7 +242,35 @@ def record_events(session: Session, raw_events: Sequence[Any], *, now: datetime)
         if subscriber is not None and status is not None and suppress(session, subscriber, status, now=now):
             report.suppressed += 1
         report.stored += 1
+    accepted = {e.delivery_id for e in fresh if e.delivery_id in owners and e.event_type is not EventType.UNKNOWN}
+    report.resolved = resolve_accepted(session, sorted(i for i in accepted if i is not None), now=now)
     return report
+
+
+def resolve_accepted(session: Session, delivery_ids: Sequence[int], *, now: datetime) -> int:
+    """Move unresolved rows (claimed, unknown) that an event names to QUEUED; returns how many moved.
+
+    Any event of ours (processed first, but they arrive in any order) proves SendGrid
+    accepted the message, so resending it would be a duplicate. A fresh claim may
+    still belong to a sender waiting for its answer: that is safe, because the
+    ledger's later writes change only CLAIMED rows (or confirm a resolved one,
+    see ``send.ledger.record``), so its answer can never turn this row back into
+    something a release or a resend would pick up.
+    """
+    moved = 0
+    for chunk in _chunks(delivery_ids):
+        result = session.connection().execute(
+            sa.update(_delivery)
+            .where(_delivery.c.id.in_(chunk), _delivery.c.state.in_(UNRESOLVED_DELIVERY_STATES))
+            .values(
+                state=DeliveryState.QUEUED,
+                resolved_at=now,
+                sent_at=sa.func.coalesce(_delivery.c.sent_at, sa.literal(now, UTCDateTime())),
+                updated_at=now,
+            )
+        )
+        moved += result.rowcount
+    return moved
 
 
 def ingest(engine: sa.Engine, raw_events: Sequence[Any], *, now: datetime) -> IngestReport:

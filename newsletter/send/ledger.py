@@ -19,7 +19,15 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from newsletter.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
+from newsletter.db.models import (
+    UNRESOLVED_DELIVERY_STATES,
+    Delivery,
+    DeliveryState,
+    Event,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+)
 from newsletter.db.types import UTCDateTime
 
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
@@ -27,12 +35,13 @@ _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
 # Suppressed subscribers still get a ledger row (state SUPPRESSED, reason in last_error),
 # so an edition's counts say how many were held back and why.
 SUPPRESSING = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
-UNRESOLVED = (DeliveryState.CLAIMED, DeliveryState.UNKNOWN)
+UNRESOLVED = UNRESOLVED_DELIVERY_STATES
 
 # SQLModel sets __table__ when a class is made; its stubs do not declare it.
 _delivery = Delivery.__table__  # type: ignore[attr-defined]
 _subscriber = Subscriber.__table__  # type: ignore[attr-defined]
 _subscription = Subscription.__table__  # type: ignore[attr-defined]
+_event = Event.__table__  # type: ignore[attr-defined]
 
 
 class Candidate(NamedTuple):
@@ -245,14 +254,22 @@ class Answer:
 def record(connection: sa.Connection, answers: Iterable[Answer], *, attempts: int, now: datetime) -> list[int]:
     """Mark claimed rows with the backend's answer. Only rows still CLAIMED change.
 
-    Returns the ids of handed-over answers (SENT, QUEUED) whose row was no longer
-    CLAIMED: an operator released it while the batch was still retrying. The
-    caller writes those back (:func:`record_late`) so nobody sends them again.
+    A row a provider event resolved meanwhile (QUEUED, ``resolved_at`` set, see
+    ``events.ingest.resolve_accepted``) takes a handed-over answer (its message id)
+    and ignores any other: a late UNKNOWN or FAILED never downgrades what the
+    provider said it accepted into something a release or a resend would pick up.
+
+    Returns the ids of handed-over answers (SENT, QUEUED) whose row was gone: an
+    operator released it while the batch was still retrying. The caller writes
+    those back (:func:`record_late`) so nobody sends them again.
     """
     d = _delivery.c
     missing: list[int] = []
+    resolved = sa.and_(d.state == DeliveryState.QUEUED, d.resolved_at.is_not(None))
     for answer in answers:
         handed_over = answer.state in (DeliveryState.SENT, DeliveryState.QUEUED)
+        claimed = d.state == DeliveryState.CLAIMED
+        writable = sa.or_(claimed, resolved) if handed_over else claimed
         values = {
             "state": answer.state,
             "provider_message_id": answer.provider_message_id,
@@ -263,12 +280,7 @@ def record(connection: sa.Connection, answers: Iterable[Answer], *, attempts: in
         }
         for ids in _chunks(answer.delivery_ids):
             updated = (
-                connection.execute(
-                    sa.update(_delivery)
-                    .where(d.id.in_(ids), d.state == DeliveryState.CLAIMED)
-                    .values(**values)
-                    .returning(d.id)
-                )
+                connection.execute(sa.update(_delivery).where(d.id.in_(ids), writable).values(**values).returning(d.id))
                 .scalars()
                 .all()
             )
@@ -343,23 +355,63 @@ def release(connection: sa.Connection, delivery_ids: Sequence[int]) -> int:
     return released
 
 
-def release_unresolved(connection: sa.Connection, *, edition_id: int, claimed_before: datetime) -> int:
+def _has_event() -> sa.Exists:
+    """The delivery row has a provider event: the provider accepted its message."""
+    return sa.exists().where(_event.c.delivery_id == _delivery.c.id)
+
+
+def release_unresolved(
+    connection: sa.Connection, *, edition_id: int, claimed_before: datetime, no_event_before: datetime | None = None
+) -> int:
     """The operator's release: UNKNOWN rows, and CLAIMED rows older than ``claimed_before``.
 
     Recent CLAIMED rows are left alone: they may belong to a dispatcher that is
-    still waiting for its answer.
+    still waiting for its answer. A row with a provider event is never released
+    (the provider has the message). ``no_event_before`` (``release --without-events``)
+    releases only rows last written before it, so each had that long to get an event.
     """
     d = _delivery.c
-    result = connection.execute(
-        sa.delete(_delivery).where(
-            d.edition_id == edition_id,
-            sa.or_(
-                d.state == DeliveryState.UNKNOWN,
-                sa.and_(d.state == DeliveryState.CLAIMED, d.updated_at < claimed_before),
-            ),
-        )
-    )
-    return result.rowcount
+    conditions = [
+        d.edition_id == edition_id,
+        sa.or_(
+            d.state == DeliveryState.UNKNOWN,
+            sa.and_(d.state == DeliveryState.CLAIMED, d.updated_at < claimed_before),
+        ),
+        ~_has_event(),
+    ]
+    if no_event_before is not None:
+        conditions.append(d.updated_at < no_event_before)
+    return connection.execute(sa.delete(_delivery).where(*conditions)).rowcount
+
+
+@dataclass(frozen=True)
+class EventWait:
+    """The unresolved rows of an edition by what the provider said, and those its events resolved."""
+
+    accepted: int  # unresolved, but an event names them: the provider has them (resolved at the next event)
+    waiting: int  # no event yet, written less than the wait ago: one may still come
+    without_events: int  # no event after the wait: what ``release --without-events`` releases
+    resolved: int  # were claimed or unknown; a provider event moved them to queued
+
+
+def event_wait(connection: sa.Connection, *, edition_id: int, no_event_before: datetime) -> EventWait:
+    """Split the edition's unresolved rows by provider events, in one pass."""
+    d = _delivery.c
+    has_event = _has_event()
+    unresolved_row = d.state.in_(UNRESOLVED)
+
+    def count(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0)), 0)
+
+    row = connection.execute(
+        sa.select(
+            count(unresolved_row, has_event),
+            count(unresolved_row, ~has_event, d.updated_at >= no_event_before),
+            count(unresolved_row, ~has_event, d.updated_at < no_event_before),
+            count(d.resolved_at.is_not(None)),
+        ).where(d.edition_id == edition_id)
+    ).one()
+    return EventWait(*(int(value) for value in row))
 
 
 def young_claims(

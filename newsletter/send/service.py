@@ -17,9 +17,11 @@ Policies (one place each):
   sent) and the send *pauses*. Refusals for a recipient are recorded, not retried.
 * **Refused credentials** stop the whole send at once (outcome FAILED).
 * **Unknown outcome**: a request that may have reached the provider is never
-  sent again on our own. Its rows stay UNKNOWN (or CLAIMED, after a crash), are
-  listed by :func:`edition_status`, and go out again only after an operator runs
-  :func:`release_unresolved` (``newsletter release``).
+  sent again on our own. Its rows stay UNKNOWN (or CLAIMED, after a crash) until
+  a provider event resolves them to QUEUED (``events.ingest``), are listed by
+  :func:`edition_status`, and go out again only after an operator runs
+  :func:`release_unresolved` (``newsletter release``; ``--without-events`` frees
+  only those with no event after NEWSLETTER_UNRESOLVED_EVENT_WAIT_MINUTES).
 * **Error threshold**: when, after at least one full batch, more than
   ``error_threshold`` of this run's recipients failed or ended unknown, the send
   *pauses* instead of burning the list. Running it again resumes.
@@ -62,6 +64,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_RELEASE_AGE = timedelta(minutes=15)
+DEFAULT_EVENT_WAIT = timedelta(minutes=30)  # NEWSLETTER_UNRESOLVED_EVENT_WAIT_MINUTES's default
 
 
 @dataclass
@@ -233,20 +236,39 @@ class EditionSendStatus:
     note: str
     counts: dict[DeliveryState, int]
     unresolved: list[ledger.Unresolved]
+    # The unresolved rows split by provider events (see ledger.EventWait), for NEWSLETTER_UNRESOLVED_EVENT_WAIT_MINUTES.
+    events: ledger.EventWait
+    event_wait: timedelta
 
     @property
     def unresolved_total(self) -> int:
         return self.counts[DeliveryState.CLAIMED] + self.counts[DeliveryState.UNKNOWN]
 
 
-def edition_status(engine: sa.Engine, region_code: str, local_date: date, *, limit: int = 50) -> EditionSendStatus:
-    """Where an edition's send stands; lists up to ``limit`` recipients whose outcome is unknown."""
+def edition_status(
+    engine: sa.Engine,
+    region_code: str,
+    local_date: date,
+    *,
+    limit: int = 50,
+    event_wait: timedelta = DEFAULT_EVENT_WAIT,
+    now: datetime | None = None,
+) -> EditionSendStatus:
+    """Where an edition's send stands; lists up to ``limit`` recipients whose outcome is unknown.
+
+    ``event_wait`` is how long an unresolved row may go without a provider event
+    before it counts as "no event" (and ``release --without-events`` may free it).
+    """
     edition = require_edition(engine, region_code, local_date)
     assert edition.id is not None
+    no_event_before = (now or utcnow()) - event_wait
     with engine.connect() as connection:
         counts = ledger.state_counts(connection, edition_id=edition.id)
         rows = ledger.unresolved(connection, edition_id=edition.id, limit=limit)
-    return EditionSendStatus(region_code, local_date, edition.id, edition.status, edition.note, counts, rows)
+        events = ledger.event_wait(connection, edition_id=edition.id, no_event_before=no_event_before)
+    return EditionSendStatus(
+        region_code, local_date, edition.id, edition.status, edition.note, counts, rows, events, event_wait
+    )
 
 
 def release_unresolved(
@@ -256,17 +278,26 @@ def release_unresolved(
     *,
     older_than: timedelta = DEFAULT_RELEASE_AGE,
     now: datetime | None = None,
+    without_events_after: timedelta | None = None,
 ) -> int:
     """The operator's decision after checking the provider: send the unknown ones again.
 
     Deletes UNKNOWN rows, and CLAIMED rows not touched for ``older_than`` (a
     younger claim may belong to a dispatcher still waiting for its answer), so the
-    next send includes those subscribers. Returns how many were released.
+    next send includes those subscribers; never a row with a provider event.
+    ``without_events_after`` keeps rows written less than that long ago too: they
+    may still get their event. Returns how many were released.
     """
     edition = require_edition(engine, region_code, local_date)
-    cutoff = (now or utcnow()) - older_than
+    moment = now or utcnow()
+    no_event_before = moment - without_events_after if without_events_after is not None else None
     with engine.begin() as connection:
-        released = ledger.release_unresolved(connection, edition_id=edition.id or 0, claimed_before=cutoff)
+        released = ledger.release_unresolved(
+            connection,
+            edition_id=edition.id or 0,
+            claimed_before=moment - older_than,
+            no_event_before=no_event_before,
+        )
     log.warning("released %d unresolved deliveries of edition %s %s", released, region_code, local_date)
     return released
 

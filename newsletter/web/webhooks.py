@@ -76,10 +76,11 @@ async def sendgrid_events(request: Request, web: Web) -> Response:
         return _problem(400, "body is not a JSON list of events")
     report = await run_in_threadpool(ingest, web.engine, events, now=web.clock())
     log.info(
-        "event webhook: %d received, %d stored, %d duplicates, %d suppressed",
+        "event webhook: %d received, %d stored, %d duplicates, %d suppressed, %d unresolved deliveries resolved",
         report.received,
         report.stored,
         report.duplicates,
         report.suppressed,
+        report.resolved,
     )
     return Response(status_code=204)
