@@ -1,8 +1,8 @@
-"""What every command shares: the Typer app, the per-invocation context, the --date option."""
+"""What every command shares: the Typer app, the per-invocation context, the --date and --since values."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -12,7 +12,12 @@ from newsletter.config import Settings, load_settings
 from newsletter.db.engine import make_engine, session_scope
 from newsletter.editions.lifecycle import region_today
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Regional daily email editions.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Regional daily email editions.",
+    epilog="Example: newsletter preview dc, then newsletter approve dc and newsletter send dc",
+)
 
 
 class Context:
@@ -49,3 +54,14 @@ def edition_date(region: str, when: datetime | None) -> date:
         return when.date()
     with session_scope(ctx.engine) as session:
         return region_today(session, region)
+
+
+def since_date(text: str, *, today: date) -> date:
+    """``--since``: a date (2026-11-29) or a number of days back from ``today`` (7d)."""
+    value = text.strip().lower()
+    if value.endswith("d") and value[:-1].isdigit():
+        return today - timedelta(days=int(value[:-1]))
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is neither a date (2026-11-29) nor a number of days (7d)") from None

@@ -44,14 +44,14 @@ from newsletter.send.service import (
 from newsletter.send.stop_signals import stop_on_signals
 
 
-@app.command()
+@app.command(epilog="Example: newsletter init")
 def init() -> None:
     """Create or upgrade the database schema."""
     migrate(ctx.engine)
     typer.echo(f"database ready: {ctx.engine.url.render_as_string(hide_password=True)}")
 
 
-@app.command()
+@app.command(epilog="Example: newsletter seed ./my-content")
 def seed(
     path: Annotated[Path, typer.Argument(help="content folder (default: the shipped samples)")] = SAMPLES,
 ) -> None:
@@ -91,7 +91,7 @@ def _summary_document(row: RegionSummary) -> dict[str, str | int]:
     }
 
 
-@app.command()
+@app.command(epilog="Example: newsletter daily")
 def daily() -> None:
     """The daily job once, now: seed if empty, then every region's edition for its local today."""
     migrate(ctx.engine)
@@ -125,7 +125,7 @@ def daily() -> None:
         raise typer.Exit(1)
 
 
-@app.command("scheduler")
+@app.command("scheduler", epilog="Example: newsletter scheduler")
 def scheduler_daemon() -> None:
     """Run the daily scheduler (the daemon) until SIGTERM or Ctrl-C; then finish the batch in flight."""
     # Imported here so the other commands never load APScheduler.
@@ -167,7 +167,7 @@ def _next_send_document(schedule_: RegionSchedule, now: datetime) -> dict[str, s
     }
 
 
-@app.command()
+@app.command(epilog="Example: newsletter serve --host 0.0.0.0 --port 8000")
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
@@ -182,7 +182,7 @@ def serve(
 # -- editors: send, status, release, approve, proof ---------------------------------
 
 
-@app.command()
+@app.command(epilog="Example: newsletter send dc --date 2026-11-29 --yes")
 def send(
     region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
     when: DateOption = None,
@@ -218,7 +218,7 @@ def _is_missed(region: str, local_date: date) -> bool:
         return False
 
 
-@app.command()
+@app.command(epilog="Example: newsletter resume dc --date 2026-11-29")
 def resume(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], when: DateOption = None) -> None:
     """Continue an interrupted send (paused, stopped, crashed) where it left off; never resends."""
     local_date = edition_date(region, when)
@@ -285,7 +285,7 @@ def _next_steps(report: SendReport) -> list[str]:
     return steps
 
 
-@app.command()
+@app.command(epilog="Example: newsletter status dc --date 2026-11-29")
 def status(region: Annotated[str, typer.Argument(help="region code")], when: DateOption = None) -> None:
     """An edition's send state, ledger counts, and recipients whose outcome is unknown."""
     wait = timedelta(minutes=ctx.settings.unresolved_event_wait_minutes)
@@ -328,7 +328,7 @@ def _event_wait_lines(events: EventWait, minutes: int) -> list[str]:
     return lines
 
 
-@app.command()
+@app.command(epilog="Example: newsletter release dc --date 2026-11-29 --older-than 30")
 def release(
     region: Annotated[str, typer.Argument(help="region code")],
     when: Annotated[datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="the edition's local date")],
@@ -375,7 +375,7 @@ def release(
         )
 
 
-@app.command()
+@app.command(epilog="Example: newsletter approve dc --subject 'Metro runs late on weekends'")
 def approve(
     region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
     when: DateOption = None,
@@ -393,7 +393,7 @@ def approve(
     typer.echo(f"  preheader: {rendered.preheader}")
 
 
-@app.command()
+@app.command(epilog="Example: newsletter unapprove dc --date 2026-11-29")
 def unapprove(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], when: DateOption = None) -> None:
     """Take an approval back: the edition is a draft again, re-assembled at the next preview or send."""
     local_date = edition_date(region, when)
@@ -405,7 +405,7 @@ def unapprove(region: Annotated[str, typer.Argument(help="region code, e.g. dc")
         typer.echo(f"un-approved: {region} {local_date} is a draft again; the next preview or send re-assembles it")
 
 
-@app.command()
+@app.command(epilog="Example: newsletter proof dc --to desk@example.com --to night@example.com")
 def proof(
     region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
     to: Annotated[list[str], typer.Option("--to", help="an editor's address; repeat for several")],
@@ -424,7 +424,7 @@ def proof(
         )
 
 
-@app.command()
+@app.command(epilog="Example: newsletter preview dc --out var/dc.html")
 def preview(
     region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
     when: Annotated[
@@ -457,7 +457,7 @@ def preview(
     typer.echo(f"personal links (preferences, unsubscribe) are samples: token {SAMPLE_TOKEN!r}, the invalid-link page")
 
 
-@app.command("revoke-links")
+@app.command("revoke-links", epilog="Example: newsletter revoke-links reader@example.com")
 def revoke_links(email: Annotated[str, typer.Argument(help="the subscriber's address")]) -> None:
     """Make every link already sent to this subscriber stop working (e.g. a forwarded mail).
 
