@@ -5,7 +5,7 @@ Each test sends through the real backend and reads back what the real peer got.
 
 from __future__ import annotations
 
-from newsletter.delivery.base import LEDGER_HEADER
+from newsletter.delivery.stamps import LEDGER_HEADER
 from newsletter.links import TOKEN_PLACEHOLDER
 from tests.delivery_harness import Harness, content, recipients
 

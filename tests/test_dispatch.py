@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.db.models import DeliveryState, EditionStatus, SubscriberStatus
-from newsletter.delivery.base import LEDGER_HEADER
+from newsletter.delivery.stamps import LEDGER_HEADER
 from newsletter.send.pacing import Pacer, RetryPolicy
 from newsletter.send.service import SendOutcome, edition_status, release_unresolved, send_edition
 from tests.conftest import make_settings

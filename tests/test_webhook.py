@@ -327,3 +327,20 @@ def test_a_chunked_body_is_refused_once_it_passes_the_limit(web_settings: Settin
     asyncio.run(asyncio.wait_for(app(scope, receive, send), timeout=30))
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
     assert received <= MAX_BODY_BYTES + len(chunk)
+
+
+def test_the_ledger_id_sendgrid_is_given_is_the_one_an_event_is_joined_on() -> None:
+    """The join key is written by delivery and read by events/: one name, one spelling."""
+    from datetime import UTC, datetime
+
+    from newsletter.delivery.base import MessageContent, Recipient
+    from newsletter.delivery.sendgrid_payload import to_sendgrid_request
+    from newsletter.events.ingest import parse_event
+
+    content = MessageContent(
+        "Subject", "<p>hi</p>", "hi", "Desk", "desk@example.com", "https://n.example", "u@n.example"
+    )
+    request = to_sendgrid_request(content, [Recipient("a@example.com", "tok", 987_654_321_012)])
+    # SendGrid flattens a personalization's custom_args into every event it posts.
+    raw = event("delivered", "a@example.com", "ev-join", **request["personalizations"][0]["custom_args"])
+    assert parse_event(raw, received_at=datetime.now(UTC)).delivery_id == 987_654_321_012

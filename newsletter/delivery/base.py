@@ -26,10 +26,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from newsletter.bidi import BIDI_CONTROLS, without_bidi_controls
+from newsletter.delivery.stamps import EDITION_HEADER, LEDGER_HEADER, ledger_stamp
 from newsletter.links import TOKEN_PLACEHOLDER, list_unsubscribe_headers
-
-LEDGER_HEADER = "X-Newsletter-Delivery-Id"
-EDITION_HEADER = "X-Newsletter-Edition-Id"
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,7 @@ def recipient_headers(content: MessageContent, recipient: Recipient) -> dict[str
     """
     headers = list_unsubscribe_headers(content.base_url, content.unsubscribe_mailto, recipient.token)
     if recipient.ledger_id is not None:
-        headers[LEDGER_HEADER] = str(recipient.ledger_id)
+        headers[LEDGER_HEADER] = ledger_stamp(recipient.ledger_id)
     if content.edition_id is not None:
         headers[EDITION_HEADER] = str(content.edition_id)
     return headers

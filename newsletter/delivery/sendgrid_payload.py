@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 
 from newsletter.delivery.base import MessageContent, Recipient, recipient_headers
+from newsletter.delivery.stamps import EDITION_ARG, LEDGER_ARG, REGION_ARG, ledger_stamp
 from newsletter.errors import ProviderLimitError
 from newsletter.links import TOKEN_PLACEHOLDER
 
@@ -38,11 +39,6 @@ MAX_REQUEST_BYTES = 20_000_000
 # JSON punctuation, the "to" object, custom_args and headers of one personalization,
 # over-estimated so the size check never under-counts (it is checked, not trusted).
 _PERSONALIZATION_OVERHEAD_BYTES = 700
-
-# The custom_args keys the event webhook joins on: part of our interface, not SendGrid's.
-ARG_DELIVERY_ID = "delivery_id"
-ARG_EDITION_ID = "edition_id"
-ARG_REGION = "region"
 
 # Tokens up to a quarter of this many characters cannot break the per-personalization limit.
 _TOKEN_BYTES_SURELY_FINE = MAX_SUBSTITUTION_BYTES_PER_PERSONALIZATION - len(TOKEN_PLACEHOLDER.encode("utf-8"))
@@ -102,12 +98,12 @@ def categories_for(content: MessageContent) -> list[str]:
 
 
 def _shared_args(content: MessageContent) -> dict[str, str]:
-    """The custom_args every personalization of an edition shares (its own delivery_id is added)."""
+    """The custom_args every personalization of an edition shares (its own ledger id is added)."""
     args: dict[str, str] = {}
     if content.edition_id is not None:
-        args[ARG_EDITION_ID] = str(content.edition_id)
+        args[EDITION_ARG] = str(content.edition_id)
     if content.region_code:
-        args[ARG_REGION] = content.region_code
+        args[REGION_ARG] = content.region_code
     return args
 
 
@@ -123,7 +119,9 @@ def _check_token(recipient: Recipient) -> None:
 def _personalization(content: MessageContent, recipient: Recipient, shared_args: dict[str, str]) -> dict[str, Any]:
     _check_token(recipient)
     custom_args = (
-        {ARG_DELIVERY_ID: str(recipient.ledger_id), **shared_args} if recipient.ledger_id is not None else shared_args
+        {LEDGER_ARG: ledger_stamp(recipient.ledger_id), **shared_args}
+        if recipient.ledger_id is not None
+        else shared_args
     )
     personalization: dict[str, Any] = {
         "to": [{"email": recipient.email}],

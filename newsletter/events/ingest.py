@@ -6,16 +6,16 @@ string tests; the raw event is kept; an event type or shape we do not know is
 stored as ``UNKNOWN`` instead of failing the batch (SendGrid would retry a failed
 batch for a day and every other event in it would be lost meanwhile).
 
-Events join the ledger on the ``delivery_id`` custom arg that dispatch stamps on
-every message (SendGrid flattens custom args into the event object). Only when
-that is missing do we fall back to the email address. An event for a ledger row
-left claimed (a crash) or unknown (a timeout) resolves it to queued: the provider
-has the message, so nobody may send it again (:func:`resolve_accepted`).
+Events join the ledger on the ledger-id custom arg that delivery stamps on every
+message (:mod:`newsletter.delivery.stamps`; SendGrid flattens custom args into the
+event object). Only when that is missing do we fall back to the email address. An
+event for a ledger row left claimed (a crash) or unknown (a timeout) resolves it to
+queued: the provider has the message, so nobody may send it again
+(:func:`resolve_accepted`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,10 +35,10 @@ from newsletter.db.models import (
     SubscriberStatus,
 )
 from newsletter.db.types import UTCDateTime
+from newsletter.delivery.stamps import LEDGER_ARG, read_ledger_id
 from newsletter.subscribers.lifecycle import suppress
 
 PROVIDER = "sendgrid"
-LEDGER_ARG = "delivery_id"
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
 _delivery = Delivery.__table__  # type: ignore[attr-defined]  # SQLModel sets it; its stubs do not say so
 
@@ -100,22 +100,6 @@ def _text(value: Any, limit: int) -> str:
 
 
 _MAX_URL = 8000  # far past any link we send; the raw payload keeps the whole value anyway
-_MAX_ID = 2**63 - 1  # BIGINT; a larger id would make the IN (...) query fail the batch
-_ID_TEXT = re.compile(r"[0-9]{1,18}")  # ASCII only: str.isdigit() also accepts "²"
-
-
-def _ledger_id(value: Any) -> int | None:
-    """A ledger id we could have stamped, or None (treated as absent, never fatal)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if _ID_TEXT.fullmatch(text) is None:
-            return None
-        value = int(text)
-    if isinstance(value, int) and 1 <= value <= _MAX_ID:
-        return value
-    return None
 
 
 def _occurred_at(value: Any, fallback: datetime) -> datetime:
@@ -139,7 +123,7 @@ def parse_event(raw: Any, *, received_at: datetime) -> ParsedEvent:
         email=_text(payload.get("email"), 320).strip().lower(),
         reason=reason if isinstance(reason, str) else "",
         occurred_at=_occurred_at(payload.get("timestamp"), received_at),
-        delivery_id=_ledger_id(payload.get(LEDGER_ARG)),
+        delivery_id=read_ledger_id(payload.get(LEDGER_ARG)),
         bounce_type=_text(payload.get("type"), 32).lower(),
         url=_text(payload.get("url"), _MAX_URL) or None,
         payload=payload,
