@@ -75,6 +75,17 @@ class SubscriberStatus(StrEnum):
     BOUNCED = "bounced"
     COMPLAINED = "complained"
 
+    @property
+    def is_suppressed(self) -> bool:
+        """Left the list or stopped by a bounce or complaint: never sent to, recorded as suppressed."""
+        return self in SUPPRESSED_SUBSCRIBER_STATUSES
+
+
+# For SQL ``IN (...)`` and sets; the property above reads it.
+SUPPRESSED_SUBSCRIBER_STATUSES = frozenset(
+    {SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED}
+)
+
 
 class DeliveryState(StrEnum):
     CLAIMED = "claimed"  # reserved for this send; no answer recorded yet

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.db.models import (
+    SUPPRESSED_SUBSCRIBER_STATUSES,
     UNRESOLVED_DELIVERY_STATES,
     Delivery,
     DeliveryState,
@@ -32,9 +33,8 @@ from newsletter.db.types import UTCDateTime
 
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
 
-# Suppressed subscribers still get a ledger row (state SUPPRESSED, reason in last_error),
-# so an edition's counts say how many were held back and why.
-SUPPRESSING = (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+# Suppressed subscribers (SUPPRESSED_SUBSCRIBER_STATUSES) still get a ledger row (state
+# SUPPRESSED, reason in last_error), so an edition's counts say how many were held back and why.
 UNRESOLVED = UNRESOLVED_DELIVERY_STATES
 
 # SQLModel sets __table__ when a class is made; its stubs do not declare it.
@@ -85,7 +85,7 @@ def _on_the_list(edition_id: Any, region_code: Any, after: Any) -> list[sa.Colum
         s.id > after,
         sa.or_(
             sa.and_(s.status == SubscriberStatus.ACTIVE, s.paused.is_(False)),
-            s.status.in_([sa.literal(status.value, sa.String()) for status in SUPPRESSING]),
+            s.status.in_([sa.literal(status.value, sa.String()) for status in sorted(SUPPRESSED_SUBSCRIBER_STATUSES)]),
         ),
         ~sa.exists().where(d.edition_id == edition_id, d.subscriber_id > after, d.subscriber_id == sub.subscriber_id),
     ]

@@ -36,8 +36,6 @@ from newsletter.errors import TokenError
 from newsletter.subscribers.confirm_links import make_confirm_link_token, read_confirm_link_token
 from newsletter.subscribers.tokens import CONFIRM_TTL, Purpose, manage_token, read_token
 
-SUPPRESSED = frozenset({SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED})
-
 # When two reasons to stop sending meet, the stronger one is kept: a complaint
 # outranks a bounce, which outranks a plain unsubscribe.
 _SUPPRESSION_RANK = {
@@ -97,7 +95,7 @@ class Preferences:
 
     @property
     def suppressed(self) -> bool:
-        return self.status in SUPPRESSED
+        return self.status.is_suppressed
 
     @property
     def needs_opt_in(self) -> bool:
@@ -331,7 +329,7 @@ def suppress(session: Session, subscriber: Subscriber, status: SubscriberStatus,
     the subscriber is still on), and a subscriber who comes back from the
     preference page finds their old regions ready to tick again.
     """
-    if status not in SUPPRESSED:
+    if not status.is_suppressed:
         raise ValueError(f"{status.value!r} is not a suppression status")
     current = _SUPPRESSION_RANK.get(subscriber.status, 0)
     if current >= _SUPPRESSION_RANK[status]:

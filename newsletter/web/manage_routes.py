@@ -116,7 +116,7 @@ def unsubscribe_page(request: Request, web: Web, token: str) -> HTMLResponse:
             )
     except TokenError as exc:
         return bad_link(request, web, exc)
-    already = subscriber.status in subscriptions.SUPPRESSED
+    already = subscriber.status.is_suppressed
     return page(request, web, "unsubscribe.html", {"email": subscriber.email, "token": token, "already": already})
 
 
