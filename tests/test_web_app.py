@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from tests.web_helpers import (
     outbox_messages,
     signed_post,
     subscribe,
+    subscriber_state,
 )
 
 SENT_DAY = date(2026, 11, 28)  # an archive entry's date, never compared with any clock
@@ -145,3 +146,23 @@ def test_a_server_error_still_sends_the_security_headers(web_settings: Settings,
             assert answer.headers["x-frame-options"] == "DENY"
             assert answer.headers["referrer-policy"] == "no-referrer"
             assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
+def test_every_link_route_answers_a_revoked_link_with_the_one_invalid_link_page(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
+    """Each route under a link token reads it through the one dependency: same page, nothing changed."""
+    from newsletter.subscribers.lifecycle import revoke_links_for_address
+
+    token = active_subscriber(web_engine, web_settings, "revoked@example.com", ["dc"])
+    with Session(web_engine) as session:
+        revoke_links_for_address(session, "revoked@example.com", now=datetime.now(UTC))
+        session.commit()
+    routes = [(method, path) for path in ("/confirm/{token}", "/p/{token}", "/u/{token}") for method in ("GET", "POST")]
+    for method, path in routes:
+        url = path.replace("{token}", token)
+        body = {"List-Unsubscribe": "One-Click", "action": "unsubscribe"}
+        answer = client.request(method, url, data=body if method == "POST" else None)
+        assert (answer.status_code, "This link does not work" in answer.text) == (400, True), (method, path)
+        assert answer.headers["Cache-Control"] == "no-store"
+    assert subscriber_state(web_engine, "revoked@example.com") == ("active", False, {"dc"})

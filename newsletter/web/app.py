@@ -16,9 +16,11 @@ from newsletter.config import Settings
 from newsletter.db.engine import make_engine
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
+from newsletter.errors import TokenError
 from newsletter.events.signature import load_public_key
 from newsletter.web import archive, manage_routes, subscribe_routes, webhooks
 from newsletter.web.context import WebContext
+from newsletter.web.link_subscriber import answer_bad_link
 from newsletter.web.paths import TEMPLATES_DIR
 from newsletter.web.rendering import error_page
 
@@ -85,6 +87,8 @@ def _add_health_and_static(app: FastAPI, context: WebContext) -> None:
 
 
 def _add_error_pages(app: FastAPI, context: WebContext) -> None:
+    app.add_exception_handler(TokenError, answer_bad_link)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:

@@ -13,13 +13,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from newsletter.db.engine import session_scope
 from newsletter.db.models import SubscriberStatus
-from newsletter.errors import TokenError
 from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
-from newsletter.web.rendering import bad_link, csrf_ok, error_page, page
+from newsletter.web.link_subscriber import ManagedSubscriber
+from newsletter.web.rendering import csrf_ok, error_page, page
 from newsletter.web.subscribe_routes import deliver, mail_allowed, sent_answer
 
 router = APIRouter()
@@ -29,28 +28,23 @@ ONE_CLICK_VALUE = "One-Click"
 
 
 @router.get("/p/{token}", response_class=HTMLResponse)
-def preferences_page(request: Request, web: Web, token: str, saved: bool = False) -> HTMLResponse:
-    try:
-        with session_scope(web.engine) as session:
-            subscriber = subscriptions.subscriber_for_manage_token(
-                session, token, secret=web.settings.secret, now=web.clock()
-            )
-            prefs = subscriptions.preferences(session, subscriber)
-    except TokenError as exc:
-        return bad_link(request, web, exc)
-    return page(request, web, "preferences.html", {"prefs": prefs, "token": token, "saved": saved}, csrf_scope=token)
+def preferences_page(request: Request, web: Web, link: ManagedSubscriber, saved: bool = False) -> HTMLResponse:
+    prefs = subscriptions.preferences(link.session, link.subscriber)
+    context = {"prefs": prefs, "token": link.token, "saved": saved}
+    return page(request, web, "preferences.html", context, csrf_scope=link.token)
 
 
 @router.post("/p/{token}", response_class=HTMLResponse)
 def save_preferences(
     request: Request,
     web: Web,
-    token: str,
+    link: ManagedSubscriber,
     regions: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies form defaults
     paused: Annotated[bool, Form()] = False,
     action: Annotated[str, Form()] = "save",
     csrf_token: Annotated[str, Form(alias=FIELD_NAME)] = "",
 ) -> Response:
+    token, session, subscriber = link.token, link.session, link.subscriber
     if not csrf_ok(request, web, token, csrf_token):
         return error_page(
             request,
@@ -59,39 +53,38 @@ def save_preferences(
             "This form has expired",
             "Nothing was changed. Please reload your preference page and try again.",
         )
+    outcome = None
     try:
-        with session_scope(web.engine) as session:
-            subscriber = subscriptions.subscriber_for_manage_token(
-                session, token, secret=web.settings.secret, now=web.clock()
+        if action == "unsubscribe":
+            subscriptions.unsubscribe(session, subscriber, now=web.clock())
+        elif action == "confirm":
+            # Validated before the limit is touched; over it, the same answer and no mail.
+            candidate = subscriptions.request_confirmation(
+                session, subscriber, secret=web.settings.secret, now=web.clock()
             )
-            outcome = None
-            if action == "unsubscribe":
-                subscriptions.unsubscribe(session, subscriber, now=web.clock())
-            elif action == "confirm":
-                # Validated before the limit is touched; over it, the same answer and no mail.
-                candidate = subscriptions.request_confirmation(
-                    session, subscriber, secret=web.settings.secret, now=web.clock()
-                )
-                if mail_allowed(session, web, subscriber.email, web.clock()):
-                    outcome = candidate
-            else:
-                subscriptions.update_preferences(session, subscriber, regions, paused=paused, now=web.clock())
-    except TokenError as exc:
-        return bad_link(request, web, exc)
-    except subscriptions.ReactivationRefused as exc:
-        return error_page(request, web, 409, "Please confirm your subscription first", _opt_in_message(exc.status))
+            if mail_allowed(session, web, subscriber.email, web.clock()):
+                outcome = candidate
+        else:
+            subscriptions.update_preferences(session, subscriber, regions, paused=paused, now=web.clock())
     except subscriptions.SubscriptionRequestError as exc:
-        if action == "confirm":
-            return error_page(request, web, 409, "Nothing to confirm", f"Nothing was sent: {exc}.")
-        return error_page(
-            request, web, 400, "Unknown region", "Nothing was changed. Please reload the page and try again."
-        )
+        session.rollback()  # a refused request keeps nothing, not even a taken mail allowance
+        return _refused(request, web, action, exc)
+    # Stored before any mail goes out: a failed mail is asked for again, never lost.
+    session.commit()
     if action == "unsubscribe":
         return page(request, web, "unsubscribed.html", {"token": token})
     if action == "confirm":
         return deliver(request, web, outcome) if outcome is not None else sent_answer()
     # Post/redirect/get: reloading the confirmation never re-submits the form.
     return RedirectResponse(f"/p/{token}?saved=1", status_code=303)
+
+
+def _refused(request: Request, web: WebContext, action: str, exc: subscriptions.SubscriptionRequestError) -> Response:
+    if isinstance(exc, subscriptions.ReactivationRefused):
+        return error_page(request, web, 409, "Please confirm your subscription first", _opt_in_message(exc.status))
+    if action == "confirm":
+        return error_page(request, web, 409, "Nothing to confirm", f"Nothing was sent: {exc}.")
+    return error_page(request, web, 400, "Unknown region", "Nothing was changed. Please reload the page and try again.")
 
 
 def _opt_in_message(status: SubscriberStatus) -> str:
@@ -107,21 +100,14 @@ def _opt_in_message(status: SubscriberStatus) -> str:
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
-def unsubscribe_page(request: Request, web: Web, token: str) -> HTMLResponse:
+def unsubscribe_page(request: Request, web: Web, link: ManagedSubscriber) -> HTMLResponse:
     """Only a page with a button: link scanners fetch with GET and must change nothing."""
-    try:
-        with session_scope(web.engine) as session:
-            subscriber = subscriptions.subscriber_for_manage_token(
-                session, token, secret=web.settings.secret, now=web.clock()
-            )
-    except TokenError as exc:
-        return bad_link(request, web, exc)
-    already = subscriber.status.is_suppressed
-    return page(request, web, "unsubscribe.html", {"email": subscriber.email, "token": token, "already": already})
+    context = {"email": link.subscriber.email, "token": link.token, "already": link.subscriber.status.is_suppressed}
+    return page(request, web, "unsubscribe.html", context)
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-async def one_click_unsubscribe(request: Request, web: Web, token: str) -> HTMLResponse:
+async def one_click_unsubscribe(request: Request, web: Web, link: ManagedSubscriber) -> HTMLResponse:
     """RFC 8058: a form POST with ``List-Unsubscribe=One-Click``, no cookie, no CSRF token.
 
     The mail provider makes this request, not the subscriber's browser, so it can
@@ -139,19 +125,5 @@ async def one_click_unsubscribe(request: Request, web: Web, token: str) -> HTMLR
             "This request did not ask to unsubscribe. Open the link in your email to unsubscribe.",
         )
     # The database work is blocking: keep it off the event loop.
-    problem = await run_in_threadpool(_unsubscribe_by_token, web, token)
-    if problem is not None:
-        return bad_link(request, web, problem)
-    return page(request, web, "unsubscribed.html", {"token": token})
-
-
-def _unsubscribe_by_token(web: WebContext, token: str) -> TokenError | None:
-    try:
-        with session_scope(web.engine) as session:
-            subscriber = subscriptions.subscriber_for_manage_token(
-                session, token, secret=web.settings.secret, now=web.clock()
-            )
-            subscriptions.unsubscribe(session, subscriber, now=web.clock())
-    except TokenError as exc:
-        return exc
-    return None
+    await run_in_threadpool(subscriptions.unsubscribe, link.session, link.subscriber, now=web.clock())
+    return page(request, web, "unsubscribed.html", {"token": link.token})

@@ -26,15 +26,16 @@ from sqlmodel import Session
 from newsletter.addresses import InvalidAddress
 from newsletter.db.engine import session_scope
 from newsletter.db.queries import regions_in_order
-from newsletter.errors import DeliveryError, TokenError
+from newsletter.errors import DeliveryError
 from newsletter.links import preferences_url
 from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.subscribers import limits as subscribe_limits
 from newsletter.subscribers.tokens import manage_token
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
+from newsletter.web.link_subscriber import ConfirmingSubscriber
 from newsletter.web.mail import send_subscription_mail
-from newsletter.web.rendering import bad_link, csrf_ok, error_page, page
+from newsletter.web.rendering import csrf_ok, error_page, page
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -191,29 +192,22 @@ def subscribe_sent(request: Request, web: Web) -> HTMLResponse:
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
-def confirm_page(request: Request, web: Web, token: str) -> HTMLResponse:
-    try:
-        with session_scope(web.engine) as session:
-            subscriber = subscriptions.subscriber_for_confirm_token(
-                session, token, secret=web.settings.secret, now=web.clock()
-            )
-    except TokenError as exc:
-        return bad_link(request, web, exc)
-    return page(request, web, "confirm.html", {"email": subscriber.email, "token": token}, csrf_scope=token)
+def confirm_page(request: Request, web: Web, link: ConfirmingSubscriber) -> HTMLResponse:
+    context = {"email": link.subscriber.email, "token": link.token}
+    return page(request, web, "confirm.html", context, csrf_scope=link.token)
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse)
 def confirm(
-    request: Request, web: Web, token: str, csrf_token: Annotated[str, Form(alias=FIELD_NAME)] = ""
+    request: Request,
+    web: Web,
+    link: ConfirmingSubscriber,
+    csrf_token: Annotated[str, Form(alias=FIELD_NAME)] = "",
 ) -> HTMLResponse:
-    if not csrf_ok(request, web, token, csrf_token):
+    if not csrf_ok(request, web, link.token, csrf_token):
         return _expired_form(request, web)
-    try:
-        with session_scope(web.engine) as session:
-            subscriber = subscriptions.confirm(session, token, secret=web.settings.secret, now=web.clock())
-            assert subscriber.id is not None
-            manage = manage_token(web.settings.secret, subscriber.id, subscriber.token_version)
-    except TokenError as exc:
-        return bad_link(request, web, exc)
-    link = preferences_url("", manage)
-    return page(request, web, "confirmed.html", {"preferences_link": link})
+    # confirm() reads the link again for what it carries (its regions, when it was issued).
+    subscriber = subscriptions.confirm(link.session, link.token, secret=web.settings.secret, now=web.clock())
+    assert subscriber.id is not None
+    link_path = preferences_url("", manage_token(web.settings.secret, subscriber.id, subscriber.token_version))
+    return page(request, web, "confirmed.html", {"preferences_link": link_path})
