@@ -18,15 +18,13 @@ and a bare token would still confirm.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from newsletter.errors import TokenError
+from newsletter.signing import same_text, sign_text
 from newsletter.subscribers.tokens import Purpose, TokenClaims, confirm_token, read_token
 
 _MAC_BYTES = 16
@@ -42,8 +40,7 @@ class ConfirmClaims:
 
 def _mac(secret: bytes, base_token: str, regions_text: str) -> str:
     message = b"confirm-regions\x00" + base_token.encode("ascii") + b"\x00" + regions_text.encode("ascii")
-    digest = hmac.new(secret, message, hashlib.sha256).digest()[:_MAC_BYTES]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return sign_text(secret, message, _MAC_BYTES)
 
 
 def make_confirm_link_token(
@@ -67,6 +64,6 @@ def read_confirm_link_token(secret: bytes, token: str, *, now: datetime) -> Conf
     if _REGIONS.fullmatch(regions_text) is None or _MAC_TEXT.fullmatch(mac_text) is None:
         raise TokenError("this link is malformed or incomplete")
     expected = _mac(secret, base_token, regions_text)
-    if not hmac.compare_digest(expected.encode("ascii"), mac_text.encode("ascii")):
+    if not same_text(expected, mac_text):
         raise TokenError("this link is not valid")
     return ConfirmClaims(claims, tuple(dict.fromkeys(regions_text.split("-"))))

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from newsletter.errors import TokenError
+from newsletter.signing import Signer, same_text, urlsafe_b64
 
 SIGNATURE_BYTES = 16
 CONFIRM_TTL = timedelta(days=7)
@@ -38,15 +37,6 @@ class TokenClaims:
     subscriber_id: int
     version: int
     expires_at: int | None
-
-
-# base64.urlsafe_b64encode is b2a_base64 + this translation behind two Python calls;
-# tokens are made once per recipient of every edition, so call binascii directly.
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 # The one spelling make_token produces: unpadded URL-safe base64, a dot, and a
@@ -67,13 +57,9 @@ def _unb64(text: str) -> bytes:
         data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (ValueError, binascii.Error):
         raise TokenError("this link is malformed or incomplete") from None
-    if _b64(data) != text:
+    if urlsafe_b64(data) != text:
         raise TokenError("this link is malformed or incomplete")
     return data
-
-
-def _sign(secret: bytes, payload: bytes) -> bytes:
-    return hmac.new(secret, payload, hashlib.sha256).digest()[:SIGNATURE_BYTES]
 
 
 def make_token(
@@ -88,7 +74,7 @@ def make_token(
     if expires_at is not None:
         parts.append(str(int(expires_at.timestamp())))
     payload = ":".join(parts).encode("ascii")
-    return f"{_b64(payload)}.{_b64(_sign(secret, payload))}"
+    return f"{urlsafe_b64(payload)}.{Signer(secret).text(payload, SIGNATURE_BYTES)}"
 
 
 def read_token(secret: bytes, token: str, purpose: Purpose, *, now: datetime) -> TokenClaims:
@@ -97,8 +83,8 @@ def read_token(secret: bytes, token: str, purpose: Purpose, *, now: datetime) ->
         raise TokenError("this link is malformed or incomplete")
     payload_text, signature_text = token.split(".")
     payload = _unb64(payload_text)
-    signature = _unb64(signature_text)
-    if not hmac.compare_digest(signature, _sign(secret, payload)):
+    _unb64(signature_text)  # canonical, like the payload; compared as the text we would write
+    if not same_text(Signer(secret).text(payload, SIGNATURE_BYTES), signature_text):
         raise TokenError("this link is not valid")
     # Signed by us, so well formed unless the secret is shared with something else;
     # parse strictly anyway so a surprise is a refused link, never a server error.
@@ -114,37 +100,22 @@ def read_token(secret: bytes, token: str, purpose: Purpose, *, now: datetime) ->
     return TokenClaims(purpose, subscriber_id, version, expires_at)
 
 
-# RFC 2104's pads as byte translations: key.translate(_IPAD) is key XOR 0x36 byte by byte.
-_IPAD = bytes(b ^ 0x36 for b in range(256))
-_OPAD = bytes(b ^ 0x5C for b in range(256))
-
-
 class ManageTokens:
     """Makes many manage tokens with one secret, e.g. for every recipient of an edition.
 
-    Same tokens as :func:`manage_token`, about twice as fast: HMAC-SHA256 spelled out
-    (RFC 2104: ``H((K ^ opad) + H((K ^ ipad) + m))``) with both keyed hash states
-    made once and copied per token. ``hmac.new`` hashes the padded key every time,
-    and ``HMAC.copy`` is Python code around the same C copies made here.
-    Use from one thread.
+    Same tokens as :func:`manage_token`, about twice as fast: the keyed HMAC states
+    are made once (:class:`~newsletter.signing.Signer`) and the payload is formatted
+    in one step. Use from one thread.
     """
 
     def __init__(self, secret: bytes) -> None:
-        block = hashlib.sha256().block_size
-        key = hashlib.sha256(secret).digest() if len(secret) > block else secret
-        key = key.ljust(block, b"\0")
-        self._inner = hashlib.sha256(key.translate(_IPAD))
-        self._outer = hashlib.sha256(key.translate(_OPAD))
+        self._signer = Signer(secret)
         self._prefix = f"{Purpose.MANAGE.value}:".encode("ascii")
 
     def __call__(self, subscriber_id: int, version: int) -> str:
         # The same payload as make_token's ":".join(...) (ints print the same in both).
         payload = b"%b%d:%d" % (self._prefix, subscriber_id, version)
-        inner = self._inner.copy()
-        inner.update(payload)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return f"{_b64(payload)}.{_b64(outer.digest()[:SIGNATURE_BYTES])}"
+        return f"{urlsafe_b64(payload)}.{self._signer.text(payload, SIGNATURE_BYTES)}"
 
 
 def manage_token(secret: bytes, subscriber_id: int, version: int) -> str:
