@@ -56,3 +56,10 @@ def test_a_json_command_that_fails_prints_nothing_on_stdout(tmp_path: Path) -> N
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "newsletter init" in lines[0]
+
+
+def test_status_json_for_an_edition_that_does_not_exist_is_one_error_line(db_url: str, tmp_path: Path) -> None:
+    seeded(db_url)
+    result = run_cli(["status", "dc", "--date", "2026-11-29", "--json"], db_url, tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.strip() == "error: no edition for dc on 2026-11-29"

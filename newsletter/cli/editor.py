@@ -16,6 +16,7 @@ import typer
 from newsletter.addresses import InvalidAddress
 from newsletter.cli.base import DateOption, app, ctx, edition_date
 from newsletter.cli.output import JsonOption, emit_json
+from newsletter.cli.status_output import failure_lines, status_document
 from newsletter.content.loading import SAMPLES, load_content_dir
 from newsletter.content.summary import RegionSummary, region_summaries
 from newsletter.db.engine import migrate, session_scope
@@ -285,15 +286,22 @@ def _next_steps(report: SendReport) -> list[str]:
     return steps
 
 
-@app.command(epilog="Example: newsletter status dc --date 2026-11-29")
-def status(region: Annotated[str, typer.Argument(help="region code")], when: DateOption = None) -> None:
-    """An edition's send state, ledger counts, and recipients whose outcome is unknown."""
+@app.command(epilog="Example: newsletter status dc --date 2026-11-29 --json")
+def status(
+    region: Annotated[str, typer.Argument(help="region code")], when: DateOption = None, json_output: JsonOption = False
+) -> None:
+    """An edition's send state, ledger counts, failures by reason, and recipients whose outcome is unknown."""
     wait = timedelta(minutes=ctx.settings.unresolved_event_wait_minutes)
     view = edition_status(ctx.engine, region, edition_date(region, when), event_wait=wait)
+    if json_output:
+        emit_json(status_document(view))
+        return
     typer.echo(f"edition {view.region_code} {view.local_date} (#{view.edition_id}): {view.status.value}")
     if view.note:
         typer.echo(f"  note: {view.note}")
     typer.echo("  " + ", ".join(f"{state.value} {count}" for state, count in view.counts.items()))
+    for line in failure_lines(view):
+        typer.echo(line)
     for line in _event_wait_lines(view.events, ctx.settings.unresolved_event_wait_minutes):
         typer.echo(line)
     if view.unresolved_total:

@@ -476,6 +476,42 @@ def state_counts_by_edition(
     return counts
 
 
+@dataclass(frozen=True)
+class FailureGroup:
+    """The FAILED rows of an edition that share one reason (the provider's text): how many, a few addresses."""
+
+    reason: str  # "" when none was recorded
+    count: int
+    examples: list[str]
+
+
+def failures_by_reason(
+    connection: sa.Connection, *, edition_id: int, reasons: int = 10, examples: int = 3
+) -> list[FailureGroup]:
+    """The ``reasons`` most frequent failure reasons, most frequent first, each with ``examples`` addresses."""
+    d, s = _delivery.c, _subscriber.c
+    reason = sa.func.coalesce(d.last_error, "")
+    failed = (d.edition_id == edition_id, d.state == DeliveryState.FAILED)
+    counts = connection.execute(
+        sa.select(reason.label("reason"), sa.func.count().label("n"))
+        .where(*failed)
+        .group_by(reason)
+        .order_by(sa.func.count().desc(), reason)
+        .limit(reasons)
+    ).all()
+    groups = []
+    for text, count in counts:
+        addresses = connection.execute(
+            sa.select(s.email)
+            .select_from(_delivery.join(_subscriber, s.id == d.subscriber_id))
+            .where(*failed, reason == text)
+            .order_by(d.id)
+            .limit(examples)
+        ).scalars()
+        groups.append(FailureGroup(text, count, list(addresses)))
+    return groups
+
+
 def unresolved(connection: sa.Connection, *, edition_id: int, limit: int = 100) -> list[Unresolved]:
     """Rows whose outcome nobody recorded (claimed) or nobody knows (unknown), oldest first."""
     d, s = _delivery.c, _subscriber.c

@@ -239,6 +239,8 @@ class EditionSendStatus:
     # The unresolved rows split by provider events (see ledger.EventWait), for NEWSLETTER_UNRESOLVED_EVENT_WAIT_MINUTES.
     events: ledger.EventWait
     event_wait: timedelta
+    # FAILED rows grouped by the provider's reason, most frequent first.
+    failures: list[ledger.FailureGroup] = field(default_factory=list)
 
     @property
     def unresolved_total(self) -> int:
@@ -266,8 +268,9 @@ def edition_status(
         counts = ledger.state_counts(connection, edition_id=edition.id)
         rows = ledger.unresolved(connection, edition_id=edition.id, limit=limit)
         events = ledger.event_wait(connection, edition_id=edition.id, no_event_before=no_event_before)
+        failures = ledger.failures_by_reason(connection, edition_id=edition.id)
     return EditionSendStatus(
-        region_code, local_date, edition.id, edition.status, edition.note, counts, rows, events, event_wait
+        region_code, local_date, edition.id, edition.status, edition.note, counts, rows, events, event_wait, failures
     )
 
 
