@@ -281,3 +281,21 @@ def test_cli_send_with_a_refused_key_says_what_to_fix_and_a_rerun_completes(
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert status_of(seeded, local_date) is EditionStatus.SENT
     assert sendgrid_standin.recipients() == Counter(r.email for r in active_readers(READERS))
+
+
+def test_only_an_interrupted_send_can_be_resumed(engine: sa.Engine) -> None:
+    """The resume rule lives in send/: sending or failed resumes; every other state says why not."""
+    from newsletter.send.service import check_resumable
+    from tests.web_helpers import add_regions
+
+    add_regions(engine)
+    day = date(2026, 11, 1)
+    with session_scope(engine) as session:
+        for offset, status in enumerate(EditionStatus):
+            session.add(Edition(region_code="dc", local_date=day + timedelta(days=offset), status=status))
+    for offset, status in enumerate(EditionStatus):
+        if status in (EditionStatus.SENDING, EditionStatus.FAILED):
+            check_resumable(engine, "dc", day + timedelta(days=offset))
+        else:
+            with pytest.raises(EditionError, match=f"is {status.value}: there is no interrupted send to resume"):
+                check_resumable(engine, "dc", day + timedelta(days=offset))

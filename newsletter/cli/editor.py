@@ -29,7 +29,7 @@ from newsletter.editions.lifecycle import (
     set_edition_text,
     unapprove_edition,
 )
-from newsletter.errors import EditionError, NotFoundError
+from newsletter.errors import NotFoundError
 from newsletter.schedule.daily import failed_runs, region_schedules, run_daily, seed_if_empty
 from newsletter.schedule.rules import RegionSchedule, next_send
 from newsletter.send.ledger import EventWait
@@ -37,6 +37,7 @@ from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy, send_proof
 from newsletter.send.service import (
     SendOutcome,
     SendReport,
+    check_resumable,
     edition_status,
     held_claims,
     release_unresolved,
@@ -223,12 +224,7 @@ def _is_missed(region: str, local_date: date) -> bool:
 def resume(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], when: DateOption = None) -> None:
     """Continue an interrupted send (paused, stopped, crashed) where it left off; never resends."""
     local_date = edition_date(region, when)
-    view = edition_status(ctx.engine, region, local_date)
-    if view.status not in (EditionStatus.SENDING, EditionStatus.FAILED):
-        raise EditionError(
-            f"edition {region} {local_date} is {view.status.value}: there is no interrupted send to resume "
-            "(use `newsletter send` to start one)"
-        )
+    check_resumable(ctx.engine, region, local_date)
     _send_now(region, local_date)
 
 

@@ -46,6 +46,7 @@ from newsletter.db.models import DeliveryState, EditionStatus
 from newsletter.db.types import utcnow
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
+from newsletter.errors import EditionError
 from newsletter.send import ledger
 from newsletter.send.edition import LEFT_BEHIND, close_send, nothing_sent, open_send, require_edition
 from newsletter.send.loop import HEARTBEAT_SECONDS, Dispatcher, SendOutcome
@@ -55,6 +56,7 @@ __all__ = [
     "HeldClaims",
     "SendOutcome",
     "SendReport",
+    "check_resumable",
     "edition_status",
     "held_claims",
     "release_unresolved",
@@ -245,6 +247,20 @@ class EditionSendStatus:
     @property
     def unresolved_total(self) -> int:
         return self.counts[DeliveryState.CLAIMED] + self.counts[DeliveryState.UNKNOWN]
+
+
+# An interrupted send: one that began (its rows are in the ledger) and did not finish.
+RESUMABLE = frozenset({EditionStatus.SENDING, EditionStatus.FAILED})
+
+
+def check_resumable(engine: sa.Engine, region_code: str, local_date: date) -> None:
+    """Raise EditionError unless the edition has an interrupted send to continue (``resume``)."""
+    status = require_edition(engine, region_code, local_date).status
+    if status not in RESUMABLE:
+        raise EditionError(
+            f"edition {region_code} {local_date} is {status.value}: there is no interrupted send to resume "
+            "(use `newsletter send` to start one)"
+        )
 
 
 def edition_status(
