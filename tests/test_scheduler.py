@@ -24,19 +24,9 @@ from newsletter.delivery.base import MessageContent, Recipient, SendResult
 from newsletter.delivery.outbox import OutboxBackend
 from newsletter.editions.lifecycle import approve_edition
 from newsletter.errors import TransientDeliveryError
-from newsletter.schedule import runtime as scheduler_runtime
 from newsletter.schedule.daily import RunOutcome, region_schedules, run_daily
 from newsletter.schedule.rules import RegionSchedule, local_date_at, next_send
-from newsletter.schedule.runtime import (
-    JOB_TABLE,
-    RETRY_DELAY,
-    act,
-    build_scheduler,
-    catch_up,
-    fire_region,
-    install_jobs,
-    retry_job_id,
-)
+from newsletter.schedule.runtime import JOB_TABLE, RETRY_DELAY, SchedulerRuntime, fire_region, retry_job_id
 from tests.conftest import PROJECT_ROOT, TEST_SECRET, make_settings, seed_engine
 
 # A fixed clock: handed to act() and run_edition() as their `now`, never to a started
@@ -88,19 +78,19 @@ def recorder(tmp_path: Path) -> RecordingBackend:
 
 @pytest.fixture
 def runtime(seeded: sa.Engine, sqlite_url: str, tmp_path: Path, recorder: RecordingBackend):
-    """A built (not started) scheduler with its runtime, torn down afterwards."""
+    """A built (not started) daemon runtime, its scheduler torn down afterwards."""
     settings = make_settings(sqlite_url, tmp_path)
     made = []
 
     def build(settings: Settings = settings, engine: sa.Engine = seeded, backend=recorder):
-        scheduler = build_scheduler(engine, settings, threading.Event(), backend=backend)
-        made.append(scheduler)
-        return scheduler
+        daemon = SchedulerRuntime(engine, settings, threading.Event(), backend=backend)
+        made.append(daemon)
+        return daemon
 
     yield build
-    for scheduler in made:
-        if scheduler.running:
-            scheduler.shutdown(wait=True)  # before the database goes; a job due now is left alone
+    for daemon in made:
+        if daemon.scheduler.running:
+            daemon.scheduler.shutdown(wait=True)  # before the database goes; a job due now is left alone
 
 
 def dc(engine: sa.Engine) -> RegionSchedule:
@@ -133,10 +123,10 @@ def outbox_files(tmp_path: Path) -> list[Path]:
 
 def test_restart_does_not_duplicate_jobs_and_picks_up_new_send_times(runtime, seeded: sa.Engine) -> None:
     first = runtime()
-    first.start(paused=True)
-    install_jobs(first, region_schedules(seeded))
-    assert len(first.get_jobs()) == 6
-    first.shutdown(wait=False)
+    first.scheduler.start(paused=True)
+    first.install_jobs(region_schedules(seeded))
+    assert len(first.scheduler.get_jobs()) == 6
+    first.scheduler.shutdown(wait=False)
 
     with Session(seeded) as session:
         region = session.get(Region, "dc")
@@ -145,9 +135,9 @@ def test_restart_does_not_duplicate_jobs_and_picks_up_new_send_times(runtime, se
         session.commit()
 
     second = runtime()
-    second.start(paused=True)
-    install_jobs(second, region_schedules(seeded))
-    jobs = {job.id: job for job in second.get_jobs()}
+    second.scheduler.start(paused=True)
+    second.install_jobs(region_schedules(seeded))
+    jobs = {job.id: job for job in second.scheduler.get_jobs()}
     assert sorted(jobs) == sorted(f"edition:{code}" for code in ("dc", "bxl", "lagos", "riyadh", "beijing", "sg"))
     with seeded.connect() as connection:
         assert connection.execute(sa.text(f"SELECT count(*) FROM {JOB_TABLE}")).scalar_one() == 6
@@ -159,8 +149,8 @@ def test_restart_does_not_duplicate_jobs_and_picks_up_new_send_times(runtime, se
 
 
 def test_a_run_late_but_inside_the_grace_window_goes_out_once(runtime, seeded, tmp_path) -> None:
-    runtime()
-    run = act(dc(seeded), DC_SEND + timedelta(minutes=95))
+    daemon = runtime()
+    run = daemon.act(dc(seeded), DC_SEND + timedelta(minutes=95))
     assert run is not None and run.outcome is RunOutcome.SENT and run.report.completed
     sent = deliveries(seeded, DC_SEND.date())
     assert sent > 0 and len(outbox_files(tmp_path)) == sent
@@ -168,49 +158,47 @@ def test_a_run_late_but_inside_the_grace_window_goes_out_once(runtime, seeded, t
 
 
 def test_a_run_past_the_grace_window_is_recorded_missed_and_not_sent(runtime, seeded, tmp_path, caplog) -> None:
-    runtime()
-    run = act(dc(seeded), DC_SEND + timedelta(hours=2, minutes=1))
+    daemon = runtime()
+    run = daemon.act(dc(seeded), DC_SEND + timedelta(hours=2, minutes=1))
     assert run is not None and run.outcome is RunOutcome.MISSED
     edition = edition_row(seeded, DC_SEND.date())
     assert edition.status is EditionStatus.MISSED and "missed" in edition.note
     assert deliveries(seeded, DC_SEND.date()) == 0 and outbox_files(tmp_path) == []
     assert any(r.levelname == "ERROR" and "EDITION MISSED" in r.getMessage() for r in caplog.records)
     # A later firing the same day neither sends nor relabels it.
-    assert act(dc(seeded), DC_SEND + timedelta(hours=5)) is None
+    assert daemon.act(dc(seeded), DC_SEND + timedelta(hours=5)) is None
     assert deliveries(seeded, DC_SEND.date()) == 0
 
 
 def test_before_send_time_nothing_happens(runtime, seeded) -> None:
-    runtime()
-    assert act(dc(seeded), DC_SEND - timedelta(minutes=1)) is None
+    daemon = runtime()
+    assert daemon.act(dc(seeded), DC_SEND - timedelta(minutes=1)) is None
     assert edition_row(seeded, DC_SEND.date()) is None
 
 
 def test_a_double_firing_sends_once(runtime, seeded, recorder) -> None:
-    runtime()
-    act(dc(seeded), DC_SEND)
+    daemon = runtime()
+    daemon.act(dc(seeded), DC_SEND)
     first = list(recorder.handed_over)
     assert first and len(first) == len(set(first)) == deliveries(seeded, DC_SEND.date())
-    second = act(dc(seeded), DC_SEND + timedelta(minutes=1))
+    second = daemon.act(dc(seeded), DC_SEND + timedelta(minutes=1))
     assert second is None  # the edition is already sent
     # Even a firing that ignores the edition's state is stopped by the ledger.
     from newsletter.schedule.daily import run_edition
 
-    again = run_edition(
-        seeded, scheduler_runtime._runtime.settings, "dc", DC_SEND.date(), backend=recorder, now=DC_SEND
-    )
+    again = run_edition(seeded, daemon.settings, "dc", DC_SEND.date(), backend=recorder, now=DC_SEND)
     assert sum(again.report.this_run.values()) == 0
     assert recorder.handed_over == first
 
 
 def test_two_firings_at_once_send_each_subscriber_once(runtime, engine, recorder, tmp_path) -> None:
     seed_engine(engine)
-    runtime(make_settings(str(engine.url.render_as_string(hide_password=False)), tmp_path), engine=engine)
+    daemon = runtime(make_settings(str(engine.url.render_as_string(hide_password=False)), tmp_path), engine=engine)
     errors: list[BaseException] = []
 
     def fire() -> None:
         try:
-            act(dc(engine), DC_SEND)
+            daemon.act(dc(engine), DC_SEND)
         except BaseException as exc:  # a refusal is fine; a double send is not
             errors.append(exc)
 
@@ -227,8 +215,8 @@ def test_two_firings_at_once_send_each_subscriber_once(runtime, engine, recorder
 
 def test_approval_gate_holds_an_unapproved_edition(runtime, seeded, sqlite_url, tmp_path) -> None:
     gated = make_settings(sqlite_url, tmp_path, require_approval=True)
-    runtime(gated)
-    run = act(dc(seeded), DC_SEND)
+    daemon = runtime(gated)
+    run = daemon.act(dc(seeded), DC_SEND)
     assert run.outcome is RunOutcome.HELD
     assert deliveries(seeded, DC_SEND.date()) == 0
     assert "approval required" in edition_row(seeded, DC_SEND.date()).note
@@ -236,16 +224,16 @@ def test_approval_gate_holds_an_unapproved_edition(runtime, seeded, sqlite_url, 
     with Session(seeded) as session:
         approve_edition(session, gated, "dc", DC_SEND.date(), now=DC_SEND)
         session.commit()
-    run = act(dc(seeded), DC_SEND + timedelta(minutes=10))
+    run = daemon.act(dc(seeded), DC_SEND + timedelta(minutes=10))
     assert run.outcome is RunOutcome.SENT and deliveries(seeded, DC_SEND.date()) > 0
 
 
 def test_catch_up_acts_on_every_region(runtime, seeded) -> None:
-    runtime()
+    daemon = runtime()
     # 07:10 UTC on 30 Nov: Brussels (06:00 UTC) and Lagos (05:30) are due, Riyadh (03:00)
     # and Beijing/Singapore (23:00 the day before) are past grace, D.C. (11:30) not yet.
     now = datetime(2026, 11, 30, 7, 10, tzinfo=UTC)
-    runs = {run.region: run.outcome for run in catch_up(region_schedules(seeded), lambda: now)}
+    runs = {run.region: run.outcome for run in daemon.catch_up(region_schedules(seeded), lambda: now)}
     assert runs == {
         "bxl": RunOutcome.SENT,
         "lagos": RunOutcome.SENT,
@@ -310,12 +298,13 @@ def test_scheduler_process_sends_at_send_time_and_stops_cleanly_on_sigterm(seede
 
 
 def test_a_paused_send_is_retried_inside_the_grace_window(runtime, seeded, sqlite_url, tmp_path, caplog) -> None:
-    scheduler = runtime(make_settings(sqlite_url, tmp_path, max_retries=0), backend=DownBackend())
+    daemon = runtime(make_settings(sqlite_url, tmp_path, max_retries=0), backend=DownBackend())
+    scheduler = daemon.scheduler
     scheduler.start(paused=True)  # jobs go to the persistent store, where a retry replaces the last
     # A started scheduler reads the real clock: a send a day ahead of it, so no retry job falls due meanwhile.
     send = next_send(dc(seeded), datetime.now(UTC) + timedelta(days=1))
     local_date = local_date_at(dc(seeded), send)
-    run = act(dc(seeded), send)
+    run = daemon.act(dc(seeded), send)
     assert run.outcome is RunOutcome.INCOMPLETE
     assert edition_row(seeded, local_date).status is EditionStatus.SENDING
     retry = scheduler.get_job("retry:dc")
@@ -323,9 +312,9 @@ def test_a_paused_send_is_retried_inside_the_grace_window(runtime, seeded, sqlit
     assert any(r.levelname == "ERROR" and "paused" in r.getMessage() for r in caplog.records)
 
     # Late in the window the retry is pinned to its end; past it, the partly sent edition is recorded.
-    act(dc(seeded), send + timedelta(hours=1, minutes=58))
+    daemon.act(dc(seeded), send + timedelta(hours=1, minutes=58))
     assert scheduler.get_job("retry:dc").trigger.run_date == send + timedelta(hours=2, seconds=1)
-    run = act(dc(seeded), send + timedelta(hours=2, seconds=1))
+    run = daemon.act(dc(seeded), send + timedelta(hours=2, seconds=1))
     assert run.outcome is RunOutcome.MISSED
     edition = edition_row(seeded, local_date)
     assert edition.status is EditionStatus.SENDING and "partly sent" in edition.note
@@ -333,17 +322,17 @@ def test_a_paused_send_is_retried_inside_the_grace_window(runtime, seeded, sqlit
 
 def test_a_resumed_retry_finishes_the_send(runtime, seeded, sqlite_url, tmp_path, recorder) -> None:
     settings = make_settings(sqlite_url, tmp_path, max_retries=0)
-    runtime(settings, backend=DownBackend())
-    assert act(dc(seeded), DC_SEND).outcome is RunOutcome.INCOMPLETE
-    runtime(settings, backend=recorder)  # the provider is back
-    run = act(dc(seeded), DC_SEND + RETRY_DELAY)
+    daemon = runtime(settings, backend=DownBackend())
+    assert daemon.act(dc(seeded), DC_SEND).outcome is RunOutcome.INCOMPLETE
+    daemon = runtime(settings, backend=recorder)  # the provider is back
+    run = daemon.act(dc(seeded), DC_SEND + RETRY_DELAY)
     assert run.outcome is RunOutcome.SENT
     assert len(recorder.handed_over) == len(set(recorder.handed_over)) == deliveries(seeded, DC_SEND.date()) > 0
 
 
 def test_daily_goes_on_past_a_region_recorded_missed(runtime, seeded, sqlite_url, tmp_path, recorder) -> None:
-    runtime()
-    act(dc(seeded), DC_SEND + timedelta(hours=3))  # D.C. recorded missed
+    daemon = runtime()
+    daemon.act(dc(seeded), DC_SEND + timedelta(hours=3))  # D.C. recorded missed
     now = DC_SEND + timedelta(hours=3)
     runs = {
         run.region: run.outcome
@@ -362,20 +351,21 @@ def test_daily_goes_on_past_a_region_recorded_missed(runtime, seeded, sqlite_url
 
 def test_a_failed_send_is_not_held_for_approval_again(runtime, seeded, sqlite_url, tmp_path) -> None:
     gated = make_settings(sqlite_url, tmp_path, require_approval=True)
-    runtime(gated)
+    daemon = runtime(gated)
     with Session(seeded) as session:
         approve_edition(session, gated, "dc", DC_SEND.date(), now=DC_SEND)
         edition = session.exec(select(Edition).where(Edition.region_code == "dc")).one()
         edition.status = EditionStatus.FAILED  # as a refused API key leaves it
         session.add(edition)
         session.commit()
-    run = act(dc(seeded), DC_SEND)
+    run = daemon.act(dc(seeded), DC_SEND)
     assert run.outcome is RunOutcome.SENT
 
 
 def test_a_job_falling_due_as_the_scheduler_stops_is_left_for_the_next_start(runtime, seeded, caplog) -> None:
     """SIGTERM can land just as a one-off retry falls due: stopping neither runs it nor fails on it."""
-    scheduler = runtime()
+    daemon = runtime()
+    scheduler = daemon.scheduler
     scheduler.start(paused=True)  # a paused scheduler holds the due job until the stop, the race made certain
     overdue = datetime.now(UTC) - timedelta(minutes=1)  # due by the real clock the scheduler reads
     scheduler.add_job(fire_region, DateTrigger(run_date=overdue), args=["dc"], id=retry_job_id("dc"))
@@ -384,3 +374,17 @@ def test_a_job_falling_due_as_the_scheduler_stops_is_left_for_the_next_start(run
     assert edition_row(seeded, overdue.astimezone(ZoneInfo("America/New_York")).date()) is None  # not run
     with seeded.connect() as connection:  # still stored: the next start's catch-up acts on the region
         assert connection.execute(sa.text(f"SELECT id FROM {JOB_TABLE}")).scalars().all() == ["retry:dc"]
+
+
+def test_a_stored_job_runs_on_the_runtime_that_owns_the_scheduler(runtime, caplog) -> None:
+    """No module-level runtime: the daemon's executor runs the stored job as its own method."""
+    daemon = runtime()
+    daemon.scheduler.start()
+    # Due at once by the real clock the scheduler reads; a region that is gone is only logged.
+    daemon.scheduler.add_job(fire_region, DateTrigger(run_date=datetime.now(UTC)), args=["atlantis"], id="retry:x")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and daemon.scheduler.get_job("retry:x") is not None:
+        time.sleep(0.05)
+    daemon.scheduler.shutdown(wait=True)  # the job in flight finishes first
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert messages == ["scheduled region atlantis no longer exists; its job will be removed on restart"]

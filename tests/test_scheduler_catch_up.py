@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from newsletter.db.engine import session_scope
 from newsletter.db.models import Edition, EditionStatus
 from newsletter.schedule.daily import RunOutcome, region_schedules
-from newsletter.schedule.runtime import build_scheduler, catch_up
+from newsletter.schedule.runtime import SchedulerRuntime
 from tests.conftest import make_settings, seed_engine
 
 # 07:10 UTC on 30 Nov: Brussels (06:00 UTC) and Lagos (05:30 UTC) are due, inside the grace window.
@@ -26,14 +25,14 @@ NOW = datetime(2026, 11, 30, 7, 10, tzinfo=UTC)
 
 
 @pytest.fixture
-def built(engine: sa.Engine, db_url: str, tmp_path: Path) -> Iterator[BackgroundScheduler]:
+def built(engine: sa.Engine, db_url: str, tmp_path: Path) -> Iterator[SchedulerRuntime]:
     seed_engine(engine)
-    scheduler = build_scheduler(engine, make_settings(db_url, tmp_path), threading.Event())
-    yield scheduler
-    assert not scheduler.running
+    daemon = SchedulerRuntime(engine, make_settings(db_url, tmp_path), threading.Event())
+    yield daemon
+    assert not daemon.scheduler.running
 
 
-def test_catch_up_goes_on_past_a_region_that_fails_unexpectedly(built: BackgroundScheduler, engine: sa.Engine) -> None:
+def test_catch_up_goes_on_past_a_region_that_fails_unexpectedly(built: SchedulerRuntime, engine: sa.Engine) -> None:
     with session_scope(engine) as session:  # bxl's approved edition has a snapshot nobody can read
         session.add(
             Edition(
@@ -48,7 +47,7 @@ def test_catch_up_goes_on_past_a_region_that_fails_unexpectedly(built: Backgroun
     schedules = [s for s in region_schedules(engine) if s.code in ("bxl", "lagos")]
     assert [s.code for s in schedules] == ["bxl", "lagos"]  # the broken region comes first
 
-    runs = {run.region: run for run in catch_up(schedules, lambda: NOW)}
+    runs = {run.region: run for run in built.catch_up(schedules, lambda: NOW)}
 
     assert runs["bxl"].outcome is RunOutcome.ERROR
     assert runs["bxl"].detail.startswith("ValueError: unsupported edition snapshot version")

@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -82,20 +82,6 @@ class _StoppingScheduler(BackgroundScheduler):  # type: ignore[misc]  # APSchedu
         super().shutdown(wait=wait)
 
 
-@dataclass
-class _Runtime:
-    engine: sa.Engine
-    settings: Settings
-    stop: threading.Event
-    scheduler: BackgroundScheduler
-    backend: Backend | None  # None: the configured backend, built per send
-
-
-# Jobs in a persistent store are saved as a function reference plus picklable
-# arguments, so the engine and settings they need live here, set by start().
-_runtime: _Runtime | None = None
-
-
 def job_id(region_code: str) -> str:
     return f"edition:{region_code}"
 
@@ -104,144 +90,166 @@ def retry_job_id(region_code: str) -> str:
     return f"retry:{region_code}"
 
 
-def act(schedule: RegionSchedule, now: datetime) -> EditionRun | None:
-    """Do what the rule says for a region at ``now``: send, record missed, or nothing."""
-    assert _runtime is not None, "scheduler runtime not started"
-    grace = timedelta(seconds=_runtime.settings.misfire_grace_seconds)
-    decision = decide(schedule, now, grace)
-    if decision.verdict is Verdict.NOT_YET:
-        return None
-    status = edition_status(_runtime.engine, schedule.code, decision.local_date)
-    if status is not None and status.is_done:
-        log.info("edition %s %s already %s", schedule.code, decision.local_date, status.value)
-        return None
-    if decision.verdict is Verdict.MISSED:
-        return record_missed(_runtime.engine, schedule.code, decision.local_date, decision.scheduled_at)
-    run = run_edition(
-        _runtime.engine,
-        _runtime.settings,
-        schedule.code,
-        decision.local_date,
-        backend=_runtime.backend,
-        should_stop=_runtime.stop.is_set,
-        now=now,
-    )
-    log.info("edition %s %s: %s %s", run.region, run.local_date, run.outcome.value, run.detail)
-    if run.outcome is RunOutcome.INCOMPLETE and run.report and run.report.outcome is SendOutcome.PAUSED:
-        _retry_later(schedule.code, now + RETRY_DELAY, decision.scheduled_at + grace)
-    return run
+class SchedulerRuntime:
+    """The daemon: its engine, settings, stop event, backend and APScheduler, and what a firing does.
 
+    Made by :func:`run_scheduler` (or a test) and handed to everything that needs it;
+    nothing is kept at module level. Its jobs run on its own executor, which calls
+    :meth:`fire_region` on it (see :func:`fire_region`).
+    """
 
-def _retry_later(region_code: str, at: datetime, window_ends: datetime) -> None:
-    """A one-off firing to resume a paused send; the last one lands on the window's end."""
-    assert _runtime is not None
-    if _runtime.stop.is_set():
-        return
-    at = min(at, window_ends + timedelta(seconds=1))  # past the end, the rule records it
-    _runtime.scheduler.add_job(
-        fire_region,
-        DateTrigger(run_date=at),
-        args=[region_code],
-        id=retry_job_id(region_code),
-        name=f"{region_code} resume of a paused send",
-        replace_existing=True,
-    )
-    log.error("edition %s paused; trying again at %s UTC", region_code, f"{at:%H:%M:%S}")
+    def __init__(
+        self, engine: sa.Engine, settings: Settings, stop: threading.Event, *, backend: Backend | None = None
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.stop = stop
+        self.backend = backend  # None: the configured backend, built per send
+        self.scheduler = _StoppingScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
+            executors={"default": _RuntimeExecutor(self)},
+            job_defaults={
+                # On purpose, not APScheduler's defaults (1 s grace): a job held up for
+                # less than the grace window still sends; later ones are recorded missed.
+                "misfire_grace_time": settings.misfire_grace_seconds,
+                # Several missed firings of one region collapse into one run.
+                "coalesce": True,
+                "max_instances": 1,
+            },
+            timezone=UTC,
+        )
+        self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED)
+
+    def act(self, schedule: RegionSchedule, now: datetime) -> EditionRun | None:
+        """Do what the rule says for a region at ``now``: send, record missed, or nothing."""
+        grace = timedelta(seconds=self.settings.misfire_grace_seconds)
+        decision = decide(schedule, now, grace)
+        if decision.verdict is Verdict.NOT_YET:
+            return None
+        status = edition_status(self.engine, schedule.code, decision.local_date)
+        if status is not None and status.is_done:
+            log.info("edition %s %s already %s", schedule.code, decision.local_date, status.value)
+            return None
+        if decision.verdict is Verdict.MISSED:
+            return record_missed(self.engine, schedule.code, decision.local_date, decision.scheduled_at)
+        run = run_edition(
+            self.engine,
+            self.settings,
+            schedule.code,
+            decision.local_date,
+            backend=self.backend,
+            should_stop=self.stop.is_set,
+            now=now,
+        )
+        log.info("edition %s %s: %s %s", run.region, run.local_date, run.outcome.value, run.detail)
+        if run.outcome is RunOutcome.INCOMPLETE and run.report and run.report.outcome is SendOutcome.PAUSED:
+            self._retry_later(schedule.code, now + RETRY_DELAY, decision.scheduled_at + grace)
+        return run
+
+    def _retry_later(self, region_code: str, at: datetime, window_ends: datetime) -> None:
+        """A one-off firing to resume a paused send; the last one lands on the window's end."""
+        if self.stop.is_set():
+            return
+        at = min(at, window_ends + timedelta(seconds=1))  # past the end, the rule records it
+        self.scheduler.add_job(
+            fire_region,
+            DateTrigger(run_date=at),
+            args=[region_code],
+            id=retry_job_id(region_code),
+            name=f"{region_code} resume of a paused send",
+            replace_existing=True,
+        )
+        log.error("edition %s paused; trying again at %s UTC", region_code, f"{at:%H:%M:%S}")
+
+    def fire_region(self, region_code: str) -> None:
+        """The job body: re-read the region (its send time may have changed) and act."""
+        for schedule in region_schedules(self.engine):
+            if schedule.code == region_code:
+                self.act(schedule, datetime.now(UTC))
+                return
+        log.error("scheduled region %s no longer exists; its job will be removed on restart", region_code)
+
+    def _on_missed(self, event: JobExecutionEvent) -> None:
+        """A job fired later than its grace: record the edition as missed, loudly."""
+        region_code = event.job_id.partition(":")[2]
+        for schedule in region_schedules(self.engine):
+            if schedule.code == region_code:
+                scheduled = event.scheduled_run_time.astimezone(UTC)
+                local_date = local_date_at(schedule, scheduled)
+                status = edition_status(self.engine, region_code, local_date)
+                if status is None or not status.is_done:
+                    record_missed(self.engine, region_code, local_date, scheduled)
+
+    def install_jobs(self, schedules: list[RegionSchedule]) -> None:
+        """One cron job per region at its local send time; stale jobs are removed."""
+        wanted = {job_id(s.code) for s in schedules}
+        for job in self.scheduler.get_jobs():
+            if job.id not in wanted and not job.id.startswith("retry:"):
+                job.remove()
+        for schedule in schedules:
+            hour, minute = schedule.send_time.split(":")
+            self.scheduler.add_job(
+                fire_region,
+                CronTrigger(hour=int(hour), minute=int(minute), timezone=schedule.zone),
+                args=[schedule.code],
+                id=job_id(schedule.code),
+                name=f"{schedule.code} edition at {schedule.send_time} {schedule.timezone}",
+                replace_existing=True,  # a restart updates the job instead of adding another
+            )
+
+    def catch_up(self, schedules: list[RegionSchedule], clock: Callable[[], datetime]) -> list[EditionRun]:
+        """At start-up, act on every region's current decision (replaced jobs lose misfires).
+
+        The clock is read again for each region: sending one region may take a while,
+        and the next one must be judged at the time it is actually handled. A region
+        whose check fails is logged and reported as ERROR; the others still run.
+        """
+        runs = []
+        for schedule in schedules:
+            if self.stop.is_set():
+                break
+            now = clock()
+            try:
+                run = self.act(schedule, now)
+            except Exception as exc:  # one broken region must not keep the scheduler (and the others) from starting
+                log.exception("start-up check of %s failed", schedule.code)
+                run = EditionRun(
+                    schedule.code, local_date_at(schedule, now), RunOutcome.ERROR, detail=one_line_error(exc)
+                )
+            if run is not None:
+                runs.append(run)
+        return runs
 
 
 def fire_region(region_code: str) -> None:
-    """The job body: re-read the region (its send time may have changed) and act."""
-    assert _runtime is not None, "scheduler runtime not started"
-    for schedule in region_schedules(_runtime.engine):
-        if schedule.code == region_code:
-            act(schedule, datetime.now(UTC))
-            return
-    log.error("scheduled region %s no longer exists; its job will be removed on restart", region_code)
+    """What a stored job names: the persistent store keeps an importable function and
+    picklable arguments (an engine is not), so each job is this name plus the region
+    code, and the daemon's executor runs it as ``SchedulerRuntime.fire_region``."""
+    raise RuntimeError(f"the job for {region_code} runs only on a SchedulerRuntime's scheduler")
 
 
-def _on_missed(event: JobExecutionEvent) -> None:
-    """A job fired later than its grace: record the edition as missed, loudly."""
-    assert _runtime is not None
-    region_code = event.job_id.partition(":")[2]
-    for schedule in region_schedules(_runtime.engine):
-        if schedule.code == region_code:
-            scheduled = event.scheduled_run_time.astimezone(UTC)
-            local_date = local_date_at(schedule, scheduled)
-            status = edition_status(_runtime.engine, region_code, local_date)
-            if status is None or not status.is_done:
-                record_missed(_runtime.engine, region_code, local_date, scheduled)
+class _RuntimeExecutor(ThreadPoolExecutor):  # type: ignore[misc]  # APScheduler 3 ships no types
+    """APScheduler's thread pool, running each stored :func:`fire_region` on the runtime."""
 
+    def __init__(self, runtime: SchedulerRuntime) -> None:
+        super().__init__()
+        self._runtime = runtime
 
-def build_scheduler(
-    engine: sa.Engine, settings: Settings, stop: threading.Event, *, backend: Backend | None = None
-) -> BackgroundScheduler:
-    """A scheduler whose jobs are exactly the regions' (replacing any stored earlier)."""
-    global _runtime
-    scheduler = _StoppingScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOB_TABLE)},
-        job_defaults={
-            # On purpose, not APScheduler's defaults (1 s grace): a job held up for
-            # less than the grace window still sends; later ones are recorded missed.
-            "misfire_grace_time": settings.misfire_grace_seconds,
-            # Several missed firings of one region collapse into one run.
-            "coalesce": True,
-            "max_instances": 1,
-        },
-        timezone=UTC,
-    )
-    scheduler.add_listener(_on_missed, EVENT_JOB_MISSED)
-    _runtime = _Runtime(engine, settings, stop, scheduler, backend)
-    return scheduler
-
-
-def install_jobs(scheduler: BackgroundScheduler, schedules: list[RegionSchedule]) -> None:
-    """One cron job per region at its local send time; stale jobs are removed."""
-    wanted = {job_id(s.code) for s in schedules}
-    for job in scheduler.get_jobs():
-        if job.id not in wanted and not job.id.startswith("retry:"):
-            job.remove()
-    for schedule in schedules:
-        hour, minute = schedule.send_time.split(":")
-        scheduler.add_job(
-            fire_region,
-            CronTrigger(hour=int(hour), minute=int(minute), timezone=schedule.zone),
-            args=[schedule.code],
-            id=job_id(schedule.code),
-            name=f"{schedule.code} edition at {schedule.send_time} {schedule.timezone}",
-            replace_existing=True,  # a restart updates the job instead of adding another
-        )
-
-
-def catch_up(schedules: list[RegionSchedule], clock: Callable[[], datetime]) -> list[EditionRun]:
-    """At start-up, act on every region's current decision (replaced jobs lose misfires).
-
-    The clock is read again for each region: sending one region may take a while,
-    and the next one must be judged at the time it is actually handled. A region
-    whose check fails is logged and reported as ERROR; the others still run.
-    """
-    assert _runtime is not None
-    runs = []
-    for schedule in schedules:
-        if _runtime.stop.is_set():
-            break
-        now = clock()
-        try:
-            run = act(schedule, now)
-        except Exception as exc:  # one broken region must not keep the scheduler (and the others) from starting
-            log.exception("start-up check of %s failed", schedule.code)
-            run = EditionRun(schedule.code, local_date_at(schedule, now), RunOutcome.ERROR, detail=one_line_error(exc))
-        if run is not None:
-            runs.append(run)
-    return runs
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        # Jobs are read from the store for each run, so this one was never bound before.
+        if job.func is fire_region:
+            job.func = self._runtime.fire_region
+        super()._do_submit_job(job, run_times)
 
 
 def run_scheduler(engine: sa.Engine, settings: Settings, stop: threading.Event) -> None:
     """Run until ``stop`` is set (SIGTERM/SIGINT): then finish the batch in flight and return."""
-    scheduler = build_scheduler(engine, settings, stop)
+    runtime = SchedulerRuntime(engine, settings, stop)
+    scheduler = runtime.scheduler
     schedules = region_schedules(engine)
     scheduler.start(paused=True)
-    install_jobs(scheduler, schedules)
-    catch_up(schedules, lambda: datetime.now(UTC))
+    runtime.install_jobs(schedules)
+    runtime.catch_up(schedules, lambda: datetime.now(UTC))
     scheduler.resume()
     for job in scheduler.get_jobs():
         log.info("scheduled %s; next run %s", job.name, job.next_run_time)
