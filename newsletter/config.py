@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # Subscribe form limits (see subscribe_limits): mails per address, requests per client.
     subscribe_mails_per_day: int = Field(default=3, ge=1, le=1000)
     subscribe_requests_per_minute: int = Field(default=10, ge=1, le=100000)
+    # Content API (/api/v1/): requests per key a minute; the largest request body accepted.
+    api_requests_per_minute: int = Field(default=120, ge=1, le=100000)
+    api_max_body_kb: int = Field(default=256, ge=1, le=10240)
 
     @model_validator(mode="after")
     def _addresses_and_urls_are_safe(self) -> Settings:

@@ -6,6 +6,7 @@
     ├── ContentError               a content file is malformed (names file, field, value)
     │   └── ContentErrors          several of them, all reported at once
     ├── NotFoundError              a region, edition or subscriber that does not exist
+    ├── StaleWriteError            a write based on an outdated copy (the content API's If-Match)
     ├── EditionError               an edition cannot be assembled, approved or sent as asked
     │   ├── EmptyEditionError      no stories to send: reported, never an empty email
     │   └── HtmlTooLargeError      the HTML is over NEWSLETTER_MAX_HTML_KB (Gmail would clip it)
@@ -77,6 +78,10 @@ class DatabaseUnavailableError(NewsletterError):
 
 class NotFoundError(NewsletterError):
     """A named thing (region, edition, subscriber) does not exist."""
+
+
+class StaleWriteError(NewsletterError):
+    """A write names a version (an ETag) that is no longer the stored one: someone changed it since."""
 
 
 class EditionError(NewsletterError):

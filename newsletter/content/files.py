@@ -64,10 +64,15 @@ def _plain_date(value: Any) -> Any:
     return value
 
 
-WebUrl = Annotated[str, BeforeValidator(_web_url)]
+# The sizes match the columns they are stored in, so a long value is a named error, not a database one.
+WebUrl = Annotated[str, BeforeValidator(_web_url), Field(max_length=500)]
 AwareDatetime = Annotated[datetime, BeforeValidator(_aware_datetime)]
 PlainDate = Annotated[date, BeforeValidator(_plain_date)]
-Text = Annotated[str, Field(min_length=1)]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Headline = Annotated[str, Field(min_length=1, max_length=300)]
+# A story's "The News" or an ad's copy: a few paragraphs; an edition must stay under Gmail's clip size.
+Markdown = Annotated[str, Field(max_length=20_000)]
 
 
 def _no_token_placeholder(value: Any) -> Any:
@@ -86,6 +91,20 @@ def _no_token_placeholder(value: Any) -> Any:
     return value
 
 
+def _storable_text(value: Any) -> Any:
+    """Refuse what no database column can hold: NUL (PostgreSQL refuses it) and lone surrogates."""
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str):
+            if "\x00" in text:
+                raise ValueError("must not contain the NUL character")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     # Fields that become an email's subject, preheader or a header (the From name).
@@ -94,7 +113,7 @@ class _Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_placeholder(cls, value: Any) -> Any:
-        return _no_token_placeholder(value)
+        return _no_token_placeholder(_storable_text(value))
 
     @field_validator("*", mode="after")
     @classmethod
@@ -134,54 +153,55 @@ class RegionIn(_Strict):
 
 
 class SourceIn(_Strict):
-    name: Text
+    name: Name
     url: WebUrl | None = None
 
 
 class SignalIn(_Strict):
-    headline: Text
+    headline: Headline
     sources: Annotated[list[SourceIn], Field(min_length=1, max_length=8)]
-    body: Text
+    body: Annotated[str, Field(min_length=1, max_length=5000)]
 
 
 class ImageIn(_Strict):
     url: WebUrl
     alt: Text
-    credit: str = ""
+    credit: Annotated[str, Field(max_length=500)] = ""
 
 
 class StoryIn(_Strict):
     header_fields = frozenset({"headline", "summary"})
 
     slug: Annotated[str, Field(pattern=SLUG, max_length=120)]
-    headline: Annotated[str, Field(min_length=1, max_length=300)]
-    summary: str = ""
-    regions: Annotated[list[str], Field(min_length=1)]
-    byline: str = ""
+    headline: Headline
+    summary: Annotated[str, Field(max_length=1000)] = ""
+    regions: Annotated[list[str], Field(min_length=1, max_length=16)]
+    byline: Annotated[str, Field(max_length=200)] = ""
     canonical_url: WebUrl
     published_at: AwareDatetime
     updated_at: AwareDatetime | None = None
     status: StoryStatus = StoryStatus.PUBLISHED
-    priority: int = 0
+    priority: Annotated[int, Field(ge=-1000, le=1000)] = 0  # higher goes first
     language: Annotated[str, Field(pattern=LANGUAGE_TAG, max_length=16)] = "en"
     image: ImageIn | None = None
-    signals: list[SignalIn] = []
-    body: str = ""  # the Markdown after the front matter
+    signals: Annotated[list[SignalIn], Field(max_length=12)] = []
+    body: Markdown = ""  # the Markdown after the front matter
 
 
 class AdIn(_Strict):
     slug: Annotated[str, Field(pattern=SLUG, max_length=120)]
-    sponsor: Text
-    headline: Text
-    body: str = ""
+    sponsor: Name
+    headline: Headline
+    body: Annotated[str, Field(max_length=5000)] = ""
     link: WebUrl
     image_url: WebUrl | None = None
-    image_alt: str = ""
-    regions: Annotated[list[str], Field(min_length=1)]
+    image_alt: Annotated[str, Field(max_length=2000)] = ""
+    regions: Annotated[list[str], Field(min_length=1, max_length=16)]
     starts_on: PlainDate
     ends_on: PlainDate | None = None
     slot: Annotated[int, Field(ge=1, le=20)] = 1
     cta: Annotated[str, Field(min_length=1, max_length=60)] | None = None  # unset: "Learn more"
+    status: StoryStatus = StoryStatus.PUBLISHED
 
 
 class SubscriberIn(_Strict):
@@ -277,7 +297,7 @@ def _unknown_field(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
     return f"unknown field '{name}' (known fields: {', '.join(known)})"
 
 
-def _validate(path: Path, model: type[BaseModel], data: Any, problems: _Problems, prefix: str = "") -> Any:
+def _validate(path: Path | str, model: type[BaseModel], data: Any, problems: _Problems, prefix: str = "") -> Any:
     """The validated record, or None after adding every one of its problems."""
     if not isinstance(data, dict):
         problems.add(ContentError(str(path), prefix or "(document)", data, "expected a mapping of fields"))
@@ -341,7 +361,9 @@ def _raw_strings(data: Any, key: str) -> list[str]:
     return [item.strip() for item in value if isinstance(item, str)] if isinstance(value, list) else []
 
 
-def _check_regions(path: Path, prefix: str, codes: list[str], known: set[str], problems: _Problems) -> None:
+def _check_regions(
+    path: Path | str, prefix: str, codes: list[str], known: AbstractSet[str], problems: _Problems
+) -> None:
     for index, code in enumerate(codes):
         if code not in known:
             problems.add(
@@ -357,6 +379,50 @@ def _check_unique(seen: dict[str, str], value: str, path: Path, where: str, what
         problems.add(ContentError(str(path), where, value, f"duplicate {what}, already used in {seen[key]}"))
         return
     seen[key] = f"{path} ({where})"
+
+
+def _checked_story(source: Path | str, data: Any, known: AbstractSet[str], problems: _Problems) -> StoryIn | None:
+    """The story's every rule (fields, sizes, safe URLs, region codes); None after adding its problems."""
+    story = _validate(source, StoryIn, data, problems)
+    _check_regions(source, "", story.regions if story else _raw_strings(data, "regions"), known, problems)
+    return story if isinstance(story, StoryIn) else None
+
+
+def _checked_ad(
+    source: Path | str, data: Any, known: AbstractSet[str], problems: _Problems, prefix: str = ""
+) -> AdIn | None:
+    """The ad's every rule, including those across fields; None after adding its problems."""
+    ad = _validate(source, AdIn, data, problems, prefix)
+    _check_regions(source, prefix, ad.regions if ad else _raw_strings(data, "regions"), known, problems)
+    if not isinstance(ad, AdIn):
+        return None
+    found = len(problems.found)
+    if ad.ends_on and ad.ends_on < ad.starts_on:
+        problems.add(ContentError(str(source), f"{prefix}ends_on", ad.ends_on.isoformat(), "ends before starts_on"))
+    if ad.image_url and not ad.image_alt:
+        problems.add(ContentError(str(source), f"{prefix}image_alt", "", "required when image_url is set"))
+    return ad if len(problems.found) == found else None
+
+
+def check_story(data: Any, known_regions: AbstractSet[str], *, source: str) -> StoryIn:
+    """Validate one story from any source (the content API's request body) by the files' rules.
+
+    Raises ContentError (ContentErrors when there are several) naming every bad field.
+    """
+    problems = _Problems()
+    story = _checked_story(source, data, known_regions, problems)
+    problems.raise_any()
+    assert story is not None
+    return story
+
+
+def check_ad(data: Any, known_regions: AbstractSet[str], *, source: str) -> AdIn:
+    """Validate one ad from any source by the files' rules; raises ContentError(s) like :func:`check_story`."""
+    problems = _Problems()
+    ad = _checked_ad(source, data, known_regions, problems)
+    problems.raise_any()
+    assert ad is not None
+    return ad
 
 
 CONTENT_FILES = ("regions.yaml", "ads.yaml", "subscribers.yaml")
@@ -417,8 +483,7 @@ def read_content_dir(root: Path, known_regions: AbstractSet[str] = frozenset()) 
         except ContentError as error:
             problems.add(error)
             continue
-        story = _validate(story_file, StoryIn, front, problems)
-        _check_regions(story_file, "", story.regions if story else _raw_strings(front, "regions"), known, problems)
+        story = _checked_story(story_file, front, known, problems)
         for slug in [story.slug] if story else _raw_strings(front, "slug"):
             _check_unique(seen, slug, story_file, "slug", "story slug", problems)
         if story:
@@ -426,19 +491,11 @@ def read_content_dir(root: Path, known_regions: AbstractSet[str] = frozenset()) 
 
     ads_file = root / "ads.yaml"
     for index, item in enumerate(_entries(ads_file, problems)):
-        ad = _validate(ads_file, AdIn, item, problems, f"[{index}].")
-        _check_regions(ads_file, f"[{index}].", ad.regions if ad else _raw_strings(item, "regions"), known, problems)
+        ad = _checked_ad(ads_file, item, known, problems, f"[{index}].")
         for slug in [ad.slug] if ad else _raw_strings(item, "slug"):
             _check_unique(seen, slug, ads_file, f"[{index}].slug", "ad slug", problems)
-        if ad is None:
-            continue
-        if ad.ends_on and ad.ends_on < ad.starts_on:
-            problems.add(
-                ContentError(str(ads_file), f"[{index}].ends_on", ad.ends_on.isoformat(), "ends before starts_on")
-            )
-        if ad.image_url and not ad.image_alt:
-            problems.add(ContentError(str(ads_file), f"[{index}].image_alt", "", "required when image_url is set"))
-        content.ads.append(ad)
+        if ad is not None:
+            content.ads.append(ad)
 
     subscribers_file = root / "subscribers.yaml"
     for index, item in enumerate(_entries(subscribers_file, problems)):

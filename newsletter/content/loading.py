@@ -72,9 +72,9 @@ def load_content(session: Session, content: ContentSet) -> LoadReport:
         report.add("regions", _upsert_region(session, region, position))
     session.flush()
     for story in content.stories:
-        report.add("stories", _upsert_story(session, story))
+        report.add("stories", upsert_story(session, story))
     for ad in content.ads:
-        report.add("ads", _upsert_ad(session, ad))
+        report.add("ads", upsert_ad(session, ad))
     for subscriber in content.subscribers:
         report.add("subscribers", _create_subscriber(session, subscriber.email, subscriber.regions, subscriber.status))
     session.flush()
@@ -146,7 +146,8 @@ def _set_links(session: Session, link: Any, key: str, row_id: int, codes: list[s
     return True
 
 
-def _upsert_story(session: Session, story: StoryIn) -> str:
+def upsert_story(session: Session, story: StoryIn) -> str:
+    """Create or update one story with its regions, signals and sources: created, updated or unchanged."""
     row = session.exec(select(Story).where(Story.slug == story.slug)).first()
     outcome = "unchanged"
     if row is None:
@@ -178,7 +179,8 @@ def _upsert_story(session: Session, story: StoryIn) -> str:
     return outcome
 
 
-def _upsert_ad(session: Session, ad: AdIn) -> str:
+def upsert_ad(session: Session, ad: AdIn) -> str:
+    """Create or update one ad with its regions: created, updated or unchanged."""
     values = ad.model_dump(exclude={"slug", "regions"})
     row = session.exec(select(Ad).where(Ad.slug == ad.slug)).first()
     outcome = "unchanged"
@@ -192,6 +194,8 @@ def _upsert_ad(session: Session, ad: AdIn) -> str:
     assert row.id is not None
     if _set_links(session, AdRegion, "ad_id", row.id, ad.regions) and outcome == "unchanged":
         outcome = "updated"
+    if outcome == "updated":
+        row.modified_at = utcnow()
     return outcome
 
 

@@ -194,6 +194,9 @@ class Ad(SQLModel, table=True):
     ends_on: date | None = None
     slot: int = 1  # placed after this many stories
     cta: str | None = Field(default=None, max_length=60)  # the call to action; None: "Learn more"
+    # Retracted or draft ads are never placed; the seed files' ads are published.
+    status: StoryStatus = Field(default=StoryStatus.PUBLISHED, sa_type=enum_type(StoryStatus), nullable=False)
+    modified_at: datetime = _timestamp(default_factory=utcnow)
 
 
 class Edition(SQLModel, table=True):
@@ -301,3 +304,32 @@ class RateCounter(SQLModel, table=True):
     hits: int = 0
     # No longer needed for any estimate after this instant; pruned then.
     expires_at: datetime = Field(sa_type=UTCDateTime(), nullable=False, index=True)
+
+
+class ApiKey(SQLModel, table=True):
+    """A content API key: only the SHA-256 of the key is kept, never the key itself."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=64)
+    key_hash: str = Field(unique=True, max_length=64)  # hex SHA-256 of the high-entropy key
+    scopes: list[str] = Field(default_factory=list, sa_type=json_type())
+    created_at: datetime = _timestamp(default_factory=utcnow)
+    revoked_at: datetime | None = _timestamp(nullable=True, default=None)
+
+
+class ContentAudit(SQLModel, table=True):
+    """One write through the content API: who, when, what, and the fields it changed."""
+
+    __tablename__ = "content_audit"
+    __table_args__ = (sa.Index("ix_content_audit_kind_slug", "kind", "slug"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _timestamp(default_factory=utcnow)
+    key_name: str = Field(max_length=64)
+    action: str = Field(max_length=16)  # created, updated, retracted, approved
+    kind: str = Field(max_length=16)  # story, ad, edition
+    slug: str = Field(max_length=120)
+    # {field: [before, after]} in the API's JSON form
+    changes: dict[str, Any] = Field(default_factory=dict, sa_type=json_type())

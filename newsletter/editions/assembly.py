@@ -121,6 +121,7 @@ def _select_ads(session: Session, region_code: str, local_date: date) -> list[Ad
             .join(AdRegion, col(AdRegion.ad_id) == col(Ad.id))
             .where(
                 AdRegion.region_code == region_code,
+                Ad.status == StoryStatus.PUBLISHED,  # a draft or retracted ad is never placed
                 col(Ad.starts_on) <= local_date,
                 sa.or_(col(Ad.ends_on).is_(None), col(Ad.ends_on) >= local_date),
             )

@@ -19,6 +19,8 @@ from newsletter.delivery.factory import make_backend
 from newsletter.errors import TokenError
 from newsletter.events.signature import load_public_key
 from newsletter.web import archive, manage_routes, subscribe_routes, webhooks
+from newsletter.web.api import MOUNT as API_MOUNT
+from newsletter.web.api import create_api
 from newsletter.web.context import WebContext
 from newsletter.web.link_subscriber import answer_bad_link
 from newsletter.web.paths import TEMPLATES_DIR
@@ -60,6 +62,8 @@ def create_app(
     app.state.web = context
     for module in (subscribe_routes, manage_routes, archive, webhooks):
         app.include_router(module.router)
+    # The content API is an app of its own: problem+json errors, its own OpenAPI and docs.
+    app.mount(API_MOUNT, create_api(context))
     _add_health_and_static(app, context)
     _add_error_pages(app, context)
     _add_security_headers(app)

@@ -1,0 +1,264 @@
+"""The content API's stories and ads through HTTP: put, patch, read, list, retract, ETags, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from newsletter.config import Settings
+from newsletter.content.store import audit_trail
+from newsletter.db.models import Ad, Story
+from newsletter.web import create_app
+from tests.api_helpers import WRITE, ad_body, bearer, story_body
+from tests.conftest import make_settings
+from tests.web_helpers import Clock, TestClient
+
+STORY = "/api/v1/stories/dc-night-buses"
+AD = "/api/v1/ads/dc-harbour-books"
+
+
+@pytest.fixture
+def desk(web_engine: sa.Engine) -> dict[str, str]:
+    return bearer(web_engine, WRITE, name="cms-desk")
+
+
+def test_put_creates_and_the_same_body_twice_changes_nothing(
+    client: TestClient, web_engine: sa.Engine, desk: dict[str, str]
+) -> None:
+    created = client.put(STORY, json=story_body(), headers=desk)
+    assert created.status_code == 201, created.text
+    assert created.json()["slug"] == "dc-night-buses" and created.json()["status"] == "published"
+    again = client.put(STORY, json=story_body(), headers=desk)
+    assert again.status_code == 200
+    assert again.headers["ETag"] == created.headers["ETag"]
+    assert again.json() == created.json()
+    with Session(web_engine) as session:
+        trail = list(audit_trail(session, "story", "dc-night-buses"))
+    assert [(line.key_name, line.action) for line in trail] == [("cms-desk", "created")]
+
+
+def test_what_get_returns_can_be_put_back_unchanged(client: TestClient, desk: dict[str, str]) -> None:
+    client.put(STORY, json=story_body(), headers=desk)
+    read = client.get(STORY, headers=desk)
+    assert read.status_code == 200 and read.headers["ETag"]
+    assert read.json()["modified_at"]  # read-only: sent back and ignored
+    written = client.put(STORY, json=read.json(), headers={**desk, "If-Match": read.headers["ETag"]})
+    assert written.status_code == 200
+    assert written.json() == read.json() and written.headers["ETag"] == read.headers["ETag"]
+
+
+def test_patch_changes_the_named_fields_and_null_restores_a_default(
+    client: TestClient, web_engine: sa.Engine, desk: dict[str, str]
+) -> None:
+    first = client.put(STORY, json=story_body(), headers=desk)
+    patched = client.patch(
+        STORY,
+        json={"headline": "Night buses approved", "summary": None, "image": {"credit": "City desk"}},
+        headers={**desk, "If-Match": first.headers["ETag"]},
+    )
+    assert patched.status_code == 200, patched.text
+    record = patched.json()
+    assert record["headline"] == "Night buses approved" and record["summary"] == ""
+    assert record["image"] == {
+        "url": "https://news.example.com/img/bus.jpg",
+        "alt": "A bus at night",
+        "credit": "City desk",
+    }
+    assert record["signals"] == story_body()["signals"]
+    assert patched.headers["ETag"] != first.headers["ETag"]
+    with Session(web_engine) as session:
+        changes = list(audit_trail(session, "story", "dc-night-buses"))[-1].changes
+    assert changes["headline"] == ["Council approves the night bus network", "Night buses approved"]
+    assert set(changes) == {"headline", "summary", "image"}
+
+
+def test_a_stale_if_match_is_refused_with_412_and_nothing_written(client: TestClient, desk: dict[str, str]) -> None:
+    first = client.put(STORY, json=story_body(), headers=desk)
+    client.patch(STORY, json={"priority": 9}, headers=desk)  # another desk's change
+    for method in ("put", "patch"):
+        stale = client.request(
+            method, STORY, json=story_body(headline="Overwrite"), headers={**desk, "If-Match": first.headers["ETag"]}
+        )
+        assert stale.status_code == 412
+        assert stale.headers["content-type"] == "application/problem+json"
+        assert "changed since" in stale.json()["detail"]
+    assert client.delete(STORY, headers={**desk, "If-Match": first.headers["ETag"]}).status_code == 412
+    current = client.get(STORY, headers=desk)
+    assert current.json()["headline"] == story_body()["headline"] and current.json()["priority"] == 9
+    star = client.patch(STORY, json={"priority": 1}, headers={**desk, "If-Match": "*"})
+    assert star.status_code == 200
+    # If-Match on a story that does not exist never creates it.
+    missing = client.put("/api/v1/stories/dc-nothing", json=story_body(), headers={**desk, "If-Match": "*"})
+    assert missing.status_code == 412
+
+
+def test_every_bad_field_is_named_with_its_value(
+    client: TestClient, web_engine: sa.Engine, desk: dict[str, str]
+) -> None:
+    body = story_body(
+        headline="",
+        regions=["dc", "atlantis"],
+        canonical_url="javascript:alert(1)",
+        priority="high",
+        colour="red",
+        summary="Per reader %%recipient_token%%",
+    )
+    body["signals"][0]["sources"][0]["url"] = "ftp://files.example.org"
+    answer = client.put(STORY, json=body, headers=desk)
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["status"] == 422 and problem["title"] == "Invalid content"
+    named = {error["field"]: error["value"] for error in problem["errors"]}
+    assert named == {
+        "headline": "",
+        "regions[1]": "atlantis",
+        "canonical_url": "javascript:alert(1)",
+        "priority": "high",
+        "colour": "red",
+        "summary": "Per reader %%recipient_token%%",
+        "signals.0.sources.0.url": "ftp://files.example.org",
+    }
+    with Session(web_engine) as session:
+        assert session.exec(select(Story)).first() is None
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "title"),
+    [
+        (b'{"headline": ', "application/json", 400, "Malformed JSON"),
+        (b"[1, 2]", "application/json", 422, "Invalid content"),
+        (b'"a story"', "application/json", 422, "Invalid content"),
+        (b"headline=x", "application/x-www-form-urlencoded", 415, "Unsupported media type"),
+        (b"", "", 415, "Unsupported media type"),
+    ],
+)
+def test_bodies_that_are_no_json_object_get_a_problem(
+    client: TestClient, desk: dict[str, str], content: bytes, content_type: str, status: int, title: str
+) -> None:
+    headers = {**desk, **({"Content-Type": content_type} if content_type else {})}
+    answer = client.put(STORY, content=content, headers=headers)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["title"] == title
+
+
+def test_a_body_over_the_limit_is_413(
+    web_settings: Settings, web_engine: sa.Engine, clock: Clock, tmp_path: Path, desk: dict[str, str]
+) -> None:
+    settings = make_settings(web_settings.database_url, tmp_path, api_max_body_kb=1)
+    with TestClient(create_app(settings, web_engine, clock=clock), base_url="https://testserver") as small:
+        big = story_body(body="word " * 400)
+        assert small.put(STORY, json=big, headers=desk).status_code == 413
+
+        # A chunked body (no Content-Length) is counted as it arrives.
+        def chunks() -> object:
+            yield b'{"body": "'
+            for _ in range(50):
+                yield b"x" * 100
+            yield b'"}'
+
+        streamed = small.put(STORY, content=chunks(), headers={**desk, "Content-Type": "application/json"})
+        assert streamed.status_code == 413 and streamed.json()["title"] == "Content too large"
+        assert small.put(STORY, json=story_body(), headers=desk).status_code == 201
+
+
+def test_wrong_query_and_path_values_are_named(client: TestClient, desk: dict[str, str]) -> None:
+    answers = {
+        "limit": client.get("/api/v1/stories?limit=0", headers=desk),
+        "status": client.get("/api/v1/stories?status=live", headers=desk),
+        "naive": client.get("/api/v1/stories?updated_since=2026-11-29T05:00:00", headers=desk),
+        "cursor": client.get("/api/v1/stories?cursor=nonsense", headers=desk),
+        "slug": client.get("/api/v1/stories/Not_A_Slug", headers=desk),
+    }
+    for name, answer in answers.items():
+        assert answer.status_code == 422, (name, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["errors"], name
+    assert answers["cursor"].json()["errors"][0]["field"] == "cursor"
+    assert answers["limit"].json()["errors"][0]["field"] == "query.limit"
+
+
+def test_a_slug_in_the_body_must_be_the_urls(client: TestClient, desk: dict[str, str]) -> None:
+    answer = client.put(STORY, json=story_body(slug="dc-other"), headers=desk)
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        {"field": "slug", "value": "dc-other", "problem": "must be the slug in the URL ('dc-night-buses')"}
+    ]
+
+
+def test_unknown_story_and_route_and_method_are_problems(client: TestClient, desk: dict[str, str]) -> None:
+    for answer, status in [
+        (client.get("/api/v1/stories/dc-missing", headers=desk), 404),
+        (client.patch("/api/v1/stories/dc-missing", json={"priority": 1}, headers=desk), 404),
+        (client.delete("/api/v1/stories/dc-missing", headers=desk), 404),
+        (client.get("/api/v1/nothing-here", headers=desk), 404),
+        (client.post("/api/v1/stories", json={}, headers=desk), 405),
+    ]:
+        assert answer.status_code == status
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["status"] == status
+
+
+def test_listing_filters_and_pages_by_keyset(client: TestClient, clock: Clock, desk: dict[str, str]) -> None:
+    for index in range(5):
+        regions = ["dc"] if index % 2 == 0 else ["bxl"]
+        client.put(f"/api/v1/stories/story-{index}", json=story_body(regions=regions), headers=desk)
+    client.delete("/api/v1/stories/story-4", headers=desk)
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(f"/api/v1/stories{query}", headers=desk).json()
+        seen += [item["slug"] for item in page["items"]]
+        pages += 1
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [f"story-{index}" for index in range(5)] and pages == 3
+
+    dc = client.get("/api/v1/stories?region=dc&status=published", headers=desk).json()
+    assert [item["slug"] for item in dc["items"]] == ["story-0", "story-2"] and dc["next"] is None
+    retracted = client.get("/api/v1/stories?status=retracted", headers=desk).json()
+    assert [item["slug"] for item in retracted["items"]] == ["story-4"]
+    latest = client.get("/api/v1/stories?updated_since=2999-01-01T00:00:00Z", headers=desk).json()
+    assert latest["items"] == []
+    changed = client.get("/api/v1/stories?updated_since=2000-01-01T00:00:00%2B01:00", headers=desk).json()
+    assert len(changed["items"]) == 5
+
+
+def test_delete_retracts_and_is_recorded(client: TestClient, web_engine: sa.Engine, desk: dict[str, str]) -> None:
+    client.put(STORY, json=story_body(), headers=desk)
+    retracted = client.delete(STORY, headers=desk)
+    assert retracted.status_code == 200 and retracted.json()["status"] == "retracted"
+    assert client.delete(STORY, headers=desk).status_code == 200  # twice: unchanged
+    assert client.get(STORY, headers=desk).json()["status"] == "retracted"
+    with Session(web_engine) as session:
+        trail = [(line.action, line.changes) for line in audit_trail(session, "story", "dc-night-buses")]
+    assert trail[-1] == ("retracted", {"status": ["published", "retracted"]}) and len(trail) == 2
+
+
+def test_ads_put_patch_list_retract(client: TestClient, web_engine: sa.Engine, desk: dict[str, str]) -> None:
+    created = client.put(AD, json=ad_body(), headers=desk)
+    assert created.status_code == 201, created.text
+    record = created.json()
+    assert record["status"] == "published" and record["ends_on"] == "2026-12-31"
+    assert client.put(AD, json=record, headers={**desk, "If-Match": created.headers["ETag"]}).status_code == 200
+    patched = client.patch(AD, json={"cta": "Browse the sale"}, headers=desk)
+    assert patched.json()["cta"] == "Browse the sale"
+    bad = client.patch(AD, json={"ends_on": "2026-10-01", "image_url": "https://img.example.com/a.png"}, headers=desk)
+    assert bad.status_code == 422
+    assert {error["field"] for error in bad.json()["errors"]} == {"ends_on", "image_alt"}
+    listed = client.get("/api/v1/ads?region=dc", headers=desk).json()
+    assert [item["slug"] for item in listed["items"]] == ["dc-harbour-books"]
+    assert client.delete(AD, headers=desk).json()["status"] == "retracted"
+    with Session(web_engine) as session:
+        assert session.exec(select(Ad.status)).one() == "retracted"
+        assert [line.action for line in audit_trail(session, "ad", "dc-harbour-books")] == [
+            "created",
+            "updated",
+            "retracted",
+        ]
