@@ -196,6 +196,7 @@ def test_unknown_story_and_route_and_method_are_problems(client: TestClient, des
         (client.patch("/api/v1/stories/dc-missing", json={"priority": 1}, headers=desk), 404),
         (client.delete("/api/v1/stories/dc-missing", headers=desk), 404),
         (client.get("/api/v1/nothing-here", headers=desk), 404),
+        (client.get("/api/v1/stories/a%0Ab", headers=desk), 404),  # a path the /api mount cannot match
         (client.post("/api/v1/stories", json={}, headers=desk), 405),
     ]:
         assert answer.status_code == status

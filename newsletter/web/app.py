@@ -21,6 +21,7 @@ from newsletter.events.signature import load_public_key
 from newsletter.web import archive, manage_routes, subscribe_routes, webhooks
 from newsletter.web.api import MOUNT as API_MOUNT
 from newsletter.web.api import create_api
+from newsletter.web.api.problems import problem_response
 from newsletter.web.context import WebContext
 from newsletter.web.link_subscriber import answer_bad_link
 from newsletter.web.paths import TEMPLATES_DIR
@@ -95,6 +96,10 @@ def _add_error_pages(app: FastAPI, context: WebContext) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(f"{API_MOUNT}/"):
+            # A path the mount cannot match (a line break in it): still the API's kind of answer.
+            title = "Not found" if exc.status_code == 404 else "Request refused"
+            return problem_response(exc.status_code, title, str(exc.detail))
         if exc.status_code == 404:
             return error_page(request, context, 404, "Page not found", "There is nothing at this address.")
         if exc.status_code == 405:
