@@ -151,6 +151,20 @@ def settings(sqlite_url: str, tmp_path: Path) -> Settings:
     return make_settings(sqlite_url, tmp_path)
 
 
+def cli_env(database_url: str, extra_path: list[str] | None = None, **env_overrides: str) -> dict[str, str]:
+    """The environment a CLI process gets in tests: the project first on the path, the test secret and database."""
+    # An inherited PYTHONPATH is kept after the project (a faked-clock run puts tests/fake_clock there).
+    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH"), *(extra_path or [])]))
+    return {
+        **os.environ,
+        "PYTHONPATH": python_path,
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_BASE_URL": "https://news.example.com",
+        **env_overrides,
+    }
+
+
 def run_cli(
     args: list[str],
     database_url: str,
@@ -165,10 +179,9 @@ def run_cli(
     ``input`` is what is typed at its prompts. ``at`` starts the process's clock at that
     moment (libfaketime; it runs on from there), for commands given a fixed ``--date``
     that must agree with the clock the command reads, whatever today is."""
-    # An inherited PYTHONPATH is kept after the project (a faked-clock run puts tests/fake_clock there).
-    python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "newsletter", *args]
     clock_env: dict[str, str] = {}
+    fake_clock: list[str] = []
     if at is not None:
         faketime = shutil.which("faketime")
         if faketime is None:
@@ -177,16 +190,8 @@ def run_cli(
         command = [str(faketime), "-f", start, *command]
         # The timestamp is read in TZ; see tests/fake_clock for why sleep needs the shim.
         clock_env = {"TZ": "UTC", "DONT_FAKE_MONOTONIC": "1"}
-        python_path = os.pathsep.join([python_path, str(PROJECT_ROOT / "tests" / "fake_clock")])
-    env = {
-        **os.environ,
-        **clock_env,
-        "PYTHONPATH": python_path,
-        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
-        "NEWSLETTER_DATABASE_URL": database_url,
-        "NEWSLETTER_BASE_URL": "https://news.example.com",
-        **env_overrides,
-    }
+        fake_clock = [str(PROJECT_ROOT / "tests" / "fake_clock")]
+    env = cli_env(database_url, fake_clock, **{**clock_env, **env_overrides})
     return subprocess.run(
         command,
         cwd=cwd,

@@ -11,11 +11,15 @@ from newsletter.content.api_keys import Scope, create_key, list_keys, revoke_key
 from newsletter.db.engine import session_scope
 from newsletter.db.types import utcnow
 
-keys_app = typer.Typer(no_args_is_help=True, help="Keys of the content API (/api/v1/).")
+keys_app = typer.Typer(
+    no_args_is_help=True,
+    help="Keys of the content API (/api/v1/).",
+    epilog="Example: newsletter api-keys create cms-desk --scope content:write",
+)
 app.add_typer(keys_app, name="api-keys")
 
 
-@keys_app.command("create")
+@keys_app.command("create", epilog="Example: newsletter api-keys create cms-desk --scope content:write")
 def create(
     name: Annotated[str, typer.Argument(help="who uses the key, e.g. cms-desk")],
     scopes: Annotated[
@@ -31,7 +35,7 @@ def create(
     typer.echo(key)
 
 
-@keys_app.command("list")
+@keys_app.command("list", epilog="Example: newsletter api-keys list")
 def list_command() -> None:
     """Every key: name, scopes, created, revoked (never the key)."""
     with session_scope(ctx.engine) as session:
@@ -43,7 +47,7 @@ def list_command() -> None:
         typer.echo(f"{key.name:<24} {','.join(key.scopes):<40} created {key.created_at:%Y-%m-%d %H:%M} UTC  {state}")
 
 
-@keys_app.command("revoke")
+@keys_app.command("revoke", epilog="Example: newsletter api-keys revoke cms-desk")
 def revoke(name: Annotated[str, typer.Argument(help="the key's name")]) -> None:
     """Revoke a key at once: its next request gets 401."""
     with session_scope(ctx.engine) as session:

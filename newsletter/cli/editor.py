@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from newsletter.addresses import InvalidAddress
 from newsletter.cli.base import DateOption, app, ctx, edition_date
 from newsletter.cli.output import JsonOption, emit_json
+from newsletter.cli.sending import dry_run_document, dry_run_lines, send_progress
 from newsletter.cli.status_output import failure_lines, status_document
 from newsletter.content.loading import SAMPLES, load_content_dir
 from newsletter.content.summary import RegionSummary, region_summaries
@@ -32,7 +31,9 @@ from newsletter.editions.lifecycle import (
 from newsletter.errors import NotFoundError
 from newsletter.schedule.daily import failed_runs, region_schedules, run_daily, seed_if_empty
 from newsletter.schedule.rules import RegionSchedule, next_send
+from newsletter.send.dry_run import plan_send
 from newsletter.send.ledger import EventWait
+from newsletter.send.overview import readers_left
 from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy, send_proof
 from newsletter.send.service import (
     SendOutcome,
@@ -184,7 +185,7 @@ def serve(
 # -- editors: send, status, release, approve, proof ---------------------------------
 
 
-@app.command(epilog="Example: newsletter send dc --date 2026-11-29 --yes")
+@app.command(epilog="Example: newsletter send dc --date 2026-11-29 --dry-run")
 def send(
     region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
     when: DateOption = None,
@@ -198,9 +199,25 @@ def send(
             "--allow-large-html", help="send even if the HTML is over NEWSLETTER_MAX_HTML_KB (Gmail clips it)"
         ),
     ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the recipients, batches and request sizes; send nothing")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="with --dry-run: the plan as one JSON document")] = False,
 ) -> None:
     """Send (or resume) a region's edition with the configured backend; a finished one sends nothing."""
+    if json_output and not dry_run:
+        raise typer.BadParameter("--json goes with --dry-run (a send prints its progress)", param_hint="--json")
     local_date = edition_date(region, when)
+    if dry_run:
+        plan = plan_send(
+            ctx.engine, ctx.settings, region, local_date, send_missed=send_missed, allow_large_html=allow_large_html
+        )
+        if json_output:
+            emit_json(dry_run_document(plan))
+            return
+        for line in dry_run_lines(plan):
+            typer.echo(line)
+        return
     backend = ctx.settings.backend.value
     if not yes:
         question = f"Send the {region} edition of {local_date} through {backend}?"
@@ -234,15 +251,8 @@ EXIT_INCOMPLETE = 3  # the edition is left `sending`: stopped, paused, unknown o
 
 
 def _send_now(region: str, local_date: date, *, send_missed: bool = False, allow_large_html: bool = False) -> None:
-    last = [0.0]
-
-    def progress(tally: Counter[Any]) -> None:
-        if time.monotonic() - last[0] >= 2:  # a line every 2 s, not one per batch
-            last[0] = time.monotonic()
-            typer.echo("  " + ", ".join(f"{state.value} {n}" for state, n in tally.items() if n))
-
     # SIGTERM and Ctrl-C stop the send (the batches in flight finish and are recorded); a second one aborts.
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop, send_progress(readers_left(ctx.engine, region, local_date)) as progress:
         report = send_edition(
             ctx.engine,
             ctx.settings,

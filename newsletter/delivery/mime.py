@@ -85,3 +85,8 @@ def build_mime(content: MessageContent, recipient: Recipient, *, now: datetime) 
     # add_alternative moves them into the first part.
     message["Content-Language"] = content.language
     return message
+
+
+def smtp_bytes(message: EmailMessage) -> bytes:
+    """The message as SMTP carries it: CRLF line ends (smtplib fixes them for str, not for bytes)."""
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))

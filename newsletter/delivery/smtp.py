@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from newsletter.config import SmtpSecurity
 from newsletter.delivery.base import MessageContent, Outcome, Recipient, SendResult
-from newsletter.delivery.mime import build_mime
+from newsletter.delivery.mime import build_mime, smtp_bytes
 from newsletter.delivery.units import deliver_units
 from newsletter.errors import AuthenticationError, TransientDeliveryError, UnknownOutcomeError
 
@@ -160,8 +160,7 @@ class SmtpBackend:
             return refused
         connection = self._connection()
         try:
-            # SMTP wants CRLF line ends; smtplib fixes them for str but not for bytes.
-            code, reply = connection.data(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
+            code, reply = connection.data(smtp_bytes(message))
         except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing was accepted
             self._reset(connection)
             if 400 <= exc.smtp_code < 500:

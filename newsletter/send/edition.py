@@ -147,42 +147,66 @@ def _open_send(
     allow_large_html: bool = False,
 ) -> SendSource:
     with session_scope(engine) as session:
-        _lock_edition(session, region_code, local_date)
-        reopened = _reopen_missed(session, region_code, local_date, send_missed=send_missed)
-        rendered = prepare_edition(session, settings, region_code, local_date, now=now)
-        edition = session.get(Edition, rendered.edition_id)
-        if edition is None:  # pragma: no cover - prepare_edition just returned it
-            raise NotFoundError(f"edition {region_code} {local_date} vanished")
-        content = message_content(settings, rendered)
-        if edition.status is EditionStatus.SENT:
-            connection = session.connection()
-            if not ledger.outstanding(
-                connection,
-                edition_id=rendered.edition_id,
-                region_code=region_code,
-                listed_before=edition.send_started_at,
-            ):
-                return SendSource(rendered.edition_id, content, already_sent=True)
-            # Readers were released after it was marked sent: resume for them.
-            edition.sent_at = None
-        elif edition.status.is_closed:
-            raise EditionError(f"edition {region_code} {local_date} is {edition.status.value}; it cannot be sent")
-        if not reopened and approval_missing(settings, edition.status):
-            raise EditionError(
-                f"edition {region_code} {local_date} is not approved (NEWSLETTER_REQUIRE_APPROVAL is on)"
-            )
-        if reopened or edition.status in (EditionStatus.DRAFT, EditionStatus.APPROVED):
-            # Only a send that has not begun: one under way is finished whatever its size.
-            check_html_size(rendered, settings.max_html_kb, allow_large=allow_large_html)
-        if reopened:
-            unsent = EditionStatus.MISSED
-        elif edition.status in (EditionStatus.DRAFT, EditionStatus.APPROVED):
-            unsent = edition.status
-        else:  # SENDING or FAILED again: if nothing goes out this time either, it was never under way
-            unsent = EditionStatus.APPROVED if edition.approved_at is not None else EditionStatus.DRAFT
-        edition.status = EditionStatus.SENDING
-        edition.send_started_at = edition.send_started_at or now
-        return SendSource(rendered.edition_id, content, already_sent=False, unsent_status=unsent)
+        return open_send_in(
+            session,
+            settings,
+            region_code,
+            local_date,
+            now=now,
+            send_missed=send_missed,
+            allow_large_html=allow_large_html,
+        )
+
+
+def open_send_in(
+    session: Session,
+    settings: Settings,
+    region_code: str,
+    local_date: date,
+    *,
+    now: datetime,
+    send_missed: bool,
+    allow_large_html: bool = False,
+) -> SendSource:
+    """:func:`open_send`'s checks and changes in the caller's transaction.
+
+    Every rule a send must pass is here once; a dry run calls it in a transaction it
+    rolls back, so it refuses exactly what a send would and leaves nothing behind.
+    """
+    _lock_edition(session, region_code, local_date)
+    reopened = _reopen_missed(session, region_code, local_date, send_missed=send_missed)
+    rendered = prepare_edition(session, settings, region_code, local_date, now=now)
+    edition = session.get(Edition, rendered.edition_id)
+    if edition is None:  # pragma: no cover - prepare_edition just returned it
+        raise NotFoundError(f"edition {region_code} {local_date} vanished")
+    content = message_content(settings, rendered)
+    if edition.status is EditionStatus.SENT:
+        connection = session.connection()
+        if not ledger.outstanding(
+            connection,
+            edition_id=rendered.edition_id,
+            region_code=region_code,
+            listed_before=edition.send_started_at,
+        ):
+            return SendSource(rendered.edition_id, content, already_sent=True)
+        # Readers were released after it was marked sent: resume for them.
+        edition.sent_at = None
+    elif edition.status.is_closed:
+        raise EditionError(f"edition {region_code} {local_date} is {edition.status.value}; it cannot be sent")
+    if not reopened and approval_missing(settings, edition.status):
+        raise EditionError(f"edition {region_code} {local_date} is not approved (NEWSLETTER_REQUIRE_APPROVAL is on)")
+    if reopened or edition.status in (EditionStatus.DRAFT, EditionStatus.APPROVED):
+        # Only a send that has not begun: one under way is finished whatever its size.
+        check_html_size(rendered, settings.max_html_kb, allow_large=allow_large_html)
+    if reopened:
+        unsent = EditionStatus.MISSED
+    elif edition.status in (EditionStatus.DRAFT, EditionStatus.APPROVED):
+        unsent = edition.status
+    else:  # SENDING or FAILED again: if nothing goes out this time either, it was never under way
+        unsent = EditionStatus.APPROVED if edition.approved_at is not None else EditionStatus.DRAFT
+    edition.status = EditionStatus.SENDING
+    edition.send_started_at = edition.send_started_at or now
+    return SendSource(rendered.edition_id, content, already_sent=False, unsent_status=unsent)
 
 
 def close_send(

@@ -476,6 +476,17 @@ def state_counts_by_edition(
     return counts
 
 
+def readers_left(connection: sa.Connection, *, edition_id: int, region_code: str) -> int:
+    """How many of the region's readers have no ledger row for the edition yet (to send or to suppress)."""
+    query = sa.select(sa.func.count()).select_from(_LIST_JOIN).where(*_on_the_list(edition_id, region_code, 0))
+    return int(connection.execute(query).scalar_one())
+
+
+def last_delivery_id(connection: sa.Connection) -> int:
+    """The highest ledger id so far (0 for an empty ledger)."""
+    return int(connection.execute(sa.select(sa.func.max(_delivery.c.id))).scalar() or 0)
+
+
 @dataclass(frozen=True)
 class FailureGroup:
     """The FAILED rows of an edition that share one reason (the provider's text): how many, a few addresses."""

@@ -27,7 +27,7 @@ from newsletter.errors import NotFoundError
 from newsletter.render.snapshot import EditionContent, assembled_at
 from newsletter.send import ledger
 
-__all__ = ["EditionDetail", "EditionRow", "edition_detail", "list_editions"]
+__all__ = ["EditionDetail", "EditionRow", "edition_detail", "list_editions", "readers_left"]
 
 
 class _utf8_bytes(GenericFunction[int]):
@@ -175,3 +175,11 @@ def _detail(session: Session, edition: Edition, edition_id: int) -> EditionDetai
         send_started_at=edition.send_started_at,
         note=edition.note,
     )
+
+
+def readers_left(engine: sa.Engine, region: str, local_date: date) -> int:
+    """How many readers a send of the edition would still claim now (all of them before it began)."""
+    with session_scope(engine) as session:
+        edition = find_edition(session, region, local_date)
+        edition_id = edition.id if edition is not None and edition.id is not None else 0  # 0: no ledger rows
+        return ledger.readers_left(session.connection(), edition_id=edition_id, region_code=region)
