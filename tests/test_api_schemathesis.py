@@ -50,7 +50,7 @@ def test_no_generated_request_breaks_the_api_or_its_description(
         assert httpx.put(f"{live.url}/api/v1/ads/ad", json=ad_body(), headers=headers).status_code == 201
         schema = schemathesis.openapi.from_url(f"{live.url}/api/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 17  # five per kind of content, five of editions, two of regions
+        assert len(operations) == 19  # six per kind of content, five of editions, two of regions
         for operation in operations:
             for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from newsletter.config import Settings
 from newsletter.content.store import audit_trail
 from newsletter.db.models import Ad, Story
 from newsletter.web import create_app
-from tests.api_helpers import WRITE, ad_body, bearer, story_body
+from tests.api_helpers import READ, WRITE, ad_body, bearer, story_body
 from tests.conftest import make_settings
 from tests.web_helpers import Clock, TestClient
 
@@ -263,3 +264,70 @@ def test_ads_put_patch_list_retract(client: TestClient, web_engine: sa.Engine, d
             "updated",
             "retracted",
         ]
+
+
+def test_two_desks_writing_at_once_never_overwrite_each_other(
+    web_settings: Settings, web_engine: sa.Engine, desk: dict[str, str]
+) -> None:
+    """Eight PATCHes based on one copy, at once, on a real server: exactly one wins, the rest get 412."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.web_helpers import LiveServer, free_port
+
+    with LiveServer(web_settings, web_engine, free_port()) as live:
+        created = httpx.put(f"{live.url}{STORY}", json=story_body(), headers=desk)
+        etag = created.headers["ETag"]
+
+        def patch(index: int) -> int:
+            body = {"headline": f"Desk {index} was here"}
+            headers = {**desk, "If-Match": etag}
+            return httpx.patch(f"{live.url}{STORY}", json=body, headers=headers, timeout=60).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = sorted(pool.map(patch, range(8)))
+        final = httpx.get(f"{live.url}{STORY}", headers=desk).json()
+    assert statuses == [200] + [412] * 7
+    assert final["headline"].startswith("Desk ")
+    with Session(web_engine) as session:
+        assert [line.action for line in audit_trail(session, "story", "dc-night-buses")] == ["created", "updated"]
+
+
+def test_a_story_scheduled_for_later_waits_for_its_time(client: TestClient, clock: Clock, desk: dict[str, str]) -> None:
+    later = story_body(headline="Embargoed until seven", published_at="2026-11-29T07:00:00Z")
+    client.put(STORY, json=later, headers=desk)
+    # The clock is at 06:00 UTC: nothing is due yet, so there is nothing to preview.
+    assert client.get("/api/v1/editions/dc/2026-11-29/html", headers=desk).status_code == 409
+    clock.advance(timedelta(hours=1, minutes=1))
+    due = client.get("/api/v1/editions/dc/2026-11-29/html", headers=desk)
+    assert due.status_code == 200 and "Embargoed until seven" in due.text
+
+
+def test_patch_takes_the_merge_patch_media_type(client: TestClient, desk: dict[str, str]) -> None:
+    client.put(STORY, json=story_body(), headers=desk)
+    answer = client.patch(
+        STORY, content=b'{"status": "draft"}', headers={**desk, "Content-Type": "application/merge-patch+json"}
+    )
+    assert answer.status_code == 200 and answer.json()["status"] == "draft"
+    assert client.get("/api/v1/stories?status=draft", headers=desk).json()["items"][0]["slug"] == "dc-night-buses"
+
+
+def test_an_editor_sees_who_changed_a_story(client: TestClient, web_engine: sa.Engine, desk: dict[str, str]) -> None:
+    other = bearer(web_engine, WRITE, name="wire-import")
+    client.put(STORY, json=story_body(), headers=desk)
+    client.patch(STORY, json={"priority": 8}, headers=other)
+    client.put(STORY, json=client.get(STORY, headers=desk).json(), headers=desk)  # unchanged: not a write
+    client.delete(STORY, headers=other)
+    history = client.get(f"{STORY}/history", headers=bearer(web_engine, READ))
+    assert history.status_code == 200
+    lines = history.json()["items"]
+    assert [(line["key_name"], line["action"]) for line in lines] == [
+        ("cms-desk", "created"),
+        ("wire-import", "updated"),
+        ("wire-import", "retracted"),
+    ]
+    assert lines[1]["changes"] == {"priority": [5, 8]}
+    assert lines[0]["changes"]["headline"] == [None, "Council approves the night bus network"]
+    assert lines[0]["at"].endswith("Z") or "+00:00" in lines[0]["at"]
+    assert client.get("/api/v1/ads/dc-never/history", headers=desk).status_code == 404

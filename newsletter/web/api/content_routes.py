@@ -10,12 +10,31 @@ from pydantic import AwareDatetime, BaseModel
 
 from newsletter.content.api_keys import Scope
 from newsletter.content.files import SLUG
-from newsletter.content.store import Kind, Written, list_records, patch_record, put_record, read_record, retract_record
+from newsletter.content.store import (
+    Kind,
+    Written,
+    audit_trail,
+    list_records,
+    patch_record,
+    put_record,
+    read_record,
+    retract_record,
+)
 from newsletter.db.engine import session_scope
 from newsletter.db.models import StoryStatus
 from newsletter.web.api.auth import Caller, json_body, require
 from newsletter.web.api.problems import json_response, problem_responses
-from newsletter.web.api.schemas import AdBody, AdPage, AdRecord, StoryBody, StoryPage, StoryRecord, partial_schema
+from newsletter.web.api.schemas import (
+    AdBody,
+    AdPage,
+    AdRecord,
+    AuditLine,
+    History,
+    StoryBody,
+    StoryPage,
+    StoryRecord,
+    partial_schema,
+)
 from newsletter.web.context import Web
 
 SlugPath = Annotated[str, Path(pattern=SLUG, max_length=120, description="lower-case words joined by '-'")]
@@ -71,6 +90,21 @@ def content_router(
         with session_scope(web.engine) as session:
             found, etag = read_record(session, kind, slug)
         return json_response(found, etag=etag)
+
+    @router.get(
+        "/{slug}/history",
+        response_model=History,
+        responses={**READ_ERRORS, **problem_responses(404)},
+        summary=f"Who changed a {kind}, when, and what: every write, oldest first",
+    )
+    def item_history(caller: Reader, web: Web, slug: SlugPath) -> Response:
+        with session_scope(web.engine) as session:
+            read_record(session, kind, slug)  # 404 for a slug never written
+            lines = [
+                AuditLine.model_validate(line, from_attributes=True).model_dump(mode="json")
+                for line in audit_trail(session, kind, slug)
+            ]
+        return json_response({"items": lines})
 
     @router.put(
         "/{slug}",

@@ -50,6 +50,17 @@ class AdPage(BaseModel):
     next: str | None = Field(description="the cursor of the next page; null on the last one")
 
 
+class AuditLine(BaseModel):
+    at: datetime
+    key_name: str = Field(description="the API key that wrote it")
+    action: str = Field(description="created, updated or retracted")
+    changes: dict[str, Any] = Field(description="each changed field: [before, after]")
+
+
+class History(BaseModel):
+    items: list[AuditLine]
+
+
 class RegionRecord(BaseModel):
     code: str
     name: str
