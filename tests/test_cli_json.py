@@ -63,3 +63,15 @@ def test_status_json_for_an_edition_that_does_not_exist_is_one_error_line(db_url
     result = run_cli(["status", "dc", "--date", "2026-11-29", "--json"], db_url, tmp_path)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.strip() == "error: no edition for dc on 2026-11-29"
+
+
+def test_api_keys_list_json_never_holds_the_key(db_url: str, tmp_path: Path) -> None:
+    made = run_cli(["api-keys", "create", "cms-desk", "--scope", "content:read"], db_url, tmp_path)
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip().splitlines()[-1]
+    result = run_cli(["api-keys", "list", "--json"], db_url, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stdout
+    (key,) = json.loads(result.stdout)["keys"]
+    assert key["name"] == "cms-desk" and key["scopes"] == ["content:read"] and key["revoked_at"] is None
+    assert datetime.fromisoformat(key["created_at"]).utcoffset() is not None

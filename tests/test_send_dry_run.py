@@ -76,9 +76,7 @@ def seed_with_one_unsubscribed(db_url: str) -> int:
     return len(ids) - 1
 
 
-def test_dry_run_measures_what_sendgrid_is_then_handed(
-    db_url: str, tmp_path: Path, sendgrid_standin: StandIn
-) -> None:
+def test_dry_run_measures_what_sendgrid_is_then_handed(db_url: str, tmp_path: Path, sendgrid_standin: StandIn) -> None:
     readers = seed_with_one_unsubscribed(db_url)
     sendgrid = {
         "NEWSLETTER_BACKEND": "sendgrid",

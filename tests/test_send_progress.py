@@ -89,4 +89,3 @@ def test_a_pipe_gets_a_plain_line_every_few_seconds(db_url: str, tmp_path: Path)
     assert progress == sorted(progress) and progress[-1] <= readers
     # One line per PLAIN_EVERY_SECONDS at most, not one per batch (there are readers / 2 batches).
     assert len(progress) <= 1 + lasted / PLAIN_EVERY_SECONDS < readers / 2
-

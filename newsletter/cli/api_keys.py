@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from newsletter.cli.base import app, ctx
+from newsletter.cli.output import JsonOption, emit_json
 from newsletter.content.api_keys import Scope, create_key, list_keys, revoke_key
 from newsletter.db.engine import session_scope
 from newsletter.db.types import utcnow
@@ -35,11 +36,21 @@ def create(
     typer.echo(key)
 
 
-@keys_app.command("list", epilog="Example: newsletter api-keys list")
-def list_command() -> None:
+@keys_app.command("list", epilog="Example: newsletter api-keys list --json")
+def list_command(json_output: JsonOption = False) -> None:
     """Every key: name, scopes, created, revoked (never the key)."""
     with session_scope(ctx.engine) as session:
         keys = list_keys(session)
+    if json_output:
+        emit_json(
+            {
+                "keys": [
+                    {"name": k.name, "scopes": k.scopes, "created_at": k.created_at, "revoked_at": k.revoked_at}
+                    for k in keys
+                ]
+            }
+        )
+        return
     if not keys:
         typer.echo("no API keys (create one with `newsletter api-keys create NAME --scope content:write`)")
     for key in keys:
