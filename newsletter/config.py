@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(default=7200, ge=0)
     # Gmail clips HTML over about 102 KB (hiding the unsubscribe link); editions over this are refused.
     max_html_kb: int = Field(default=90, ge=10, le=10240)
+    # SendGrid's open and click tracking for editions (the report's opens and clicks). Opens are off by
+    # default: the pixel is a privacy cost, and privacy proxies (Apple MPP) make the figure unreliable.
+    track_opens: bool = False
+    track_clicks: bool = True
     # An unresolved delivery with no provider event after this long is what `release --without-events` frees.
     unresolved_event_wait_minutes: int = Field(default=30, ge=1, le=10080)
     # Subscribe form limits (see subscribe_limits): mails per address, requests per client.

@@ -47,6 +47,9 @@ class MessageContent:
     campaign: str = "transactional"  # e.g. "dc-2026-11-29": outbox folder, provider category
     categories: tuple[str, ...] = ()
     language: str = "en"
+    # The provider's own open and click tracking (SendGrid's tracking_settings); other backends track nothing.
+    track_opens: bool = False
+    track_clicks: bool = False
 
     def __post_init__(self) -> None:
         # The last line of defence: whatever built this (content is checked on load, but not

@@ -156,6 +156,12 @@ def _body(content: MessageContent, personalizations: Any, sandbox: bool) -> dict
         "content": [{"type": "text/plain", "value": content.text}, {"type": "text/html", "value": content.html}],
         "categories": categories_for(content),
         "mail_settings": {"sandbox_mode": {"enable": sandbox}},
+        # Always explicit, so the account's defaults never decide: the report reads these events,
+        # and the text part keeps its links as written (a tracking redirect there is unreadable).
+        "tracking_settings": {
+            "click_tracking": {"enable": content.track_clicks, "enable_text": False},
+            "open_tracking": {"enable": content.track_opens},
+        },
         # The same for every reader, so once per request (personal headers are per personalization).
         "headers": {"Content-Language": content.language},
     }

@@ -16,9 +16,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from newsletter.db.engine import session_scope
 from newsletter.db.models import Edition
+from newsletter.errors import NotFoundError
 
-__all__ = ["find_edition", "get_or_create_edition"]
+__all__ = ["find_edition", "get_or_create_edition", "require_edition"]
 
 
 def find_edition(session: Session, region_code: str, local_date: date) -> Edition | None:
@@ -26,6 +28,15 @@ def find_edition(session: Session, region_code: str, local_date: date) -> Editio
     return session.exec(
         select(Edition).where(col(Edition.region_code) == region_code, col(Edition.local_date) == local_date)
     ).first()
+
+
+def require_edition(engine: sa.Engine, region_code: str, local_date: date) -> Edition:
+    """The stored edition, or NotFoundError naming region and date."""
+    with session_scope(engine) as session:
+        edition = find_edition(session, region_code, local_date)
+    if edition is None:
+        raise NotFoundError(f"no edition for {region_code} on {local_date}")
+    return edition
 
 
 def _insert(dialect: str) -> Any:

@@ -24,6 +24,7 @@ NETWORKS: tuple[Network, ...] = (Network.X, Network.EMAIL, Network.WHATSAPP, Net
 
 UTM_SOURCE = "newsletter"
 UTM_MEDIUM = "email"
+SHARE_CONTENT_PREFIX = "share-"  # utm_content of a shared URL: "share-x", "share-email", ...
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,7 @@ def with_utm(url: str, campaign: str, content: str) -> str:
     by splitting the raw query on ``&``; the fragment stays.
     """
     parts = urlsplit(url)
-    kept = (
-        [pair for pair in parts.query.split("&") if not pair.partition("=")[0].startswith("utm_")]
-        if parts.query
-        else []
-    )
+    kept = _without_utm_pairs(parts.query)
     utm = [
         ("utm_source", UTM_SOURCE),
         ("utm_medium", UTM_MEDIUM),
@@ -63,6 +60,26 @@ def with_utm(url: str, campaign: str, content: str) -> str:
         ("utm_content", content),
     ]
     return urlunsplit(parts._replace(query="&".join([*kept, _encode(utm)])))
+
+
+def _without_utm_pairs(query: str) -> list[str]:
+    return [pair for pair in query.split("&") if not pair.partition("=")[0].startswith("utm_")] if query else []
+
+
+def without_utm(url: str) -> str:
+    """``url`` without its ``utm_*`` pairs and fragment: the page it leads to, whichever link led there."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="&".join(_without_utm_pairs(parts.query)), fragment=""))
+
+
+def network_of(utm_content: str) -> Network | None:
+    """The network a shared URL's ``utm_content`` names (see :func:`share_links`), or None."""
+    if not utm_content.startswith(SHARE_CONTENT_PREFIX):
+        return None
+    try:
+        return Network(utm_content.removeprefix(SHARE_CONTENT_PREFIX))
+    except ValueError:
+        return None
 
 
 def share_url(network: Network, shared_url: str, headline: str) -> str:
@@ -84,6 +101,6 @@ def share_links(canonical_url: str, headline: str, campaign: str) -> list[ShareL
     headline = " ".join(headline.split())  # no line breaks inside a share text
     links = []
     for network in NETWORKS:
-        shared = with_utm(canonical_url, campaign, f"share-{network.value}")
+        shared = with_utm(canonical_url, campaign, SHARE_CONTENT_PREFIX + network.value)
         links.append(ShareLink(network, share_url(network, shared, headline), shared))
     return links

@@ -54,6 +54,8 @@ def message_content(settings: Settings, rendered: RenderedEdition, *, subject_pr
         region_code=rendered.region_code,
         campaign=rendered.campaign,
         language=rendered.language,
+        track_opens=settings.track_opens,
+        track_clicks=settings.track_clicks,
     )
 
 
@@ -269,12 +271,3 @@ def _handed_over(session: Session, edition_id: int) -> bool:
 
 
 LEFT_BEHIND = "readers were released by another dispatcher after this run passed them; run the send again"
-
-
-def require_edition(engine: sa.Engine, region_code: str, local_date: date) -> Edition:
-    """The stored edition, or NotFoundError naming region and date."""
-    with session_scope(engine) as session:
-        edition = find_edition(session, region_code, local_date)
-    if edition is None:
-        raise NotFoundError(f"no edition for {region_code} on {local_date}")
-    return edition

@@ -56,6 +56,8 @@ def send_proof(
         message_content(settings, rendered, subject_prefix=PROOF_SUBJECT_PREFIX),
         campaign=f"proof-{rendered.campaign}",
         edition_id=None,  # not part of the edition's send: no ledger, no edition stamp
+        track_opens=False,  # editors check the real links, and a proof's clicks are no reader's
+        track_clicks=False,
     )
     active = backend or make_backend(settings)
     try:

@@ -46,9 +46,10 @@ from newsletter.db.models import DeliveryState, EditionStatus
 from newsletter.db.types import utcnow
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
+from newsletter.editions.rows import require_edition
 from newsletter.errors import EditionError
 from newsletter.send import ledger
-from newsletter.send.edition import LEFT_BEHIND, close_send, nothing_sent, open_send, require_edition
+from newsletter.send.edition import LEFT_BEHIND, close_send, nothing_sent, open_send
 from newsletter.send.loop import HEARTBEAT_SECONDS, Dispatcher, SendOutcome
 
 __all__ = [

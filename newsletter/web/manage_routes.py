@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.db.models import SubscriberStatus
+from newsletter.events.unsubscribes import UnsubscribePath, unsubscribe_via
 from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
@@ -25,6 +26,9 @@ router = APIRouter()
 
 ONE_CLICK_FIELD = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"
+# The unsubscribe page's button posts the one-click body too, plus this pair: the report
+# tells a reader on our page from a mailbox provider's one-click request.
+PAGE_FIELD, PAGE_VALUE = "from", "page"
 
 
 @router.get("/p/{token}", response_class=HTMLResponse)
@@ -56,7 +60,7 @@ def save_preferences(
     outcome = None
     try:
         if action == "unsubscribe":
-            subscriptions.unsubscribe(session, subscriber, now=web.clock())
+            unsubscribe_via(session, subscriber, UnsubscribePath.PREFERENCE_PAGE, now=web.clock())
         elif action == "confirm":
             # Validated before the limit is touched; over it, the same answer and no mail.
             candidate = subscriptions.request_confirmation(
@@ -103,7 +107,7 @@ def _opt_in_message(status: SubscriberStatus) -> str:
 def unsubscribe_page(request: Request, web: Web, link: ManagedSubscriber) -> HTMLResponse:
     """Only a page with a button: link scanners fetch with GET and must change nothing."""
     context = {"email": link.subscriber.email, "token": link.token, "already": link.subscriber.status.is_suppressed}
-    return page(request, web, "unsubscribe.html", context)
+    return page(request, web, "unsubscribe.html", {**context, "page_field": PAGE_FIELD, "page_value": PAGE_VALUE})
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
@@ -125,5 +129,6 @@ async def one_click_unsubscribe(request: Request, web: Web, link: ManagedSubscri
             "This request did not ask to unsubscribe. Open the link in your email to unsubscribe.",
         )
     # The database work is blocking: keep it off the event loop.
-    await run_in_threadpool(subscriptions.unsubscribe, link.session, link.subscriber, now=web.clock())
+    path = UnsubscribePath.PREFERENCE_PAGE if form.get(PAGE_FIELD) == PAGE_VALUE else UnsubscribePath.ONE_CLICK
+    await run_in_threadpool(unsubscribe_via, link.session, link.subscriber, path, now=web.clock())
     return page(request, web, "unsubscribed.html", {"token": link.token})
