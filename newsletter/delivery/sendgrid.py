@@ -27,7 +27,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from newsletter.delivery.base import MessageContent, Outcome, Recipient, SendResult
-from newsletter.delivery.sendgrid_payload import plan_requests, sendgrid_request_json, to_sendgrid_request
+from newsletter.delivery.sendgrid_payload import plan_requests, serialize_request, to_sendgrid_request
 from newsletter.delivery.units import deliver_units
 from newsletter.errors import (
     AuthenticationError,
@@ -147,7 +147,7 @@ class SendGridBackend:
         return deliver_units(plan_requests(content, recipients), lambda unit: self._post(content, unit))
 
     def _post(self, content: MessageContent, unit: Sequence[Recipient]) -> list[SendResult]:
-        body = sendgrid_request_json(content, unit, sandbox=self.sandbox)
+        body = serialize_request(to_sendgrid_request(content, unit, sandbox=self.sandbox))
         try:
             response = self._client.client.mail.send.post(
                 request_body=body, request_headers=_JSON_CONTENT_TYPE, timeout=self.timeout

@@ -17,10 +17,7 @@ Limits no JSON schema checks, taken from SendGrid's mail send documentation:
 
 from __future__ import annotations
 
-import operator
-import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -188,72 +185,3 @@ def serialize_request(body: dict[str, Any]) -> str:
     as UTF-8, see :mod:`.sendgrid`).
     """
     return orjson.dumps(body).decode("utf-8")
-
-
-# -- the serialized fast path ----------------------------------------------------------
-#
-# Building a million personalization dicts costs more than serializing them, and
-# most of that is the garbage collector walking the send's heap while they are
-# made. The JSON text of every personalization has the same shape, so the fast
-# path renders :func:`_personalization`'s own output for stand-in values once per
-# request, cuts it where those values appear and fills in each recipient's
-# (strings only: nothing for the collector). Each request's first personalization
-# is checked against the dict path; the tests compare whole bodies.
-
-_EMAIL_MARK = "\x00email\x00"  # control characters: orjson writes them as \u0000 escapes
-_TOKEN_MARK = "\x00token\x00"
-_LEDGER_MARK = 7_340_031_999_999_999_997  # an id no real ledger reaches; checked below
-_SLOT_MARK = "\x00personalizations\x00"
-
-
-def _escaped(text: str) -> str:
-    """``text`` as it appears inside a JSON string written by orjson."""
-    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
-        return text  # printable ASCII other than quote and backslash is written as it is
-    return orjson.dumps(text).decode("utf-8")[1:-1]
-
-
-@dataclass(frozen=True)
-class _Template:
-    """One personalization's JSON as a %-format string; ``pick`` orders (email, token, ledger id) for it."""
-
-    text: str
-    pick: Callable[[tuple[str, str, str]], tuple[str, ...]]
-
-
-def _template(content: MessageContent, shared_args: dict[str, str], with_ledger: bool) -> _Template | None:
-    """The template of a personalization, or None when the marks are ambiguous (then the dicts are used).
-
-    The email and the token are always there, so ``pick`` always returns a tuple.
-    """
-    probe = Recipient(_EMAIL_MARK, _TOKEN_MARK, _LEDGER_MARK if with_ledger else None)
-    marks = [_escaped(_EMAIL_MARK), _escaped(_TOKEN_MARK), str(_LEDGER_MARK)]
-    pieces = re.split(
-        "(" + "|".join(re.escape(mark) for mark in marks) + ")",
-        serialize_request(_personalization(content, probe, shared_args)),
-    )
-    literals, found = pieces[::2], [marks.index(mark) for mark in pieces[1::2]]
-    if len(found) < 2 or any(("\\u0000" in text or "7340031999" in text) for text in literals):
-        return None
-    # %-formatting with a tuple is one C call per recipient (str.format with names is twice as slow).
-    return _Template("%s".join(text.replace("%", "%%") for text in literals), operator.itemgetter(*found))
-
-
-def sendgrid_request_json(content: MessageContent, recipients: Sequence[Recipient], *, sandbox: bool = False) -> str:
-    """Exactly ``serialize_request(to_sendgrid_request(content, recipients, sandbox=sandbox))``, faster."""
-    _check_request(content, recipients)
-    shared_args = _shared_args(content)
-    templates = {flag: _template(content, shared_args, flag) for flag in (True, False)}
-    parts: list[str] = []
-    for recipient in recipients:
-        template = templates[recipient.ledger_id is not None]
-        if template is None:
-            return serialize_request(to_sendgrid_request(content, recipients, sandbox=sandbox))
-        _check_token(recipient)
-        values = (_escaped(recipient.email), _escaped(recipient.token), str(recipient.ledger_id))
-        parts.append(template.text % template.pick(values))
-    if parts[0] != serialize_request(_personalization(content, recipients[0], shared_args)):
-        return serialize_request(to_sendgrid_request(content, recipients, sandbox=sandbox))  # never expected
-    # "personalizations" is the body's first key, so the first occurrence of the slot is it.
-    head, tail = serialize_request(_body(content, _SLOT_MARK, sandbox)).split(f'"{_escaped(_SLOT_MARK)}"', 1)
-    return f"{head}[{','.join(parts)}]{tail}"

@@ -14,7 +14,7 @@ from datetime import datetime
 from newsletter.config import BackendName
 from newsletter.delivery.base import MessageContent, Recipient
 from newsletter.delivery.mime import build_mime, smtp_bytes
-from newsletter.delivery.sendgrid_payload import plan_requests, sendgrid_request_json
+from newsletter.delivery.sendgrid_payload import plan_requests, serialize_request, to_sendgrid_request
 
 
 def request_sizes(
@@ -28,7 +28,7 @@ def request_sizes(
     """The size in bytes of each request ``backend`` would make for ``recipients``, in order."""
     if backend is BackendName.SENDGRID:
         return [
-            len(sendgrid_request_json(content, unit, sandbox=sandbox).encode("utf-8"))
+            len(serialize_request(to_sendgrid_request(content, unit, sandbox=sandbox)).encode("utf-8"))
             for unit in plan_requests(content, recipients)
         ]
     if backend is BackendName.SMTP:
