@@ -28,12 +28,13 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from sqlmodel import Session, select  # noqa: E402
+from sqlmodel import Session  # noqa: E402
 
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.content.loading import SAMPLES, load_content_dir  # noqa: E402
 from newsletter.db.engine import make_engine, migrate, session_scope  # noqa: E402
-from newsletter.db.models import Edition, Region  # noqa: E402
+from newsletter.db.models import Edition  # noqa: E402
+from newsletter.db.queries import regions_in_order  # noqa: E402
 from newsletter.delivery.base import MessageContent, Recipient, personalise  # noqa: E402
 from newsletter.editions.lifecycle import prepare_edition  # noqa: E402
 from newsletter.render.edition import compile_mjml, render_edition, render_mjml  # noqa: E402
@@ -74,7 +75,7 @@ def main() -> None:
         migrate(engine)
         with session_scope(engine) as session:
             load_content_dir(session, SAMPLES)
-            codes = list(session.exec(select(Region.code).order_by(Region.position)).all())
+            codes = [region.code for region in regions_in_order(session)]
 
         def assemble_and_render() -> None:
             with Session(engine) as session:

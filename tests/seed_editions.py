@@ -11,6 +11,7 @@ from sqlmodel import select
 from newsletter.config import Settings, load_settings
 from newsletter.db.engine import make_engine, migrate, session_scope
 from newsletter.db.models import Ad, AdRegion, Region
+from newsletter.db.queries import regions_in_order
 from newsletter.editions.lifecycle import prepare_edition
 from newsletter.render.edition import RenderedEdition
 from tests.conftest import TEST_SECRET, seed_engine
@@ -42,7 +43,7 @@ def render_seed_editions(folder: Path) -> tuple[Settings, dict[str, SeedEdition]
         settings = seed_settings(url)
         editions: dict[str, SeedEdition] = {}
         with session_scope(engine) as session:
-            for region in session.exec(select(Region).order_by(Region.position)).all():
+            for region in regions_in_order(session):
                 rendered = prepare_edition(session, settings, region.code, EDITION_DATE, now=NOW)
                 ads = session.exec(
                     select(Ad).join(AdRegion).where(AdRegion.region_code == region.code).order_by(Ad.slot)
