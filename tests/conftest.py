@@ -210,7 +210,7 @@ def seed_engine(engine: sa.Engine, root: Path = SEEDS) -> None:
 
 @pytest.fixture
 def seeds_copy(tmp_path: Path) -> Path:
-    """A private copy of seeds/ that a test may change."""
+    """A private copy of the shipped samples that a test may change."""
     target = tmp_path / "seeds"
     shutil.copytree(SEEDS, target)
     return target

@@ -33,7 +33,7 @@ class Reader:
 
 
 def seed_content(engine: sa.Engine, tmp_path: Path) -> None:
-    """Regions, stories and ads from seeds/, without its sample subscribers."""
+    """Regions, stories and ads from the shipped samples, without their subscribers."""
     root = tmp_path / "content"
     shutil.copytree(SEEDS, root)
     (root / "subscribers.yaml").unlink()

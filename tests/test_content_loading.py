@@ -1,4 +1,4 @@
-"""Loading seeds/ and imports: every file loads, re-seeding is a no-op, bad input is named."""
+"""Loading the samples and imports: every file loads, re-seeding is a no-op, bad input is named."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Read and validate content files (seeds or imports) into plain, checked records.
+"""Read and validate content files (the shipped samples or any content folder) into plain, checked records.
 
 Nothing here touches the database: :mod:`newsletter.content.loading` upserts what this returns.
 Every problem is a :class:`ContentError` naming the file, the field and the bad value;
@@ -426,7 +426,7 @@ def check_ad(data: Any, known_regions: AbstractSet[str], *, source: str) -> AdIn
 
 
 CONTENT_FILES = ("regions.yaml", "ads.yaml", "subscribers.yaml")
-LAYOUT = "regions.yaml, stories/<region>/*.md, ads.yaml or subscribers.yaml (see seeds/README.md)"
+LAYOUT = "regions.yaml, stories/<region>/*.md, ads.yaml or subscribers.yaml (see newsletter/content/samples/README.md)"
 
 
 def _entries(path: Path, problems: _Problems) -> list[Any]:
@@ -450,7 +450,7 @@ def _check_file_names(root: Path, problems: _Problems) -> None:
 
 
 def read_content_dir(root: Path, known_regions: AbstractSet[str] = frozenset()) -> ContentSet:
-    """Read and validate a content folder laid out as described in seeds/README.md.
+    """Read and validate a content folder laid out as the samples' README describes.
 
     ``known_regions`` are codes already stored; codes in the folder's regions.yaml are
     added to them. Slugs, region codes and addresses must be unique across all files.
