@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from newsletter.db.engine import make_engine
+from newsletter.db.engine import make_engine, session_scope
+from newsletter.db.models import EditionStatus
+from newsletter.editions.rows import get_or_create_edition
 from tests.conftest import run_cli, seed_engine
 
 DATE = "2026-11-29"
@@ -95,3 +97,17 @@ def test_show_and_list_refuse_what_does_not_exist(two_editions: str, tmp_path: P
         assert len(lines) == 1 and lines[0].startswith("error: ")
     missing = run_cli(["editions", "show", "lagos", "--date", DATE], two_editions, tmp_path, at=NOW)
     assert "newsletter preview lagos" in missing.stderr
+
+
+def test_an_edition_recorded_before_any_rendering(db_url: str, tmp_path: Path) -> None:
+    """The scheduler records a missed edition on a bare row (no snapshot, no HTML): listed, not measured."""
+    engine = make_engine(db_url)
+    seed_engine(engine)
+    with session_scope(engine) as session:
+        edition = get_or_create_edition(session, "lagos", date(2026, 11, 28))
+        edition.status, edition.note = EditionStatus.MISSED, "missed: the scheduler was down"
+    engine.dispose()
+    (row,) = document(["editions", "list", "--status", "missed"], db_url, tmp_path)["editions"]
+    assert (row["region"], row["local_date"], row["stories"], row["size_kb"]) == ("lagos", "2026-11-28", 0, None)
+    text = cli(["editions", "show", "lagos", "--date", "2026-11-28"], db_url, tmp_path)
+    assert "  size:      not rendered yet" in text and "  note:      missed: the scheduler was down" in text

@@ -104,7 +104,7 @@ def _detail_lines(detail: EditionDetail) -> list[str]:
         f"  stories:   {row.stories}",
         *(f"    {n}. {headline}" for n, headline in enumerate(detail.story_headlines, 1)),
         f"  ads:       {', '.join(detail.ad_sponsors) or 'none'}",
-        f"  size:      {_kb_text(row.size_kb)} KB of HTML",
+        "  size:      " + ("not rendered yet" if row.size_kb is None else f"{row.size_kb:.1f} KB of HTML"),
         f"  approved:  {_when(row.approved_at, never='not approved')}",
         f"  created {_when(detail.created_at)}, assembled {_when(detail.assembled_at)}, "
         f"send started {_when(detail.send_started_at)}, sent {_when(row.sent_at)}",

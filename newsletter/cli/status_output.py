@@ -48,7 +48,7 @@ def status_document(view: EditionSendStatus) -> dict[str, Any]:
             for row in view.unresolved
         ],
         "events": {
-            "wait_minutes": view.event_wait.total_seconds() / 60,
+            "wait_minutes": int(view.event_wait.total_seconds() // 60),
             "accepted": view.events.accepted,
             "waiting": view.events.waiting,
             "without_events": view.events.without_events,
