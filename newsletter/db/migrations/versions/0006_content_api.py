@@ -17,13 +17,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('ad', schema=None) as batch_op:
-        # Every ad stored so far was loaded from files, where ads are published.
-        batch_op.add_column(sa.Column('status', sa.Enum('draft', 'published', 'retracted', name='storystatus_values', native_enum=False, create_constraint=True, length=24), nullable=False, server_default='published'))
-        batch_op.add_column(sa.Column('modified_at', UTCDateTime(), nullable=False, server_default=sa.func.current_timestamp()))
-    with op.batch_alter_table('ad', schema=None) as batch_op:
-        batch_op.alter_column('status', server_default=None)
-        batch_op.alter_column('modified_at', server_default=None)
+    # Plain ADD COLUMN, never a batch table copy: on SQLite that copy drops and re-creates
+    # ``ad``, and the drop cascades to ``ad_region`` (every ad would lose its regions).
+    # So the columns keep their server defaults (every ad stored so far came from files,
+    # where ads are published) and ``status`` has no CHECK here; the model's enum and the
+    # content rules keep its values closed.
+    op.add_column('ad', sa.Column('status', sa.String(length=24), nullable=False, server_default='published'))
+    # SQLite adds a NOT NULL column only with a constant default: a placeholder, replaced
+    # at once by the upgrade's own time.
+    op.add_column('ad', sa.Column('modified_at', UTCDateTime(), nullable=False, server_default=sa.text("'2000-01-01 00:00:00'")))
+    op.execute(sa.table('ad', sa.column('modified_at')).update().values(modified_at=sa.func.current_timestamp()))
     op.create_table('api_key',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -54,6 +57,6 @@ def downgrade() -> None:
         batch_op.drop_index('ix_content_audit_kind_slug')
     op.drop_table('content_audit')
     op.drop_table('api_key')
-    with op.batch_alter_table('ad', schema=None) as batch_op:
-        batch_op.drop_column('modified_at')
-        batch_op.drop_column('status')
+    # Native DROP COLUMN (SQLite 3.35+), for the same reason as above.
+    op.drop_column('ad', 'modified_at')
+    op.drop_column('ad', 'status')
