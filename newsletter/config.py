@@ -64,6 +64,22 @@ def _address_problem(variable: str, value: str) -> str | None:
     return None
 
 
+QUEUE_SCHEMES = ("amqp", "amqps", "redis", "rediss")
+
+
+def _queue_url_problem(value: str) -> str | None:
+    """Why NEWSLETTER_QUEUE_URL is not a broker URL we support, or None. Never echoes it: it may hold a password."""
+    if not value:
+        return None
+    scheme = urlsplit(value).scheme if "://" in value else ""
+    if scheme not in QUEUE_SCHEMES or not urlsplit(value).hostname:
+        return (
+            "NEWSLETTER_QUEUE_URL must be a broker URL with a host, amqp://... or redis://... (also amqps, rediss), "
+            f"or empty for in-process sends (got scheme {scheme or 'none'!r})"
+        )
+    return None
+
+
 class BackendName(StrEnum):
     OUTBOX = "outbox"
     SMTP = "smtp"
@@ -134,6 +150,9 @@ class Settings(BaseSettings):
     # Content API (/api/v1/): requests per key a minute; the largest request body accepted.
     api_requests_per_minute: int = Field(default=120, ge=1, le=100000)
     api_max_body_kb: int = Field(default=256, ge=1, le=10240)
+    # The task queue's broker (see newsletter.queue); empty: sends run in the calling process.
+    queue_url: SecretStr = SecretStr("")
+    queue_tasks: int = Field(default=4, ge=1, le=64)  # tasks one edition's send is fanned out to
 
     @model_validator(mode="after")
     def _addresses_and_urls_are_safe(self) -> Settings:
@@ -146,6 +165,7 @@ class Settings(BaseSettings):
             _address_problem("NEWSLETTER_UNSUBSCRIBE_MAILTO", self.unsubscribe_mailto),
             _address_problem("NEWSLETTER_REPLY_TO", self.reply_to) if self.reply_to is not None else None,
         ]
+        problems.append(_queue_url_problem(self.queue_url.get_secret_value()))
         found = [problem for problem in problems if problem is not None]
         if found:
             raise ValueError("; ".join(found))

@@ -11,6 +11,7 @@
     │   ├── EmptyEditionError      no stories to send: reported, never an empty email
     │   └── HtmlTooLargeError      the HTML is over NEWSLETTER_MAX_HTML_KB (Gmail would clip it)
     ├── TokenError                 a signed link is forged, truncated, expired or revoked
+    ├── QueueUnavailableError      the task queue's broker (NEWSLETTER_QUEUE_URL) cannot be reached
     └── DeliveryError              a backend could not hand a message over
         ├── TransientDeliveryError     worth retrying later (429, 5xx, refused connection)
         ├── PermanentDeliveryError     retrying will not help (4xx other than 429)
@@ -98,6 +99,10 @@ class HtmlTooLargeError(EditionError):
 
 class TokenError(NewsletterError):
     """A signed link is forged, truncated, expired or revoked."""
+
+
+class QueueUnavailableError(NewsletterError):
+    """The broker named by NEWSLETTER_QUEUE_URL refused or dropped us: nothing was queued."""
 
 
 class DeliveryError(NewsletterError):

@@ -34,7 +34,13 @@ REQUIRE_SERVICES = os.environ.get("NEWSLETTER_TEST_REQUIRE_SERVICES") == "1"
 
 # Fixtures shared by many modules live in these plugins; test modules import only their
 # plain helpers, never a fixture by name.
-pytest_plugins = ["tests.peers.sendgrid", "tests.peers.smtp", "tests.delivery_harness", "tests.web_helpers"]
+pytest_plugins = [
+    "tests.peers.sendgrid",
+    "tests.peers.smtp",
+    "tests.delivery_harness",
+    "tests.web_helpers",
+    "tests.queue_harness",
+]
 
 
 def unavailable(reason: str) -> None:

@@ -12,6 +12,10 @@ from newsletter.config import Settings, load_settings
 from newsletter.db.engine import make_engine, session_scope
 from newsletter.editions.lifecycle import region_today
 
+# Exit status of `send` and `resume` (README, Commands): 0 only when the edition is complete.
+EXIT_ERROR = 1  # refused credentials (edition failed), or any other error
+EXIT_INCOMPLETE = 3  # the edition is left `sending`: stopped, paused, unknown outcomes (2 is a usage error)
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,

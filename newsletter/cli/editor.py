@@ -12,10 +12,11 @@ from typing import Annotated
 import typer
 
 from newsletter.addresses import InvalidAddress
-from newsletter.cli.base import DateOption, app, ctx, edition_date
+from newsletter.cli.base import EXIT_ERROR, EXIT_INCOMPLETE, DateOption, app, ctx, edition_date
 from newsletter.cli.output import JsonOption, emit_json
 from newsletter.cli.sending import dry_run_document, dry_run_lines, send_progress
 from newsletter.cli.status_output import failure_lines, status_document
+from newsletter.cli.worker import NoWaitOption, send_queued
 from newsletter.content.loading import SAMPLES, load_content_dir
 from newsletter.content.summary import RegionSummary, region_summaries
 from newsletter.db.engine import migrate, session_scope
@@ -29,6 +30,7 @@ from newsletter.editions.lifecycle import (
     unapprove_edition,
 )
 from newsletter.errors import NotFoundError
+from newsletter.queue.jobs import SendJob
 from newsletter.schedule.daily import failed_runs, region_schedules, run_daily, seed_if_empty
 from newsletter.schedule.rules import RegionSchedule, next_send
 from newsletter.send.dry_run import plan_send
@@ -203,6 +205,7 @@ def send(
         bool, typer.Option("--dry-run", help="print the recipients, batches and request sizes; send nothing")
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="with --dry-run: the plan as one JSON document")] = False,
+    no_wait: NoWaitOption = False,
 ) -> None:
     """Send (or resume) a region's edition with the configured backend; a finished one sends nothing."""
     if json_output and not dry_run:
@@ -227,7 +230,7 @@ def send(
                 f"Send it now, late, through {backend}?"
             )
         typer.confirm(question, abort=True)
-    _send_now(region, local_date, send_missed=send_missed, allow_large_html=allow_large_html)
+    _send_now(region, local_date, send_missed=send_missed, allow_large_html=allow_large_html, wait=not no_wait)
 
 
 def _is_missed(region: str, local_date: date) -> bool:
@@ -238,19 +241,23 @@ def _is_missed(region: str, local_date: date) -> bool:
 
 
 @app.command(epilog="Example: newsletter resume dc --date 2026-11-29")
-def resume(region: Annotated[str, typer.Argument(help="region code, e.g. dc")], when: DateOption = None) -> None:
+def resume(
+    region: Annotated[str, typer.Argument(help="region code, e.g. dc")],
+    when: DateOption = None,
+    no_wait: NoWaitOption = False,
+) -> None:
     """Continue an interrupted send (paused, stopped, crashed) where it left off; never resends."""
     local_date = edition_date(region, when)
     check_resumable(ctx.engine, region, local_date)
-    _send_now(region, local_date)
+    _send_now(region, local_date, wait=not no_wait)
 
 
-# Exit status of `send` and `resume` (README, Commands): 0 only when the edition is complete.
-EXIT_ERROR = 1  # refused credentials (edition failed), or any other error
-EXIT_INCOMPLETE = 3  # the edition is left `sending`: stopped, paused, unknown outcomes (2 is a usage error)
-
-
-def _send_now(region: str, local_date: date, *, send_missed: bool = False, allow_large_html: bool = False) -> None:
+def _send_now(
+    region: str, local_date: date, *, send_missed: bool = False, allow_large_html: bool = False, wait: bool = True
+) -> None:
+    if ctx.settings.queue_url.get_secret_value():  # the workers send; this process queues and follows
+        job = SendJob(region, local_date, send_missed=send_missed, allow_large_html=allow_large_html)
+        raise typer.Exit(send_queued(job, wait=wait))
     # SIGTERM and Ctrl-C stop the send (the batches in flight finish and are recorded); a second one aborts.
     with stop_on_signals() as stop, send_progress(readers_left(ctx.engine, region, local_date)) as progress:
         report = send_edition(

@@ -23,9 +23,11 @@ from newsletter.db.models import EditionStatus, Region
 from newsletter.db.queries import regions_in_order
 from newsletter.db.types import utcnow
 from newsletter.delivery.base import Backend
+from newsletter.editions.clip_guard import check_html_size
 from newsletter.editions.lifecycle import approval_missing, prepare_edition
 from newsletter.editions.rows import find_edition, get_or_create_edition
 from newsletter.errors import EmptyEditionError, HtmlTooLargeError, NewsletterError
+from newsletter.queue.jobs import SendJob
 from newsletter.schedule.rules import RegionSchedule, local_date_at
 from newsletter.send.service import SendOutcome, SendReport, send_edition
 
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 class RunOutcome(StrEnum):
     SENT = "sent"  # the send ran to the end of the list (see the report)
+    QUEUED = "queued"  # handed to the task queue's workers (NEWSLETTER_QUEUE_URL)
     INCOMPLETE = "incomplete"  # the send paused, stopped or failed: run again to resume
     EMPTY = "empty"  # no stories: reported, nothing sent
     HELD = "held"  # approval required and missing, or the HTML over NEWSLETTER_MAX_HTML_KB
@@ -93,11 +96,17 @@ def run_edition(
     backend: Backend | None = None,
     should_stop: Callable[[], bool] | None = None,
     now: datetime | None = None,
+    retry_until: datetime | None = None,
 ) -> EditionRun:
     """Send one region's edition for a local date; the send assembles and renders it, once.
 
     Only a held edition is prepared here (so an editor finds the draft to preview and
     approve); one that may go out is prepared by the send itself (``open_send``).
+
+    With NEWSLETTER_QUEUE_URL set the send is queued for the workers instead, once the
+    edition is known to have stories and fit the HTML budget (so an empty or oversized one
+    is noted here as without a queue); the queue retries a paused send until
+    ``retry_until``, the end of the grace window.
     """
     now = now or datetime.now(UTC)
     status = edition_status(engine, region_code, local_date)
@@ -111,6 +120,9 @@ def run_edition(
             log.warning("edition %s %s %s", region_code, local_date, detail)
             _note(engine, region_code, local_date, None, detail)
             return EditionRun(region_code, local_date, RunOutcome.HELD, detail=detail)
+        if settings.queue_url.get_secret_value():
+            job = SendJob(region_code, local_date, retry_until=retry_until)
+            return _queue_edition(engine, settings, job, status, now=now)
         report = send_edition(
             engine, settings, region_code, local_date, backend=backend, should_stop=should_stop, now=now
         )
@@ -127,6 +139,21 @@ def run_edition(
         return EditionRun(region_code, local_date, RunOutcome.SENT, report=report)
     log.error("edition %s %s send %s: %s", region_code, local_date, report.outcome.value, report.message)
     return EditionRun(region_code, local_date, RunOutcome.INCOMPLETE, report=report, detail=report.message)
+
+
+def _queue_edition(
+    engine: sa.Engine, settings: Settings, job: SendJob, status: EditionStatus | None, *, now: datetime
+) -> EditionRun:
+    from newsletter.queue.celery_app import enqueue_send  # Celery is loaded only when a queue is set
+
+    with session_scope(engine) as session:
+        rendered = prepare_edition(session, settings, job.region_code, job.local_date, now=now)  # raises when empty
+    if status in (None, EditionStatus.DRAFT, EditionStatus.APPROVED):  # as open_send: only a send not begun
+        check_html_size(rendered, settings.max_html_kb)
+    tasks = enqueue_send(settings, job, copies=settings.queue_tasks, keep_results=False)
+    log.info("edition %s %s queued as %d tasks", job.region_code, job.local_date, len(tasks))
+    detail = f"queued for the workers ({len(tasks)} tasks)"
+    return EditionRun(job.region_code, job.local_date, RunOutcome.QUEUED, detail=detail)
 
 
 def record_missed(engine: sa.Engine, region_code: str, local_date: date, scheduled_at: datetime) -> EditionRun:

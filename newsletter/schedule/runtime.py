@@ -12,7 +12,9 @@ recorded as missed by the EVENT_JOB_MISSED listener. Nothing is sent late silent
 Interrupted sends: a send that pauses (provider outage, error threshold) is tried
 again every ``RETRY_DELAY`` by a one-off job while the grace window lasts; the
 ledger resumes it where it stopped. Past the window it is recorded, loudly, as
-partly sent, for an editor to finish with ``newsletter resume`` or leave.
+partly sent, for an editor to finish with ``newsletter resume`` or leave. With a task
+queue (NEWSLETTER_QUEUE_URL) a firing only queues the send; the queue's task retries
+a paused one on the same terms (``newsletter.queue.jobs``).
 """
 
 from __future__ import annotations
@@ -43,12 +45,12 @@ from newsletter.schedule.daily import (
     run_edition,
 )
 from newsletter.schedule.rules import RegionSchedule, Verdict, decide, local_date_at
+from newsletter.send.pacing import PAUSED_RETRY_DELAY as RETRY_DELAY
 from newsletter.send.service import SendOutcome
 
 log = logging.getLogger(__name__)
 
 JOB_TABLE = "apscheduler_jobs"
-RETRY_DELAY = timedelta(minutes=5)
 
 
 class _StoppingScheduler(BackgroundScheduler):  # type: ignore[misc]  # APScheduler 3 ships no types: its classes are Any
@@ -140,6 +142,7 @@ class SchedulerRuntime:
             backend=self.backend,
             should_stop=self.stop.is_set,
             now=now,
+            retry_until=decision.scheduled_at + grace,  # with a task queue, it retries a paused send until then
         )
         log.info("edition %s %s: %s %s", run.region, run.local_date, run.outcome.value, run.detail)
         if run.outcome is RunOutcome.INCOMPLETE and run.report and run.report.outcome is SendOutcome.PAUSED:

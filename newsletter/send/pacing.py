@@ -10,6 +10,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+
+# How soon a paused send (provider outage, error threshold) is tried again, while its
+# grace window lasts: by the scheduler's one-off job, or by the task queue's retry.
+PAUSED_RETRY_DELAY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)

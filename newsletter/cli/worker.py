@@ -1,0 +1,94 @@
+"""The task queue's side of the CLI: the ``worker`` command, and a send handed to the workers.
+
+Celery is loaded only by these commands (and by ``send`` / ``resume`` when
+NEWSLETTER_QUEUE_URL is set), never by the others.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from newsletter.cli.base import EXIT_ERROR, EXIT_INCOMPLETE, app, ctx
+from newsletter.db.models import EditionStatus
+from newsletter.errors import NotFoundError
+from newsletter.queue.jobs import ERROR, SendJob
+from newsletter.send.service import SendOutcome, edition_status
+
+NoWaitOption = Annotated[
+    bool, typer.Option("--no-wait", help="with NEWSLETTER_QUEUE_URL set: queue the send for the workers and return")
+]
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="sends this worker runs at once (each with NEWSLETTER_CONCURRENCY requests in flight)"
+        ),
+    ] = 2,
+) -> None:
+    """Run a task-queue worker (NEWSLETTER_QUEUE_URL) until SIGTERM or Ctrl-C: it sends the queued editions."""
+    from newsletter.queue.celery_app import run_worker
+
+    run_worker(ctx.engine, ctx.settings, concurrency=concurrency)
+
+
+def send_queued(job: SendJob, *, wait: bool) -> int:
+    """Queue an edition's send for the workers; with ``wait``, follow it until its tasks end. Returns the exit status.
+
+    Progress is read from the ledger (the truth, whichever worker sends); the exit
+    status is the in-process send's: 0 complete, 1 error, 3 left sending.
+    """
+    from newsletter.queue.celery_app import enqueue_send, wait_for
+
+    settings = ctx.settings
+    where = f"{job.region_code} --date {job.local_date}"
+    task_ids = enqueue_send(settings, job, copies=settings.queue_tasks, keep_results=wait)
+    typer.echo(f"queued edition {job.region_code} {job.local_date} for the workers ({len(task_ids)} tasks)")
+    if not wait:
+        typer.echo(f"  follow it with `newsletter status {where}`")
+        return 0
+    last_line, last_at = "", 0.0
+
+    def tick() -> None:
+        nonlocal last_line, last_at
+        if time.monotonic() - last_at < 2:  # a line every 2 s at most, and only when it changed
+            return
+        last_at = time.monotonic()
+        try:
+            counts = edition_status(ctx.engine, job.region_code, job.local_date).counts
+        except NotFoundError:
+            return
+        line = "  " + ", ".join(f"{state.value} {n}" for state, n in counts.items() if n)
+        if line != last_line:
+            typer.echo(line)
+        last_line = line
+
+    finished = wait_for(settings, task_ids, tick=tick)
+    refused = sorted({line for r in finished.results if r.outcome == ERROR for line in r.lines})
+    for line in refused + [f"error: a task ended with {error}" for error in sorted(set(finished.errors))]:
+        typer.secho(line, err=True, fg=typer.colors.RED)
+    if refused and not any(r.outcome != ERROR for r in finished.results):
+        return EXIT_ERROR  # refused before anything began (not approved, missed, empty…): nothing to report
+    view = edition_status(ctx.engine, job.region_code, job.local_date)
+    typer.echo(f"edition {view.region_code} {view.local_date} (#{view.edition_id}): {view.status.value}")
+    typer.echo("  ledger: " + ", ".join(f"{state.value} {count}" for state, count in view.counts.items()))
+    if view.note:
+        typer.echo(f"  note: {view.note}")
+    if finished.errors or view.status is EditionStatus.FAILED:
+        return EXIT_ERROR
+    if any(r.outcome == SendOutcome.FAILED.value for r in finished.results):
+        return EXIT_ERROR
+    if view.status is EditionStatus.SENT:
+        return 0
+    typer.echo(f"  next: `newsletter resume {where}` continues where the workers stopped")
+    if view.unresolved_total:
+        typer.echo(
+            f"  next: `newsletter status {where}` lists the {view.unresolved_total} recipients without a known "
+            f"answer; after checking the provider, `newsletter release {where}`, then `newsletter resume {where}`"
+        )
+    return EXIT_INCOMPLETE
