@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -15,7 +17,7 @@ from newsletter.db.models import Ad, Story
 from newsletter.web import create_app
 from tests.api_helpers import READ, WRITE, ad_body, bearer, story_body
 from tests.conftest import make_settings
-from tests.web_helpers import Clock, TestClient
+from tests.web_helpers import Clock, LiveServer, TestClient, free_port
 
 STORY = "/api/v1/stories/dc-night-buses"
 AD = "/api/v1/ads/dc-harbour-books"
@@ -270,12 +272,6 @@ def test_two_desks_writing_at_once_never_overwrite_each_other(
     web_settings: Settings, web_engine: sa.Engine, desk: dict[str, str]
 ) -> None:
     """Eight PATCHes based on one copy, at once, on a real server: exactly one wins, the rest get 412."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import httpx
-
-    from tests.web_helpers import LiveServer, free_port
-
     with LiveServer(web_settings, web_engine, free_port()) as live:
         created = httpx.put(f"{live.url}{STORY}", json=story_body(), headers=desk)
         etag = created.headers["ETag"]
