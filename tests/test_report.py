@@ -149,7 +149,7 @@ def post_events(client: TestClient, key: WebhookKey, dc: Sent, bxl: Sent) -> Non
         ev(dc, r[0], "open", "o0b", hours=0),
         ev(dc, r[0], "open", "o0c", hours=5),
         ev(dc, r[1], "open", "o1", hours=1),
-        ev(dc, r[2], "open", "o2", hours=47),
+        ev(dc, r[2], "open", "o2", hours=47, sg_machine_open=True),  # Apple's proxy fetched it
         ev(dc, r[3], "open", "o3", hours=48),
         # Clicks: story A twice (headline, read more), its X share; story B's WhatsApp and
         # LinkedIn shares; an ad; "view in browser" after the timeline.
@@ -208,6 +208,7 @@ def expected_dc(dc: Sent) -> dict[str, Any]:
         "unsubscribes": {"one_click": 1, "preference_page": 1, "provider": 1},
         "unique_opens": 4,
         "open_rate": 0.4444,
+        "machine_opens": 1,
         "unique_clicks": 3,
         "click_rate": 0.3333,
         "stories": stories,
@@ -259,7 +260,7 @@ def test_the_html_page_is_self_contained_and_escapes_content(
     done = run_cli(["report", "dc", "--date", dc.local_date.isoformat(), "--html", str(page_path)], db_url, tmp_path)
 
     assert done.returncode == 0, done.stderr
-    assert "unique opens 4 (44.4 % of delivered), unique clicks 3 (33.3 %)" in done.stdout
+    assert "unique opens 4 (44.4 % of delivered; 1 machine opens), unique clicks 3 (33.3 %)" in done.stdout
     page = page_path.read_text(encoding="utf-8")
     assert "<script" not in page.lower() and "<b>" not in page  # the headline's markup is text
     assert str(escape(TRICKY_HEADLINE)) in page
@@ -385,3 +386,58 @@ def test_unsubscribes_on_our_pages_are_recorded_against_the_latest_mail(
         ("never@example.org", "one_click", False, "newsletter"),  # never mailed: no edition to count it for
     ]
     assert linked <= latest
+
+
+def test_the_upgrade_copies_click_urls_and_bounce_types_out_of_stored_events(engine: sa.Engine) -> None:
+    from alembic import command
+
+    from newsletter.db.engine import _alembic_config
+    from newsletter.db.types import UTCDateTime
+
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")  # before the columns existed: the payload held it all
+    old_event = sa.table(
+        "event",
+        sa.column("event_type", sa.String()),
+        sa.column("raw_type", sa.String()),
+        sa.column("provider", sa.String()),
+        sa.column("email", sa.String()),
+        sa.column("reason", sa.String()),
+        sa.column("occurred_at", UTCDateTime()),
+        sa.column("received_at", UTCDateTime()),
+        sa.column("payload", sa.JSON()),
+    )
+    now = datetime.now(UTC)
+    stored = [
+        ("click", {"event": "click", "url": "https://news.example.com/a?utm_content=share-x"}),
+        ("bounce", {"event": "bounce", "type": "Blocked"}),
+        ("bounce", {"event": "bounce"}),
+        ("open", {"event": "open", "url": "https://not-a-click.example/"}),
+    ]
+    with engine.begin() as connection:
+        for kind, payload in stored:
+            connection.execute(
+                sa.insert(old_event).values(
+                    event_type=kind,
+                    raw_type=kind,
+                    provider="sendgrid",
+                    email="x@example.org",
+                    reason="",
+                    occurred_at=now,
+                    received_at=now,
+                    payload=payload,
+                )
+            )
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    with session_scope(engine) as session:
+        found = [(e.raw_type, e.url, e.bounce_type) for e in session.exec(select(Event).order_by(col(Event.id)))]
+    assert found == [
+        ("click", "https://news.example.com/a?utm_content=share-x", None),
+        ("bounce", None, "blocked"),
+        ("bounce", None, None),
+        ("open", None, None),
+    ]

@@ -83,7 +83,7 @@ def _figure_lines(f: Figures) -> list[str]:
         f"  handed over {f.handed_over}, delivered {f.delivered}, deferred {f.deferred}, "
         f"bounced {f.bounced_hard} hard / {f.bounced_soft} soft, dropped {f.dropped}, spam reports {f.spam_reports}",
         f"  unsubscribes: one-click {u['one_click']}, our pages {u['preference_page']}, provider {u['provider']}",
-        f"  unique opens {f.unique_opens} ({_pct(f.open_rate)} of delivered), "
+        f"  unique opens {f.unique_opens} ({_pct(f.open_rate)} of delivered; {f.machine_opens} machine opens), "
         f"unique clicks {f.unique_clicks} ({_pct(f.click_rate)})",
     ]
 

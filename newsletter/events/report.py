@@ -44,10 +44,12 @@ __all__ = [
 TIMELINE_HOURS = 48
 PRIVACY_PROXY_NOTE = (
     "Opens are inflated by mail privacy proxies (Apple Mail Privacy Protection and others fetch "
-    "every message's images, opened or not): read unique opens as an upper bound, clicks as the firmer signal."
+    "every message's images, opened or not): read unique opens as an upper bound, clicks as the firmer signal; "
+    "machine opens are those SendGrid attributes to Apple's proxy."
 )
 _HANDED_OVER = (DeliveryState.QUEUED, DeliveryState.SENT)
 _PROVIDER_UNSUBSCRIBES = (EventType.UNSUBSCRIBE, EventType.GROUP_UNSUBSCRIBE)
+MACHINE_OPEN_FIELD = "sg_machine_open"  # SendGrid: true when Apple Mail Privacy Protection made the open
 _URL_INSIDE = re.compile(r"https?://[^\s\"'<>]+")
 # Where an unsubscribe came from: our two pages (events/unsubscribes.py), and SendGrid's own.
 UNSUBSCRIBE_KINDS = (UnsubscribePath.ONE_CLICK.value, UnsubscribePath.PREFERENCE_PAGE.value, "provider")
@@ -87,6 +89,7 @@ class Figures:
     spam_reports: int = 0
     unsubscribes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UNSUBSCRIBE_KINDS, 0))
     unique_opens: int = 0
+    machine_opens: int = 0  # of those, messages with an open SendGrid flags as Apple MPP (sg_machine_open)
     unique_clicks: int = 0
 
     @property
@@ -108,6 +111,7 @@ class Figures:
             self.spam_reports + other.spam_reports,
             {kind: self.unsubscribes[kind] + other.unsubscribes[kind] for kind in UNSUBSCRIBE_KINDS},
             self.unique_opens + other.unique_opens,
+            self.machine_opens + other.machine_opens,
             self.unique_clicks + other.unique_clicks,
         )
 
@@ -122,6 +126,7 @@ class Figures:
             "unsubscribes": dict(self.unsubscribes),
             "unique_opens": self.unique_opens,
             "open_rate": self.open_rate,
+            "machine_opens": self.machine_opens,
             "unique_clicks": self.unique_clicks,
             "click_rate": self.click_rate,
         }
@@ -299,6 +304,14 @@ def _figures(connection: sa.Connection, edition_id: int) -> Figures:
         .where(d.edition_id == edition_id)
         .group_by(e.provider, e.event_type, e.raw_type, e.bounce_type)
     ).all()
+    machine_opens = connection.execute(
+        sa.select(sa.func.count(sa.distinct(e.delivery_id))).where(
+            _of_edition(edition_id),
+            e.provider == PROVIDER,
+            e.event_type == EventType.OPEN,
+            e.payload[MACHINE_OPEN_FIELD].as_boolean().is_(True),
+        )
+    ).scalar_one()
     counts: Counter[str] = Counter()
     unsubscribes = dict.fromkeys(UNSUBSCRIBE_KINDS, 0)
     for provider, kind, raw_type, bounce_type, messages in rows:
@@ -326,6 +339,7 @@ def _figures(connection: sa.Connection, edition_id: int) -> Figures:
         spam_reports=counts[EventType.SPAM_REPORT.value],
         unsubscribes=unsubscribes,
         unique_opens=counts[EventType.OPEN.value],
+        machine_opens=machine_opens,
         unique_clicks=counts[EventType.CLICK.value],
     )
 
