@@ -327,3 +327,8 @@ def test_an_editor_sees_who_changed_a_story(client: TestClient, web_engine: sa.E
     assert lines[0]["changes"]["headline"] == [None, "Council approves the night bus network"]
     assert lines[0]["at"].endswith("Z") or "+00:00" in lines[0]["at"]
     assert client.get("/api/v1/ads/dc-never/history", headers=desk).status_code == 404
+
+
+def test_a_null_slug_in_the_body_means_the_urls(client: TestClient, desk: dict[str, str]) -> None:
+    answer = client.put(STORY, json=story_body(slug=None), headers=desk)
+    assert answer.status_code == 201 and answer.json()["slug"] == "dc-night-buses"

@@ -234,7 +234,9 @@ def _write(
             f"the {kind} {slug!r} changed since that copy was read (If-Match {if_match}): read it again"
         )
     data = {name: value for name, value in body(before).items() if name not in READ_ONLY_FIELDS}
-    if data.setdefault("slug", slug) != slug:
+    if data.get("slug") is None:  # left out (or null): the URL names the record
+        data["slug"] = slug
+    if data["slug"] != slug:
         raise ContentError("request body", "slug", data["slug"], f"must be the slug in the URL ({slug!r})")
     known = _known_regions(session)
     if kind == "story":
