@@ -7,6 +7,10 @@ operator's release frees only rows with no event. SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -33,6 +37,7 @@ from tests.dispatch_harness import (
     sendgrid_settings,
 )
 from tests.peers.sendgrid import StandIn
+from tests.test_dispatch_processes import dispatcher_env, send_command
 from tests.web_helpers import Clock, TestClient, WebhookKey, signed_post
 
 _delivery = Delivery.__table__  # type: ignore[attr-defined]
@@ -241,3 +246,56 @@ def test_status_splits_the_unresolved_and_release_without_events_frees_only_the_
     plain = run_cli(["release", REGION, "--date", local_date.isoformat(), "--yes"], db_url, tmp_path, **env)
     assert "released 1 deliveries" in plain.stdout
     assert set(rows(seeded)) == {odd, resolved}
+
+
+def test_claims_left_by_a_killed_sender_are_resolved_by_events_and_never_resent(
+    seeded: sa.Engine,
+    db_url: str,
+    tmp_path: Path,
+    sendgrid_standin: StandIn,
+    client: TestClient,
+    webhook_key: WebhookKey,
+) -> None:
+    """A real ``newsletter send`` process, SIGKILLed while SendGrid holds its second request."""
+    add_readers(seeded, active_readers(10))
+    local_date = edition_date(seeded)
+    sendgrid_standin.script = ["202", "hang"]
+    env = dispatcher_env(db_url, sendgrid_standin)
+    process = subprocess.Popen(send_command(local_date), env=env, cwd=tmp_path, stdout=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(sendgrid_standin.received) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+        assert len(sendgrid_standin.received) == 2
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+    sendgrid_standin.release_hang.set()
+    crashed = ledger_ids(sendgrid_standin.received[1])
+    assert {rows(seeded)[i][0] for i in crashed} == {DeliveryState.CLAIMED}
+
+    # SendGrid did take the request the crash cut off: its processed events name each claim.
+    assert signed_post(client, webhook_key, [processed(i, f"p{i}") for i in crashed]).status_code == 204
+
+    status = subprocess.run(
+        [sys.executable, "-m", "newsletter", "status", REGION, "--date", str(local_date)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "accepted by the provider: 5 resolved to queued" in status.stdout, status.stdout + status.stderr
+    resumed = subprocess.run(
+        [sys.executable, "-m", "newsletter", "resume", REGION, "--date", str(local_date)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr  # complete: nobody left to send to
+    assert len(sendgrid_standin.received) == 2  # and nobody got a second copy
+    assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
