@@ -22,7 +22,7 @@ NoWaitOption = Annotated[
 ]
 
 
-@app.command()
+@app.command(epilog="Example: newsletter worker --concurrency 4")
 def worker(
     concurrency: Annotated[
         int,
