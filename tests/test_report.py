@@ -24,7 +24,7 @@ from newsletter.db.engine import session_scope
 from newsletter.db.models import Delivery, DeliveryState, Edition, Event, Story, Subscriber
 from newsletter.editions.lifecycle import region_today
 from newsletter.editions.rows import find_edition
-from newsletter.events.report import classify_click
+from newsletter.events.clicks import classify_click
 from newsletter.links import TOKEN_PLACEHOLDER, edition_url
 from newsletter.render.share import Network, campaign_name, share_links
 from newsletter.render.snapshot import AdBlock, EditionContent, StoryBlock

@@ -11,9 +11,9 @@ import typer
 from newsletter.cli.base import DateOption, app, ctx, edition_date, since_date
 from newsletter.cli.output import JsonOption, emit_json
 from newsletter.errors import NotFoundError
+from newsletter.events.figures import Figures
 from newsletter.events.report import (
     EditionReport,
-    Figures,
     RegionPeriod,
     Tracking,
     edition_report,
