@@ -111,3 +111,19 @@ def test_requests_over_the_rate_get_429_with_retry_after(
         assert limited.get("/api/v1/regions", headers=first).status_code == 200
     with Session(web_engine) as session:
         assert all(row.key.startswith("api:") for row in session.exec(select(RateCounter)))
+
+
+def test_every_operation_in_the_description_wants_a_key(client: TestClient, web_engine: sa.Engine) -> None:
+    description = client.get("/api/openapi.json").json()
+    samples = {"slug": "dc-night-buses", "region": "dc", "date": "2026-11-29", "code": "dc"}
+    every_scope = bearer(web_engine, READ, WRITE, APPROVE)
+    called = 0
+    for path, item in description["paths"].items():
+        for method in item:
+            url = "/api" + path.format(**samples)
+            answer = client.request(method, url, json={})
+            assert answer.status_code == 401, (method, url)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert client.request(method, url, json={}, headers=every_scope).status_code != 401
+            called += 1
+    assert called == 19

@@ -332,3 +332,44 @@ def test_an_editor_sees_who_changed_a_story(client: TestClient, web_engine: sa.E
 def test_a_null_slug_in_the_body_means_the_urls(client: TestClient, desk: dict[str, str]) -> None:
     answer = client.put(STORY, json=story_body(slug=None), headers=desk)
     assert answer.status_code == 201 and answer.json()["slug"] == "dc-night-buses"
+
+
+def test_first_writes_of_one_slug_at_once_create_it_once(
+    web_settings: Settings, web_engine: sa.Engine, desk: dict[str, str]
+) -> None:
+    """Eight PUTs of a new story at once: one creates it, the others find it unchanged; no conflict."""
+    with LiveServer(web_settings, web_engine, free_port()) as live:
+
+        def put(_: int) -> int:
+            return httpx.put(f"{live.url}{STORY}", json=story_body(), headers=desk, timeout=60).status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = sorted(pool.map(put, range(8)))
+    assert statuses == [200] * 7 + [201]
+    with Session(web_engine) as session:
+        assert len(session.exec(select(Story)).all()) == 1
+        assert [line.action for line in audit_trail(session, "story", "dc-night-buses")] == ["created"]
+
+
+@pytest.mark.parametrize(("plural", "body"), [("stories", story_body), ("ads", ad_body)])
+def test_stories_and_ads_answer_alike(client: TestClient, desk: dict[str, str], plural: str, body: object) -> None:
+    assert callable(body)
+    url = f"/api/v1/{plural}/dc-same-rules"
+    assert client.get(url, headers=desk).status_code == 404
+    created = client.put(url, json=body(), headers=desk)
+    assert created.status_code == 201 and created.headers["ETag"]
+    assert client.put(url, json=body(), headers=desk).headers["ETag"] == created.headers["ETag"]
+    changed = client.patch(
+        url, json={"headline": "A new headline"}, headers={**desk, "If-Match": created.headers["ETag"]}
+    )
+    assert changed.status_code == 200
+    stale = {**desk, "If-Match": created.headers["ETag"]}
+    assert client.patch(url, json={"headline": "Lost"}, headers=stale).status_code == 412
+    assert client.put(url, json=body(regions=["mars"]), headers=desk).status_code == 422
+    assert client.put(url, content=b"{", headers={**desk, "Content-Type": "application/json"}).status_code == 400
+    assert client.put(url, content=b"x", headers={**desk, "Content-Type": "text/plain"}).status_code == 415
+    assert client.delete(url, headers=desk).json()["status"] == "retracted"
+    assert (
+        client.get(f"/api/v1/{plural}?status=retracted", headers=desk).json()["items"][0]["headline"]
+        == "A new headline"
+    )

@@ -197,6 +197,16 @@ def list_records(
 
 
 def _lock(session: Session, kind: Kind, slug: str) -> None:
+    """Hold the record until commit, whether it exists yet or not.
+
+    SQLite: the no-op UPDATE takes the database's write lock. PostgreSQL: it takes the
+    row's lock, and a transaction-scoped advisory lock on (kind, slug) also orders two
+    first writes of one slug, which have no row to lock yet (else both would insert).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"content-write\x00{kind}\x00{slug}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     table = _table(kind)
     session.execute(sa.update(table).where(col(table.slug) == slug).values(slug=col(table.slug)))
 
