@@ -50,11 +50,38 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def clock_faked_already() -> str | None:
+    """Why this process already runs under libfaketime (``faketime`` sets both), or None."""
+    if os.environ.get("FAKETIME"):
+        return f"FAKETIME={os.environ['FAKETIME']!r} is set"
+    if "libfaketime" in os.environ.get("LD_PRELOAD", ""):
+        return "libfaketime is in LD_PRELOAD"
+    return None
+
+
+# Tests that skipped on purpose because the whole run is under a faked clock (not a missing service).
+_faked_clock_skips: set[str] = set()
+
+
+def skip_under_faked_clock(request: pytest.FixtureRequest) -> None:
+    """Skip a test that starts faketime itself when the clock is already faked.
+
+    libfaketime does not nest: the inner offset applies to the outer fake, not to the
+    real clock, and the outer run (``faketime -f +400d pytest``) already proves what
+    such a test proves. Allowed even under NEWSLETTER_TEST_REQUIRE_SERVICES=1.
+    """
+    reason = clock_faked_already()
+    if reason is not None:
+        _faked_clock_skips.add(request.node.nodeid)
+        pytest.skip(f"starts faketime itself, and the clock is already faked ({reason}): they do not nest")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
-    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+    deliberate = item.nodeid in _faked_clock_skips
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail") and not deliberate:
         report.outcome = "failed"
         report.longrepr = f"skipped, but NEWSLETTER_TEST_REQUIRE_SERVICES=1 forbids skips: {report.longrepr}"
 

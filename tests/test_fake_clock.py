@@ -8,7 +8,9 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import PROJECT_ROOT, unavailable
+import pytest
+
+from tests.conftest import PROJECT_ROOT, skip_under_faked_clock, unavailable
 
 FAKE_CLOCK = PROJECT_ROOT / "tests" / "fake_clock"
 
@@ -21,7 +23,8 @@ print(datetime.now(UTC).date().isoformat(), child.returncode)
 """
 
 
-def test_a_faked_clock_run_is_a_year_ahead_and_sleeps_in_every_process() -> None:
+def test_a_faked_clock_run_is_a_year_ahead_and_sleeps_in_every_process(request: pytest.FixtureRequest) -> None:
+    skip_under_faked_clock(request)
     faketime = shutil.which("faketime")
     if faketime is None:
         unavailable("faketime not installed (Debian package faketime)")

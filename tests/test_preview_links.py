@@ -9,11 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from newsletter.links import TOKEN_PLACEHOLDER
 from newsletter.send.proofs import SAMPLE_TOKEN, sample_copy
-from tests.conftest import PROJECT_ROOT, TEST_SECRET, seed_engine, unavailable
+from tests.conftest import PROJECT_ROOT, TEST_SECRET, seed_engine, skip_under_faked_clock, unavailable
 from tests.seed_editions import NOW, render_seed_editions
 
 # A %%...%% left in a link is a dead link in the preview (and would be one in any mail).
@@ -31,7 +32,10 @@ def test_sample_copies_fill_every_personal_link_with_the_sample_token(tmp_path: 
             assert f"{settings.base_url}/u/{SAMPLE_TOKEN}" in part
 
 
-def test_preview_command_writes_no_placeholder(sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path) -> None:
+def test_preview_command_writes_no_placeholder(
+    sqlite_engine: sa.Engine, sqlite_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    skip_under_faked_clock(request)
     faketime = shutil.which("faketime")
     if faketime is None:
         unavailable("faketime not found (apt-get install faketime)")
