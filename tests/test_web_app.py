@@ -12,7 +12,7 @@ from sqlmodel import Session
 from newsletter.config import Settings
 from newsletter.db.models import Edition, EditionStatus
 from newsletter.web import create_app
-from newsletter.web.server import RedactTokens, redact_tokens
+from newsletter.web.access_log import RedactTokens, redact_tokens
 from tests.web_helpers import (
     TestClient,
     WebhookKey,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -57,3 +58,41 @@ def test_serve_runs_the_app_and_keeps_tokens_out_of_the_log(sqlite_url: str, tmp
     log = output.decode()
     assert "GET /health" in log and "/p/[redacted]" in log
     assert token not in log
+
+
+def test_uvicorn_factory_runs_several_workers_from_the_environment(sqlite_url: str, tmp_path: Path) -> None:
+    """The Procfile's way: ``uvicorn --factory newsletter.web.app:create_app --workers 2``, settings from env."""
+    engine = sa.create_engine(sqlite_url)
+    add_regions(engine)
+    engine.dispose()
+    port = free_port()
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET_KEY": TEST_SECRET,
+        "NEWSLETTER_DATABASE_URL": sqlite_url,
+        "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "newsletter.web.app:create_app", "--workers", "2"]
+    process = subprocess.Popen(
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,  # a foreign folder: nothing is found relative to the repository
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert _wait_for_health(url, process).json() == {"status": "ok", "database": "ok"}
+        page = httpx.get(url + "/")
+        assert page.status_code == 200 and "subscribe" in page.text.lower()
+        token = manage_token(TEST_SECRET.encode(), 424242, 1)
+        for _ in range(4):  # spread over the workers; each one redacts its own access log
+            assert httpx.get(f"{url}/p/{token}").status_code == 400
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    log = output.decode()
+    assert process.returncode == 0, log
+    workers = set(re.findall(r"Started server process \[(\d+)\]", log))
+    assert len(workers) == 2, log
+    assert "/p/[redacted]" in log and token not in log

@@ -12,13 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from newsletter.config import Settings
+from newsletter.config import Settings, load_settings
 from newsletter.db.engine import make_engine
 from newsletter.delivery.base import Backend
 from newsletter.delivery.factory import make_backend
 from newsletter.errors import TokenError
 from newsletter.events.signature import load_public_key
 from newsletter.web import archive, manage_routes, subscribe_routes, webhooks
+from newsletter.web.access_log import keep_tokens_out_of_access_log
 from newsletter.web.api import MOUNT as API_MOUNT
 from newsletter.web.api import create_api
 from newsletter.web.api.problems import problem_response
@@ -42,14 +43,19 @@ def _now() -> datetime:
 
 
 def create_app(
-    settings: Settings,
+    settings: Settings | None = None,
     engine: sa.Engine | None = None,
     *,
     backend_factory: Callable[[], Backend] | None = None,
     clock: Callable[[], datetime] = _now,
 ) -> FastAPI:
-    """The web app. Without ``engine`` one is made from ``settings.database_url``;
-    without ``backend_factory`` transactional mail goes through the configured backend."""
+    """The web app. Without ``settings`` they are read from the environment (and ``.env``),
+    so ``uvicorn --factory newsletter.web.app:create_app --workers N`` builds one per worker.
+    Without ``engine`` one is made from ``settings.database_url``; without
+    ``backend_factory`` transactional mail goes through the configured backend."""
+    if settings is None:
+        settings = load_settings()
+    keep_tokens_out_of_access_log()
     key_text = settings.sendgrid_webhook_public_key
     context = WebContext(
         settings=settings,

@@ -1,9 +1,6 @@
-"""Run the web app under uvicorn, with link tokens kept out of the access log."""
+"""``newsletter serve``: the web app under one uvicorn process (``uvicorn --factory`` for several)."""
 
 from __future__ import annotations
-
-import logging
-import re
 
 import sqlalchemy as sa
 import uvicorn
@@ -11,30 +8,12 @@ import uvicorn
 from newsletter.config import Settings
 from newsletter.web.app import create_app
 
-# /p/<token>, /u/<token>, /confirm/<token>: the token is a credential.
-_TOKEN_PATH = re.compile(r"(/(?:p|u|confirm)/)[^/?\s\"]+")
-
-
-def redact_tokens(text: str) -> str:
-    return _TOKEN_PATH.sub(r"\1[redacted]", text)
-
-
-class RedactTokens(logging.Filter):
-    """Rewrites uvicorn access-log records so no link token is ever written out."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact_tokens(arg) if isinstance(arg, str) else arg for arg in record.args)
-        record.msg = redact_tokens(str(record.msg))
-        return True
-
 
 def make_server(settings: Settings, *, host: str, port: int, engine: sa.Engine | None = None) -> uvicorn.Server:
     """A configured server; ``run()`` blocks, ``should_exit = True`` stops it."""
+    # create_app puts the token filter on the access log (see web/access_log.py).
     config = uvicorn.Config(create_app(settings, engine), host=host, port=port, proxy_headers=True)
-    server = uvicorn.Server(config)
-    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
-    return server
+    return uvicorn.Server(config)
 
 
 def serve(settings: Settings, *, host: str, port: int, engine: sa.Engine | None = None) -> None:
