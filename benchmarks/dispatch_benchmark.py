@@ -56,6 +56,7 @@ from newsletter.config import Settings, load_settings  # noqa: E402
 from newsletter.content.loading import SAMPLES, load_content_dir  # noqa: E402
 from newsletter.db.engine import make_engine, migrate, session_scope  # noqa: E402
 from newsletter.db.models import Delivery, DeliveryState  # noqa: E402
+from newsletter.db.tables import table_of  # noqa: E402
 from newsletter.delivery.base import MessageContent, Recipient  # noqa: E402
 from newsletter.delivery.sendgrid import SendGridBackend  # noqa: E402
 from newsletter.delivery.sendgrid_payload import plan_requests, serialize_request, to_sendgrid_request  # noqa: E402
@@ -188,7 +189,7 @@ def _time_ready_to_send(
             ready += len(unit)
     elapsed = time.perf_counter() - started
     with engine.begin() as connection:
-        connection.execute(sa.delete(Delivery.__table__).where(Delivery.__table__.c.edition_id == edition_id))  # type: ignore[attr-defined]
+        connection.execute(sa.delete(table_of(Delivery)).where(table_of(Delivery).c.edition_id == edition_id))
     return elapsed, ready
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from newsletter.config import Settings
 from newsletter.db.engine import session_scope
 from newsletter.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus, Subscription
+from newsletter.db.tables import table_of
 from newsletter.editions.lifecycle import approve_edition, region_today
 from tests.conftest import SEEDS, make_settings, seed_engine
 from tests.peers.sendgrid import API_KEY, StandIn
@@ -45,8 +46,8 @@ def add_readers(engine: sa.Engine, readers: list[Reader]) -> None:
     with engine.begin() as connection:
         for reader in readers:
             subscriber_id = connection.execute(
-                sa.insert(Subscriber.__table__)
-                .values(  # type: ignore[attr-defined]
+                sa.insert(table_of(Subscriber))
+                .values(
                     email=reader.email,
                     status=reader.status,
                     paused=reader.paused,
@@ -54,11 +55,11 @@ def add_readers(engine: sa.Engine, readers: list[Reader]) -> None:
                     created_at=now,
                     updated_at=now,
                 )
-                .returning(Subscriber.__table__.c.id)  # type: ignore[attr-defined]
+                .returning(table_of(Subscriber).c.id)
             ).scalar_one()
             for region in reader.regions:
                 connection.execute(
-                    sa.insert(Subscription.__table__).values(  # type: ignore[attr-defined]
+                    sa.insert(table_of(Subscription)).values(
                         subscriber_id=subscriber_id,
                         region_code=region,
                         active=reader.subscription_active,
@@ -97,9 +98,9 @@ def sendgrid_settings(db_url: str, tmp_path: Path, standin: StandIn, **overrides
 
 def ledger_states(engine: sa.Engine) -> dict[str, DeliveryState]:
     """email -> state for every ledger row."""
-    d, s = Delivery.__table__.c, Subscriber.__table__.c  # type: ignore[attr-defined]
+    d, s = table_of(Delivery).c, table_of(Subscriber).c
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.select(s.email, d.state).join_from(Delivery.__table__, Subscriber.__table__, d.subscriber_id == s.id)
-        )  # type: ignore[attr-defined]
+            sa.select(s.email, d.state).join_from(table_of(Delivery), table_of(Subscriber), d.subscriber_id == s.id)
+        )
         return {email: DeliveryState(state) for email, state in rows}

@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.db.models import Subscriber, SubscriberStatus, Subscription
+from newsletter.db.tables import table_of
 from tests.conftest import unavailable
 
 TASK_RECEIVED = "Task newsletter.send_edition["
@@ -170,7 +171,7 @@ def add_many_readers(engine: sa.Engine, count: int, region: str, prefix: str = "
     """``count`` active subscribers of ``region``, inserted in bulk; their addresses."""
     now = datetime.now(UTC)
     emails = [f"{prefix}{n:05d}@example.org" for n in range(count)]
-    subscribers, subscriptions = Subscriber.__table__, Subscription.__table__  # type: ignore[attr-defined]
+    subscribers, subscriptions = table_of(Subscriber), table_of(Subscription)
     active = SubscriberStatus.ACTIVE
     with engine.begin() as connection:
         rows = [

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from newsletter.db.engine import session_scope
 from newsletter.db.models import Delivery, DeliveryState, EditionStatus, Event
+from newsletter.db.tables import table_of
 from newsletter.editions.rows import get_or_create_edition
 from newsletter.send import ledger
 from newsletter.send.service import SendReport, edition_status, release_unresolved, send_edition
@@ -40,8 +41,8 @@ from tests.peers.sendgrid import StandIn
 from tests.test_dispatch_processes import dispatcher_env, send_command
 from tests.web_helpers import Clock, TestClient, WebhookKey, signed_post
 
-_delivery = Delivery.__table__  # type: ignore[attr-defined]
-_event = Event.__table__  # type: ignore[attr-defined]
+_delivery = table_of(Delivery)
+_event = table_of(Event)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
+from newsletter.db.tables import table_of
 from newsletter.send import ledger
 from newsletter.send import loop as dispatch_loop
 from newsletter.send.service import edition_status, send_edition
@@ -33,8 +34,8 @@ from tests.dispatch_harness import (
     seed_content,
 )
 
-_delivery = Delivery.__table__  # type: ignore[attr-defined]
-_subscriber = Subscriber.__table__  # type: ignore[attr-defined]
+_delivery = table_of(Delivery)
+_subscriber = table_of(Subscriber)
 
 
 @pytest.fixture

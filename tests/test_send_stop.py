@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from newsletter.db.models import Delivery, DeliveryState
+from newsletter.db.tables import table_of
 from newsletter.send.service import SendOutcome, send_edition
 from tests.conftest import make_settings
 from tests.dispatch_harness import (
@@ -198,7 +199,7 @@ def test_release_right_after_a_crash_says_why_nothing_was_released_and_when_it_w
     finally:
         process.communicate(timeout=30)
     sendgrid_standin.release_hang.set()
-    d = Delivery.__table__.c  # type: ignore[attr-defined]
+    d = table_of(Delivery).c
     with prepared.connect() as connection:
         touched = connection.execute(sa.select(d.updated_at).where(d.state == DeliveryState.CLAIMED)).scalars().all()
     assert len(touched) == 5

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from newsletter.db.engine import session_scope
 from newsletter.db.models import Edition
+from newsletter.db.tables import table_of
 from newsletter.errors import NotFoundError
 
 __all__ = ["find_edition", "get_or_create_edition", "require_edition"]
@@ -48,8 +49,7 @@ def _insert(dialect: str) -> Any:
 
 
 def _edition_table() -> sa.Table:
-    table: sa.Table = Edition.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ when the class is made; its stubs do not declare it
-    return table
+    return table_of(Edition)
 
 
 def get_or_create_edition(session: Session, region_code: str, local_date: date) -> Edition:

@@ -34,13 +34,14 @@ from newsletter.db.models import (
     Subscriber,
     SubscriberStatus,
 )
+from newsletter.db.tables import table_of
 from newsletter.db.types import UTCDateTime
 from newsletter.delivery.stamps import LEDGER_ARG, read_ledger_id
 from newsletter.subscribers.lifecycle import suppress
 
 PROVIDER = "sendgrid"
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
-_delivery = Delivery.__table__  # type: ignore[attr-defined]  # SQLModel sets it; its stubs do not say so
+_delivery = table_of(Delivery)
 
 EVENT_TYPES: dict[str, EventType] = {member.value: member for member in EventType if member is not EventType.UNKNOWN}
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from newsletter.db.engine import session_scope
 from newsletter.db.models import Delivery, Edition, EditionStatus, Event, EventType, Region
 from newsletter.db.queries import regions_in_order
+from newsletter.db.tables import table_of
 from newsletter.editions.rows import require_edition
 from newsletter.events.clicks import StoryClicks, clicks_per_url, tally_clicks
 from newsletter.events.figures import Figures, edition_figures, of_edition
@@ -40,9 +41,9 @@ PRIVACY_PROXY_NOTE = (
     "machine opens are those SendGrid attributes to Apple's proxy."
 )
 
-_delivery = Delivery.__table__  # type: ignore[attr-defined]
-_event = Event.__table__  # type: ignore[attr-defined]
-_edition = Edition.__table__  # type: ignore[attr-defined]
+_delivery = table_of(Delivery)
+_event = table_of(Event)
+_edition = table_of(Edition)
 
 
 @dataclass(frozen=True)

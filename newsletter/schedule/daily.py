@@ -21,6 +21,7 @@ from newsletter.content.loading import LoadReport, load_content_dir
 from newsletter.db.engine import session_scope
 from newsletter.db.models import EditionStatus, Region
 from newsletter.db.queries import regions_in_order
+from newsletter.db.tables import table_of
 from newsletter.db.types import utcnow
 from newsletter.delivery.base import Backend
 from newsletter.editions.clip_guard import check_html_size
@@ -215,7 +216,7 @@ def seed_if_empty(engine: sa.Engine, root: Path) -> LoadReport | None:
     second run waits and then finds the first one's regions.
     """
     with session_scope(engine) as session:
-        table = Region.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ when the class is made; its stubs do not declare it
+        table = table_of(Region)
         if session.get_bind().dialect.name == "postgresql":
             session.execute(sa.text("LOCK TABLE region IN SHARE ROW EXCLUSIVE MODE"))
         else:

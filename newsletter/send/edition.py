@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 from newsletter.config import Settings
 from newsletter.db.engine import session_scope
 from newsletter.db.models import DeliveryState, Edition, EditionStatus
+from newsletter.db.tables import table_of
 from newsletter.delivery.base import MessageContent
 from newsletter.editions.clip_guard import check_html_size
 from newsletter.editions.lifecycle import approval_missing, is_frozen, prepare_edition
@@ -119,7 +120,7 @@ def _lock_edition(session: Session, region_code: str, local_date: date) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.exec(select(Edition.id).where(*where).with_for_update()).first()
     else:
-        table = Edition.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ when the class is made; its stubs do not declare it
+        table = table_of(Edition)
         session.execute(sa.update(table).where(*where).values(status=table.c.status))
 
 

@@ -29,6 +29,7 @@ from newsletter.db.models import (
     SubscriberStatus,
     Subscription,
 )
+from newsletter.db.tables import table_of
 from newsletter.db.types import UTCDateTime
 
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
@@ -37,11 +38,10 @@ _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
 # SUPPRESSED, reason in last_error), so an edition's counts say how many were held back and why.
 UNRESOLVED = UNRESOLVED_DELIVERY_STATES
 
-# SQLModel sets __table__ when a class is made; its stubs do not declare it.
-_delivery = Delivery.__table__  # type: ignore[attr-defined]
-_subscriber = Subscriber.__table__  # type: ignore[attr-defined]
-_subscription = Subscription.__table__  # type: ignore[attr-defined]
-_event = Event.__table__  # type: ignore[attr-defined]
+_delivery = table_of(Delivery)
+_subscriber = table_of(Subscriber)
+_subscription = table_of(Subscription)
+_event = table_of(Event)
 
 
 class Candidate(NamedTuple):
