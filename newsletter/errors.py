@@ -7,6 +7,7 @@
     │   └── ContentErrors          several of them, all reported at once
     ├── NotFoundError              a region, edition or subscriber that does not exist
     ├── StaleWriteError            a write based on an outdated copy (the content API's If-Match)
+    ├── ListError                  a subscriber list (CSV) or a list manager's request is unusable
     ├── EditionError               an edition cannot be assembled, approved or sent as asked
     │   ├── EmptyEditionError      no stories to send: reported, never an empty email
     │   └── HtmlTooLargeError      the HTML is over NEWSLETTER_MAX_HTML_KB (Gmail would clip it)
@@ -83,6 +84,10 @@ class NotFoundError(NewsletterError):
 
 class StaleWriteError(NewsletterError):
     """A write names a version (an ETag) that is no longer the stored one: someone changed it since."""
+
+
+class ListError(NewsletterError):
+    """A subscriber list file cannot be read, or the list manager asked for what is refused."""
 
 
 class EditionError(NewsletterError):

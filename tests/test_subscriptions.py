@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from newsletter.addresses import InvalidAddress
 from newsletter.config import Settings
 from newsletter.db.engine import session_scope
-from newsletter.db.models import Subscriber, SubscriberStatus, Subscription
+from newsletter.db.models import StatusCause, Subscriber, SubscriberStatus, Subscription
 from newsletter.errors import TokenError
 from newsletter.subscribers import lifecycle as subscriptions
 from newsletter.subscribers.lifecycle import MailKind
@@ -129,7 +129,7 @@ def test_bounced_or_complained_need_a_fresh_opt_in(
         outcome = subscriptions.subscribe(session, "b@example.com", ["dc"], secret=secret, now=START)
         assert outcome.confirm_token is not None
         subscriber = subscriptions.confirm(session, outcome.confirm_token, secret=secret, now=START)
-        subscriptions.suppress(session, subscriber, status, now=LATER)
+        subscriptions.suppress(session, subscriber, status, now=LATER, cause=StatusCause.OPERATOR)
         with pytest.raises(subscriptions.ReactivationRefused):
             subscriptions.update_preferences(session, subscriber, ["dc"], paused=False, now=LATER)
         assert subscriber.status is status
@@ -175,13 +175,19 @@ def test_suppression_keeps_the_strongest_reason(engine_with_regions: sa.Engine, 
         outcome = subscriptions.subscribe(session, "s@example.com", ["dc"], secret=web_settings.secret, now=START)
         assert outcome.confirm_token
         subscriber = subscriptions.confirm(session, outcome.confirm_token, secret=web_settings.secret, now=START)
-        assert subscriptions.suppress(session, subscriber, SubscriberStatus.UNSUBSCRIBED, now=LATER)
-        assert subscriptions.suppress(session, subscriber, SubscriberStatus.COMPLAINED, now=LATER)
-        assert not subscriptions.suppress(session, subscriber, SubscriberStatus.BOUNCED, now=LATER)
+        assert subscriptions.suppress(
+            session, subscriber, SubscriberStatus.UNSUBSCRIBED, now=LATER, cause=StatusCause.OPERATOR
+        )
+        assert subscriptions.suppress(
+            session, subscriber, SubscriberStatus.COMPLAINED, now=LATER, cause=StatusCause.OPERATOR
+        )
+        assert not subscriptions.suppress(
+            session, subscriber, SubscriberStatus.BOUNCED, now=LATER, cause=StatusCause.OPERATOR
+        )
         assert subscriber.status is SubscriberStatus.COMPLAINED and subscriber.unsubscribed_at == LATER
         assert _regions(session, subscriber) == {"dc": True}  # kept for a later return
         with pytest.raises(ValueError, match="not a suppression status"):
-            subscriptions.suppress(session, subscriber, SubscriberStatus.ACTIVE, now=LATER)
+            subscriptions.suppress(session, subscriber, SubscriberStatus.ACTIVE, now=LATER, cause=StatusCause.OPERATOR)
 
 
 def test_revoking_links_invalidates_the_old_manage_token(

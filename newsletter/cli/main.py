@@ -5,7 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 import typer
 
-from newsletter.cli import api_keys, editions, editor, report, worker  # noqa: F401  (register their commands on the app)
+from newsletter.cli import (  # noqa: F401  (register their commands on the app)
+    api_keys,
+    editions,
+    editor,
+    report,
+    subscribers,
+    worker,
+)
 from newsletter.cli.base import app as app
 from newsletter.cli.base import ctx
 from newsletter.db import errors as db_errors

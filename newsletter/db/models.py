@@ -87,6 +87,15 @@ SUPPRESSED_SUBSCRIBER_STATUSES = frozenset(
 )
 
 
+class StatusCause(StrEnum):
+    """Who or what changed a subscriber's status (the ``status_change`` history)."""
+
+    FORM = "form"  # the subscribe form, its confirmation link, the subscriber's own pages
+    IMPORT = "import"  # `newsletter subscribers import`
+    WEBHOOK = "webhook"  # a provider event (bounce, spam report, unsubscribe)
+    OPERATOR = "operator"  # `newsletter subscribers add/remove`, revoke-links
+
+
 class DeliveryState(StrEnum):
     CLAIMED = "claimed"  # reserved for this send; no answer recorded yet
     QUEUED = "queued"  # the provider accepted it (a SendGrid 202); delivery comes by event
@@ -243,6 +252,8 @@ class Subscriber(SQLModel, table=True):
     updated_at: datetime = _timestamp(default_factory=utcnow)
     confirmed_at: datetime | None = _timestamp(nullable=True, default=None)
     unsubscribed_at: datetime | None = _timestamp(nullable=True, default=None)
+    name: str | None = Field(default=None, max_length=200)
+    erased_at: datetime | None = _timestamp(nullable=True, default=None)  # personal data deleted on request
 
 
 class Subscription(SQLModel, table=True):
@@ -255,6 +266,31 @@ class Subscription(SQLModel, table=True):
     region_code: str = Field(foreign_key="region.code", primary_key=True, max_length=16)
     active: bool = True
     created_at: datetime = _timestamp(default_factory=utcnow)
+
+
+class StatusChange(SQLModel, table=True):
+    """One change of a subscriber's status and its cause (``subscribers.history``)."""
+
+    __tablename__ = "status_change"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber_id: int = Field(foreign_key="subscriber.id", index=True, ondelete="CASCADE")
+    old_status: SubscriberStatus | None = Field(
+        default=None, sa_type=enum_type(SubscriberStatus, name="old_status_values"), nullable=True
+    )
+    new_status: SubscriberStatus = Field(sa_type=enum_type(SubscriberStatus), nullable=False)
+    cause: StatusCause = Field(sa_type=enum_type(StatusCause), nullable=False)
+    detail: str = Field(default="", max_length=300)  # e.g. the import's file and time: the consent source
+    at: datetime = _timestamp()
+
+
+class ErasedAddress(SQLModel, table=True):
+    """An address erased on request, kept only as a hash so it is never mailed again."""
+
+    __tablename__ = "erased_address"
+
+    address_hash: str = Field(primary_key=True, max_length=64)
+    erased_at: datetime = _timestamp()
 
 
 class Delivery(SQLModel, table=True):

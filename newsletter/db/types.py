@@ -40,15 +40,18 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def enum_type(enum_cls: type[StrEnum]) -> sa.Enum:
-    """Store a closed vocabulary as a short string with a CHECK constraint (no native enum)."""
+def enum_type(enum_cls: type[StrEnum], *, name: str | None = None) -> sa.Enum:
+    """Store a closed vocabulary as a short string with a CHECK constraint (no native enum).
+
+    ``name`` names the constraint when one table has two columns of the same vocabulary.
+    """
     return sa.Enum(
         enum_cls,
         native_enum=False,
         create_constraint=True,
         length=24,
         values_callable=lambda members: [member.value for member in members],
-        name=f"{enum_cls.__name__.lower()}_values",
+        name=name or f"{enum_cls.__name__.lower()}_values",
     )
 
 

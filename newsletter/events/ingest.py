@@ -31,6 +31,7 @@ from newsletter.db.models import (
     DeliveryState,
     Event,
     EventType,
+    StatusCause,
     Subscriber,
     SubscriberStatus,
 )
@@ -224,7 +225,18 @@ def record_events(session: Session, raw_events: Sequence[Any], *, now: datetime)
             )
         )
         status = suppression_for(event)
-        if subscriber is not None and status is not None and suppress(session, subscriber, status, now=now):
+        if (
+            subscriber is not None
+            and status is not None
+            and suppress(
+                session,
+                subscriber,
+                status,
+                now=now,
+                cause=StatusCause.WEBHOOK,
+                detail=f"{event.raw_type}: {event.reason}",
+            )
+        ):
             report.suppressed += 1
         report.stored += 1
     accepted = {e.delivery_id for e in fresh if e.delivery_id in owners and e.event_type is not EventType.UNKNOWN}

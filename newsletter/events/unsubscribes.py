@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from sqlmodel import Session, col, select
 
-from newsletter.db.models import Delivery, DeliveryState, Event, EventType, Subscriber, SubscriberStatus
+from newsletter.db.models import Delivery, DeliveryState, Event, EventType, StatusCause, Subscriber, SubscriberStatus
 from newsletter.subscribers.lifecycle import suppress
 
 OUR_PROVIDER = "newsletter"
@@ -29,7 +29,9 @@ class UnsubscribePath(StrEnum):
 
 def unsubscribe_via(session: Session, subscriber: Subscriber, path: UnsubscribePath, *, now: datetime) -> bool:
     """Unsubscribe (idempotent) and, when it changed anything, record the path taken. True if recorded."""
-    if not suppress(session, subscriber, SubscriberStatus.UNSUBSCRIBED, now=now):
+    if not suppress(
+        session, subscriber, SubscriberStatus.UNSUBSCRIBED, now=now, cause=StatusCause.FORM, detail=path.value
+    ):
         return False
     latest = session.exec(
         select(Delivery.id)

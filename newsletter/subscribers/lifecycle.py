@@ -30,10 +30,12 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from newsletter.addresses import normalise_email
-from newsletter.db.models import Region, Subscriber, SubscriberStatus, Subscription
+from newsletter.db.models import Region, StatusCause, Subscriber, SubscriberStatus, Subscription
 from newsletter.db.queries import regions_in_order
 from newsletter.errors import TokenError
 from newsletter.subscribers.confirm_links import make_confirm_link_token, read_confirm_link_token
+from newsletter.subscribers.erased import is_erased
+from newsletter.subscribers.history import record_change
 from newsletter.subscribers.tokens import CONFIRM_TTL, Purpose, manage_token, read_token
 
 # When two reasons to stop sending meet, the stronger one is kept: a complaint
@@ -43,6 +45,11 @@ _SUPPRESSION_RANK = {
     SubscriberStatus.BOUNCED: 2,
     SubscriberStatus.COMPLAINED: 3,
 }
+
+
+def outranks(status: SubscriberStatus, current: SubscriberStatus) -> bool:
+    """Whether suppression ``status`` is a stronger reason to stop sending than ``current``."""
+    return _SUPPRESSION_RANK[status] > _SUPPRESSION_RANK.get(current, 0)
 
 
 class SubscriptionRequestError(ValueError):
@@ -124,7 +131,13 @@ def check_request(session: Session, raw_email: str, region_codes: Iterable[str])
 
 
 def subscribe(
-    session: Session, raw_email: str, region_codes: Iterable[str], *, secret: bytes, now: datetime
+    session: Session,
+    raw_email: str,
+    region_codes: Iterable[str],
+    *,
+    secret: bytes,
+    now: datetime,
+    cause: StatusCause = StatusCause.FORM,
 ) -> SubscribeOutcome | None:
     """Record a subscribe request and say which mail the address should get, if any.
 
@@ -132,7 +145,7 @@ def subscribe(
     never reveals whether an address is known. Only the mailbox owner learns it,
     from the mail: a confirmation link, or for an active subscriber a link to the
     preference page (their regions are changed there, never by a stranger's form).
-    None, with nothing written, for an address that bounced or complained.
+    None, with nothing written, for an address that bounced, complained or was erased.
 
     Raises InvalidAddress or SubscriptionRequestError for unusable input.
     """
@@ -144,9 +157,12 @@ def subscribe(
         return None
     is_new = subscriber is None
     if subscriber is None:
+        if is_erased(session, email):
+            return None
         subscriber = Subscriber(email=email, created_at=now, updated_at=now)
         session.add(subscriber)
         session.flush()
+        record_change(session, subscriber, None, cause=cause, now=now)
     assert subscriber.id is not None
     names = tuple(region.name for region in regions)
     manage_link_token = manage_token(secret, subscriber.id, subscriber.token_version)
@@ -257,11 +273,13 @@ def confirm(session: Session, token: str, *, secret: bytes, now: datetime) -> Su
     if left_at is not None and int(left_at.timestamp()) > issued_at:
         raise TokenError("this confirmation link is older than your last unsubscribe; please subscribe again")
     _activate_regions(session, subscriber, link.region_codes, now)
+    old = subscriber.status
     subscriber.status = SubscriberStatus.ACTIVE
     subscriber.paused = False
     subscriber.confirmed_at = now
     subscriber.unsubscribed_at = None
     subscriber.updated_at = now
+    record_change(session, subscriber, old, cause=StatusCause.FORM, detail="confirmation link", now=now)
     return subscriber
 
 
@@ -292,7 +310,7 @@ def update_preferences(
     """
     regions = _checked_regions(session, region_codes)
     if not regions:
-        unsubscribe(session, subscriber, now=now)
+        unsubscribe(session, subscriber, now=now, detail="preference page")
         return
     if subscriber.status in NEEDS_OPT_IN:
         raise ReactivationRefused(subscriber.status)
@@ -309,19 +327,29 @@ def update_preferences(
         for code in chosen - existing.keys()
     )
     if subscriber.status is not SubscriberStatus.ACTIVE:
+        old = subscriber.status
         subscriber.status = SubscriberStatus.ACTIVE
         subscriber.confirmed_at = subscriber.confirmed_at or now
         subscriber.unsubscribed_at = None
+        record_change(session, subscriber, old, cause=StatusCause.FORM, detail="preference page", now=now)
     subscriber.paused = paused
     subscriber.updated_at = now
 
 
-def unsubscribe(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
-    """Leave every list at once (one-click, preference page, provider event). Idempotent."""
-    suppress(session, subscriber, SubscriberStatus.UNSUBSCRIBED, now=now)
+def unsubscribe(session: Session, subscriber: Subscriber, *, now: datetime, detail: str = "") -> None:
+    """The subscriber leaves every list at once (one-click, preference page). Idempotent."""
+    suppress(session, subscriber, SubscriberStatus.UNSUBSCRIBED, now=now, cause=StatusCause.FORM, detail=detail)
 
 
-def suppress(session: Session, subscriber: Subscriber, status: SubscriberStatus, *, now: datetime) -> bool:
+def suppress(
+    session: Session,
+    subscriber: Subscriber,
+    status: SubscriberStatus,
+    *,
+    now: datetime,
+    cause: StatusCause,
+    detail: str = "",
+) -> bool:
     """Stop all sending to this subscriber for ``status``'s reason. True if anything changed.
 
     Only the status changes. The region choices stay as they were: the send loop
@@ -331,19 +359,21 @@ def suppress(session: Session, subscriber: Subscriber, status: SubscriberStatus,
     """
     if not status.is_suppressed:
         raise ValueError(f"{status.value!r} is not a suppression status")
-    current = _SUPPRESSION_RANK.get(subscriber.status, 0)
-    if current >= _SUPPRESSION_RANK[status]:
+    if not outranks(status, subscriber.status):
         return False
+    old = subscriber.status
     subscriber.status = status
     subscriber.unsubscribed_at = subscriber.unsubscribed_at or now
     subscriber.updated_at = now
+    record_change(session, subscriber, old, cause=cause, detail=detail, now=now)
     return True
 
 
 def revoke_links(session: Session, subscriber: Subscriber, *, now: datetime) -> None:
-    """Invalidate every link sent to this subscriber so far (e.g. a forwarded mail)."""
+    """Invalidate every link sent to this subscriber so far (e.g. a forwarded mail); the operator's act."""
     subscriber.token_version += 1
     subscriber.updated_at = now
+    record_change(session, subscriber, subscriber.status, cause=StatusCause.OPERATOR, detail="links revoked", now=now)
 
 
 def revoke_links_for_address(session: Session, raw_email: str, *, now: datetime) -> Subscriber | None:

@@ -1,0 +1,209 @@
+"""`newsletter subscribers import`: a CSV list merged into the subscribers, in bulk.
+
+The file is streamed (``import_file``) and merged in batches (``bulk``) inside one
+transaction, so memory stays flat however long the list is, and the import is all
+or nothing when it must be: ``strict`` (any bad row) and ``dry_run`` roll the
+whole transaction back after counting what would have happened, with the very
+same code path as a real import.
+
+Duplicates within the file are found with a temporary table of the addresses seen
+so far (address -> first line), not a set in memory: the first occurrence is
+imported, every later one is a bad row naming the first.
+
+Every row this import creates or changes gets a ``status_change`` row whose
+detail names the file, the time and the mode: the record of where consent came
+from. The same detail finds, after commit, the pending subscribers this import
+created, for their confirmation mails.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from newsletter.db.engine import session_scope
+from newsletter.db.models import StatusCause, StatusChange, Subscriber, SubscriberStatus
+from newsletter.db.queries import regions_in_order
+from newsletter.subscribers.bulk import BatchResult, BulkMerger, Outcome, WantedRow
+from newsletter.subscribers.bulk_sql import BulkWriter
+from newsletter.subscribers.import_file import BadRow, read_rows
+from newsletter.subscribers.lifecycle import SubscribeOutcome, request_confirmation
+
+BATCH_ROWS = 5000
+SQLITE_CACHE_KIB = 65536
+
+
+class ImportMode(StrEnum):
+    CONFIRMED = "confirmed"  # the operator states every address opted in: imported active
+    SEND_CONFIRMATIONS = "send-confirmations"  # imported pending; each new one is mailed a link
+
+
+@dataclass
+class ImportSummary:
+    counts: Counter[Outcome] = field(default_factory=Counter)
+    bad: int = 0
+    written: bool = False
+    run: str = ""  # the detail recorded on every status change of this run
+
+    def line(self) -> str:
+        parts = [f"{self.counts[outcome]} {outcome.value}" for outcome in Outcome]
+        return ", ".join([*parts, f"{self.bad} bad"])
+
+
+@dataclass(frozen=True)
+class ImportReporter:
+    """Where rows that were not imported are told, and how far the file was read."""
+
+    on_bad: Callable[[BadRow], None] = lambda _: None
+    on_skipped: Callable[[int, str], None] = lambda _line, _reason: None
+    on_bytes: Callable[[int], None] = lambda _: None
+
+
+def _seen_table() -> sa.Table:
+    return sa.Table(
+        "import_seen_address",
+        sa.MetaData(),
+        sa.Column("email", sa.String(320), primary_key=True),
+        sa.Column("line", sa.Integer, nullable=False),
+        prefixes=["TEMPORARY"],
+        sqlite_with_rowid=False,  # one B-tree, not a table and an index
+    )
+
+
+class _Duplicates:
+    """Finds rows whose address appeared on an earlier line of the same file."""
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
+        self._table = _seen_table()
+        self._writer = BulkWriter(connection)
+        self._table.create(connection, checkfirst=True)
+        connection.execute(sa.delete(self._table))
+
+    def split(self, rows: list[WantedRow]) -> tuple[list[WantedRow], list[BadRow]]:
+        first_in_batch: dict[str, int] = {}
+        unique: list[WantedRow] = []
+        bad: list[BadRow] = []
+        for row in rows:
+            if row.email in first_in_batch:
+                bad.append(BadRow(row.line, f"duplicate of line {first_in_batch[row.email]}"))
+            else:
+                first_in_batch[row.email] = row.line
+                unique.append(row)
+        sql = f"SELECT email, line FROM {self._table.name} WHERE email"
+        earlier = dict(self._writer.select_in(sql, list(first_in_batch)))
+        kept = []
+        for row in unique:
+            if row.email in earlier:
+                bad.append(BadRow(row.line, f"duplicate of line {earlier[row.email]}"))
+            else:
+                kept.append(row)
+        # In address order: neighbouring keys land on the same index pages.
+        self._writer.insert(self._table, ("email", "line"), sorted((row.email, row.line) for row in kept))
+        return kept, bad
+
+    def drop(self) -> None:
+        self._table.drop(self._connection, checkfirst=True)
+
+
+def run_detail(path: Path, mode: ImportMode, now: datetime) -> str:
+    """The consent source recorded on every change: file, time, mode, and a run id."""
+    return f"import of {path.name} at {now:%Y-%m-%d %H:%M:%S} UTC, --{mode.value} (run {uuid.uuid4().hex[:8]})"
+
+
+def import_file(
+    engine: sa.Engine,
+    path: Path,
+    *,
+    mode: ImportMode,
+    strict: bool = False,
+    dry_run: bool = False,
+    now: datetime,
+    reporter: ImportReporter | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> ImportSummary:
+    """Import the list; ListError when the file itself is unusable (nothing written then)."""
+    report = reporter or ImportReporter()
+    subscribe_as = SubscriberStatus.ACTIVE if mode is ImportMode.CONFIRMED else SubscriberStatus.PENDING
+    summary = ImportSummary(run=run_detail(path, mode, now))
+    with Session(engine) as session:
+        known_regions = {region.code for region in regions_in_order(session)}
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            # A million rows' indexes outgrow the default 2 MB page cache; bounded, so memory stays flat.
+            connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        duplicates = _Duplicates(connection)
+        merger = BulkMerger(connection, cause=StatusCause.IMPORT, detail=summary.run, now=now)
+
+        def flush(batch: list[WantedRow]) -> None:
+            kept, bad = duplicates.split(batch)
+            for row in bad:
+                summary.bad += 1
+                report.on_bad(row)
+            result: BatchResult = merger.merge(kept)
+            summary.counts.update(result.counts)
+            for line, reason in result.skipped:
+                report.on_skipped(line, reason)
+
+        try:
+            batch: list[WantedRow] = []
+            for item in read_rows(
+                path, known_regions=known_regions, subscribe_as=subscribe_as, on_bytes=report.on_bytes
+            ):
+                if isinstance(item, BadRow):
+                    summary.bad += 1
+                    report.on_bad(item)
+                    continue
+                batch.append(item)
+                if len(batch) >= batch_rows:
+                    flush(batch)
+                    batch = []
+            flush(batch)
+            duplicates.drop()
+        except BaseException:
+            session.rollback()
+            raise
+        if dry_run or (strict and summary.bad):
+            session.rollback()
+        else:
+            session.commit()
+            summary.written = True
+    return summary
+
+
+def confirmations_for_run(engine: sa.Engine, run: str, *, secret: bytes, now: datetime) -> Iterator[SubscribeOutcome]:
+    """A confirmation mail's content for every pending subscriber this run created, in id order."""
+    after = 0
+    while True:
+        with session_scope(engine) as session:
+            ids = list(
+                session.exec(
+                    select(StatusChange.subscriber_id)
+                    .where(
+                        StatusChange.detail == run,
+                        col(StatusChange.old_status).is_(None),
+                        StatusChange.new_status == SubscriberStatus.PENDING,
+                        StatusChange.subscriber_id > after,
+                    )
+                    .order_by(col(StatusChange.subscriber_id))
+                    .limit(500)
+                )
+            )
+            if not ids:
+                return
+            after = ids[-1]
+            subscribers = session.exec(select(Subscriber).where(col(Subscriber.id).in_(ids))).all()
+            outcomes = [
+                request_confirmation(session, subscriber, secret=secret, now=now)
+                for subscriber in subscribers
+                if subscriber.status is SubscriberStatus.PENDING
+            ]
+        yield from outcomes
