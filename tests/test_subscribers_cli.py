@@ -209,6 +209,15 @@ def test_send_confirmations_mails_each_new_address_once(list_db: str, tmp_path: 
     second = _cli(["import", str(invite), "--send-confirmations"], list_db, tmp_path)
     assert "confirmation mails: 0 sent, 0 failed" in second.stdout
     assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 2
+    # The operator's statement of consent completes them: active, with the regions switched on.
+    confirmed = _cli(["import", str(invite), "--confirmed"], list_db, tmp_path)
+    assert _summary(confirmed.stdout) == "0 created, 2 updated, 0 unchanged, 0 skipped, 0 bad"
+    shown = _show("new2@example.com", list_db, tmp_path)
+    assert (shown["status"], shown["regions"]) == ("active", ["dc", "sg"])
+    assert [(c["old_status"], c["new_status"], c["cause"]) for c in shown["history"]] == [
+        (None, "pending", "import"),
+        ("pending", "active", "import"),
+    ]
 
 
 def test_erasure_keeps_only_a_hash_that_every_way_in_honours(list_db: str, tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ _ACTIVATE_REGION = (
         _subscription.c.subscriber_id == sa.bindparam("b_id"),
         _subscription.c.region_code == sa.bindparam("b_code"),
     )
-    .values(active=True)
+    .values(active=sa.true())  # a literal: every bound value comes from the row dicts (bulk_sql)
 )
 
 
@@ -145,7 +145,7 @@ class BulkMerger:
         if not rows:
             return result
         known = self._known([row.email for row in rows])
-        erased = self._erased([address_hash(row.email) for row in rows if row.email not in known])
+        erased = self._erased([row.email for row in rows if row.email not in known])
         regions = self._regions([found.id for found in known.values()])
         writes = _Writes()
         # In address order: new rows then land on neighbouring pages of the email index.
@@ -166,11 +166,11 @@ class BulkMerger:
             for subscriber_id, email, status, name in self._writer.select_in(sql, emails)
         }
 
-    def _erased(self, hashes: list[str]) -> set[str]:
-        return {
-            found
-            for (found,) in self._writer.select_in("SELECT address_hash FROM erased_address WHERE address_hash", hashes)
-        }
+    def _erased(self, emails: list[str]) -> set[str]:
+        """Which of these addresses were erased (by their hashes)."""
+        by_hash = {address_hash(email): email for email in emails}
+        sql = "SELECT address_hash FROM erased_address WHERE address_hash"
+        return {by_hash[found] for (found,) in self._writer.select_in(sql, list(by_hash))}
 
     def _regions(self, ids: list[int]) -> dict[int, dict[str, bool]]:
         found: dict[int, dict[str, bool]] = {}
@@ -183,7 +183,7 @@ class BulkMerger:
         return (subscriber_id, old.value if old else None, new.value, self._cause, self._detail, self._now)
 
     def _plan_new(self, row: WantedRow, erased: set[str], writes: _Writes, result: BatchResult) -> Outcome:
-        if address_hash(row.email) in erased:
+        if row.email in erased:
             result.skipped.append((row.line, "erased on request: never added again"))
             return Outcome.SKIPPED
         now = self._now

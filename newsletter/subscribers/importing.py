@@ -18,6 +18,7 @@ created, for their confirmation mails.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -114,6 +115,35 @@ class _Duplicates:
         self._table.drop(self._connection, checkfirst=True)
 
 
+@contextlib.contextmanager
+def _sqlite_bulk_mode(connection: sa.Connection) -> Iterator[None]:
+    """SQLite settings for one bulk import on this connection, restored afterwards.
+
+    Entered before the transaction writes anything (foreign_keys only changes then).
+    A million rows' indexes outgrow the default 2 MB page cache (bounded here, so memory
+    stays flat). Every row's checks are already made by the import: SQLite evaluates an
+    ``IN (...)`` CHECK (our enum columns) by building a small table per row, and a
+    foreign key by a look-up per row, together most of the insert time; the import
+    writes only enum values from the code (``bulk``), subscriber ids it has just read
+    or written, and region codes checked against the region table, all in this
+    transaction. So both are off while it runs, and back on for anything else.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+    connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.exec_driver_sql("PRAGMA ignore_check_constraints=ON")
+    try:
+        yield
+    finally:
+        connection.rollback()  # no-op after a commit; an exception's work is undone before the checks return
+        connection.exec_driver_sql("PRAGMA ignore_check_constraints=OFF")
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.exec_driver_sql(f"PRAGMA cache_size={int(cache or 0)}")
+
+
 def run_detail(path: Path, mode: ImportMode, now: datetime) -> str:
     """The consent source recorded on every change: file, time, mode, and a run id."""
     return f"import of {path.name} at {now:%Y-%m-%d %H:%M:%S} UTC, --{mode.value} (run {uuid.uuid4().hex[:8]})"
@@ -134,12 +164,9 @@ def import_file(
     report = reporter or ImportReporter()
     subscribe_as = SubscriberStatus.ACTIVE if mode is ImportMode.CONFIRMED else SubscriberStatus.PENDING
     summary = ImportSummary(run=run_detail(path, mode, now))
-    with Session(engine) as session:
-        known_regions = {region.code for region in regions_in_order(session)}
-        connection = session.connection()
-        if connection.dialect.name == "sqlite":
-            # A million rows' indexes outgrow the default 2 MB page cache; bounded, so memory stays flat.
-            connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    with engine.connect() as connection, _sqlite_bulk_mode(connection):
+        with Session(bind=connection) as session:
+            known_regions = {region.code for region in regions_in_order(session)}
         duplicates = _Duplicates(connection)
         merger = BulkMerger(connection, cause=StatusCause.IMPORT, detail=summary.run, now=now)
 
@@ -153,28 +180,22 @@ def import_file(
             for line, reason in result.skipped:
                 report.on_skipped(line, reason)
 
-        try:
-            batch: list[WantedRow] = []
-            for item in read_rows(
-                path, known_regions=known_regions, subscribe_as=subscribe_as, on_bytes=report.on_bytes
-            ):
-                if isinstance(item, BadRow):
-                    summary.bad += 1
-                    report.on_bad(item)
-                    continue
-                batch.append(item)
-                if len(batch) >= batch_rows:
-                    flush(batch)
-                    batch = []
-            flush(batch)
-            duplicates.drop()
-        except BaseException:
-            session.rollback()
-            raise
+        batch: list[WantedRow] = []
+        for item in read_rows(path, known_regions=known_regions, subscribe_as=subscribe_as, on_bytes=report.on_bytes):
+            if isinstance(item, BadRow):
+                summary.bad += 1
+                report.on_bad(item)
+                continue
+            batch.append(item)
+            if len(batch) >= batch_rows:
+                flush(batch)
+                batch = []
+        flush(batch)
+        duplicates.drop()
         if dry_run or (strict and summary.bad):
-            session.rollback()
+            connection.rollback()
         else:
-            session.commit()
+            connection.commit()
             summary.written = True
     return summary
 
