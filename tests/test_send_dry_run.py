@@ -83,6 +83,8 @@ def test_dry_run_measures_what_sendgrid_is_then_handed(db_url: str, tmp_path: Pa
         "SENDGRID_API_KEY": API_KEY,
         "SENDGRID_API_HOST": sendgrid_standin.host,
         "NEWSLETTER_BATCH_SIZE": "5",
+        # One batch in flight at a time, so the stand-in receives the requests in the plan's order.
+        "NEWSLETTER_CONCURRENCY": "1",
     }
     before = stored(db_url)
     plan = json.loads(ok(["send", "dc", "--date", DATE, "--dry-run", "--json"], db_url, tmp_path, **sendgrid))
