@@ -161,11 +161,13 @@ def _time_payloads(content: MessageContent, count: int) -> dict[str, float]:
 
 def _time_ready_to_send(
     engine: sa.Engine, settings: Settings, content: MessageContent, edition_id: int
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
     """Database to ready-to-send: the dispatcher's claim loop and the backend's bodies, no POST.
 
     Runs on one thread, so it is the whole cost a send's main thread and workers
-    share before the network. The claimed rows are deleted afterwards (untimed).
+    share before the network. Returns (seconds, recipients ready, seconds of them spent
+    claiming: the keyset read and claim in one statement, and the tokens). The claimed
+    rows are deleted afterwards (untimed).
     """
     backend = SendGridBackend(API_KEY, host="http://127.0.0.1:9", timeout=1)  # never called
     dispatcher = Dispatcher(
@@ -178,8 +180,13 @@ def _time_ready_to_send(
         rng=random.Random(0),
         progress=None,
     )
-    started, after, ready = time.perf_counter(), 0, 0
-    while claimed := dispatcher.claim_next(edition_id, REGION, after):
+    started, after, ready, claiming = time.perf_counter(), 0, 0, 0.0
+    while True:
+        claim_started = time.perf_counter()
+        claimed = dispatcher.claim_next(edition_id, REGION, after)
+        claiming += time.perf_counter() - claim_started
+        if claimed is None:
+            break
         recipients, after = claimed
         # A send forgets a batch's claims once its answer is recorded; nothing is recorded
         # here, so forget them now, or the map grows with the list (about 100 MB at 1M).
@@ -190,11 +197,15 @@ def _time_ready_to_send(
     elapsed = time.perf_counter() - started
     with engine.begin() as connection:
         connection.execute(sa.delete(table_of(Delivery)).where(table_of(Delivery).c.edition_id == edition_id))
-    return elapsed, ready
+    return elapsed, ready, claiming
 
 
-def run_case(database: str, size: int, host: str) -> dict[str, object]:
-    """One case, in this (child) process: set up, measure, tear down."""
+def run_case(database: str, size: int, host: str, *, full: bool = True) -> dict[str, object]:
+    """One case, in this (child) process: set up, measure, tear down.
+
+    Not ``full``: only the keyset read and database to ready-to-send (no payload
+    comparisons, no send), for run_all.py's table.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="dispatch-bench-"))
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     if database == "sqlite":
@@ -245,8 +256,10 @@ def run_case(database: str, size: int, host: str) -> dict[str, object]:
             campaign=rendered.campaign,
         )
         read_s, read_n = _time_keyset_read(engine, rendered.edition_id)
+        ready_s, ready_n, claim_s = _time_ready_to_send(engine, settings, content, rendered.edition_id)
+        if not full:
+            return {"read_s": read_s, "ready_s": ready_s, "ready_n": ready_n, "claim_s": claim_s}
         payloads = _time_payloads(content, size)
-        ready_s, ready_n = _time_ready_to_send(engine, settings, content, rendered.edition_id)
         rss_before_send = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         report = send_edition(engine, settings, REGION, local_date, now=now)
@@ -260,6 +273,7 @@ def run_case(database: str, size: int, host: str) -> dict[str, object]:
             **{f"{key}_s": seconds for key, seconds in payloads.items()},
             "ready_s": ready_s,
             "ready_n": ready_n,
+            "claim_s": claim_s,
             "send_s": send_s,
             "queued": queued,
             "rate": queued / send_s,
@@ -326,7 +340,8 @@ def print_case(r: dict[str, Any]) -> None:
             r["ready_s"],
             size,
             TARGET_READY_S,
-            f"read + claim + tokens + bodies, {int(r['ready_n']):,} ready",
+            f"claim + tokens {r['claim_s']:.2f} s, bodies {r['ready_s'] - r['claim_s']:.2f} s; "
+            f"{int(r['ready_n']):,} ready",
         )
     )
     print(
@@ -354,6 +369,42 @@ def print_memory(results: list[dict[str, Any]]) -> None:
         print(f"  {database:<11}{listed}  spread {spread:.0f} MB  {verdict}")
 
 
+def table_rows(quick: bool) -> list[dict[str, str]]:
+    """run_all.py's rows: keyset read and database to ready-to-send per million, SQLite and PostgreSQL.
+
+    Each database in a child process of its own (a fresh database, its own memory).
+    """
+    size = 100_000 if quick else MILLION
+    rows = []
+    for database in ("sqlite", "postgresql"):
+        child = subprocess.run(
+            [sys.executable, __file__, "--ready-case", f"{database}:{size}"], capture_output=True, text=True, cwd=ROOT
+        )
+        if child.returncode != 0:
+            why = (child.stderr.strip().splitlines() or ["?"])[-1]
+            rows.append({"figure": f"{database}: database to ready-to-send", "result": "failed", "note": why})
+            continue
+        r = json.loads(child.stdout.strip().splitlines()[-1])
+        scale = MILLION / size
+        ready, claim = r["ready_s"] * scale, r["claim_s"] * scale
+        rows.append(
+            {
+                "figure": f"{database}: keyset read, per 1M",
+                "result": f"{r['read_s'] * scale:.2f} s",
+                "note": f"target < {TARGET_READ_S:.0f} s; {size:,} subscribers read in batches of 1,000, no claim",
+            }
+        )
+        rows.append(
+            {
+                "figure": f"{database}: database to ready-to-send, per 1M",
+                "result": f"{ready:.2f} s",
+                "ratio": f"claim {claim:.2f} s ({claim / ready:.0%}) : bodies {ready - claim:.2f} s",
+                "note": f"target < {TARGET_READY_S:.0f} s on one core; claim = keyset read + ledger insert + tokens",
+            }
+        )
+    return rows
+
+
 def _numbers(values: list[str]) -> list[str]:
     """Accept "--sizes 100000 1000000" as well as "--sizes 100000,1000000"."""
     return [part for value in values for part in value.split(",") if part]
@@ -364,10 +415,15 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["100000,1000000"], help="subscriber counts (spaces or commas)")
     parser.add_argument("--databases", nargs="+", default=["sqlite,postgresql"], help="sqlite, postgresql or both")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: "database:size:host", run in a child
+    parser.add_argument("--ready-case", help=argparse.SUPPRESS)  # internal: "database:size", for table_rows
     args = parser.parse_args()
     if args.case:
         database, size, host = args.case.split(":", 2)
         print(json.dumps(run_case(database, int(size), host)))
+        return
+    if args.ready_case:
+        database, size = args.ready_case.split(":")
+        print(json.dumps(run_case(database, int(size), "http://127.0.0.1:9", full=False)))
         return
 
     standin = subprocess.Popen(

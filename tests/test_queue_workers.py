@@ -211,3 +211,21 @@ def test_a_worker_stopped_with_sigterm_puts_its_send_back_for_another_worker(
     workers.start(env)
     wait_until(lambda: edition_is(engine, local_date, EditionStatus.SENT), 90, "another worker to finish the send")
     assert sendgrid_standin.recipients() == Counter(emails)
+
+
+def test_a_queued_send_refused_by_the_worker_exits_1_with_the_reason(
+    engine: sa.Engine, postgres_url: str, tmp_path: Path, sendgrid_standin: StandIn, redis_broker: RedisBroker,
+    workers: Workers,
+) -> None:  # fmt: skip
+    prepare(engine, postgres_url, tmp_path, 10)
+    env = env_for(
+        postgres_url, sendgrid_standin, redis_broker, NEWSLETTER_QUEUE_TASKS="2", NEWSLETTER_REQUIRE_APPROVAL="1"
+    )
+    workers.start(env)
+
+    refused = cli(env, tmp_path, "send", "bxl", "--yes")  # bxl's edition was never approved
+
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].endswith("is not approved (NEWSLETTER_REQUIRE_APPROVAL is on)")
+    assert "queued edition bxl" in refused.stdout
+    assert sendgrid_standin.accepted_recipients == 0

@@ -269,7 +269,11 @@ def sendgrid_standin() -> Iterator[StandIn]:
 
 if __name__ == "__main__":
     # For benchmarks: serve in a process of its own (so it does not share the GIL with the
-    # dispatcher being measured), print the port, answer 202 until killed.
+    # dispatcher being measured), print the port, answer 202 until killed; an optional
+    # argument is the delay before each answer, in seconds (a provider's latency).
+    import sys
+
     _standin, _server, _thread = start_standin(keep_bodies=False)
+    _standin.delay = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
     print(_standin.port, flush=True)
     _thread.join()
