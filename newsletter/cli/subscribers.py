@@ -28,7 +28,11 @@ from newsletter.subscribers.importing import ImportMode, ImportReporter, confirm
 from newsletter.subscribers.lifecycle import MailKind, SubscribeOutcome, SubscriptionRequestError
 from newsletter.web.mail import send_subscription_mail
 
-subscribers_app = typer.Typer(no_args_is_help=True, help="The subscriber list: add, show, remove, import, export.")
+subscribers_app = typer.Typer(
+    no_args_is_help=True,
+    help="The subscriber list: add, show, remove, import, export.",
+    epilog="Example: newsletter subscribers import list.csv --confirmed --dry-run",
+)
 app.add_typer(subscribers_app, name="subscribers")
 
 EmailArgument = Annotated[str, typer.Argument(help="the subscriber's address")]
