@@ -221,15 +221,32 @@ def test_send_confirmations_mails_each_new_address_once(list_db: str, tmp_path: 
 
 
 def test_erasure_keeps_only_a_hash_that_every_way_in_honours(list_db: str, tmp_path: Path) -> None:
+    from newsletter.events.ingest import record_events
+
     assert _cli(["add", "Erase.Me@example.com", "--region", "dc", "--confirmed"], list_db, tmp_path).returncode == 0
+    engine = make_engine(list_db)
+    bounce = {
+        "event": "bounce",
+        "email": "erase.me@example.com",
+        "sg_event_id": "ev-e",
+        "reason": "550 erase.me@example.com?",
+    }
+    with session_scope(engine) as session:
+        assert record_events(session, [bounce], now=datetime.now(UTC)).suppressed == 1
     erased = _cli(["remove", "erase.me@example.com", "--erase"], list_db, tmp_path)
     assert erased.returncode == 0, erased.stderr
     assert "erased (its personal data was deleted)" in erased.stdout
     assert _show("erase.me@example.com", list_db, tmp_path)["erased"] is True
-    engine = make_engine(list_db)
+    traces = {
+        "subscriber": "SELECT count(*) FROM subscriber WHERE email LIKE '%erase.me%'",
+        "event": "SELECT count(*) FROM event WHERE email || reason || CAST(payload AS TEXT) LIKE '%erase.me%'",
+        "history": "SELECT count(*) FROM status_change WHERE detail LIKE '%erase.me%'",
+    }
     with engine.connect() as connection:
-        left = connection.execute(sa.text("SELECT count(*) FROM subscriber WHERE email LIKE '%erase.me%'")).scalar()
-    assert left == 0
+        left = {table: connection.execute(sa.text(query)).scalar() for table, query in traces.items()}
+        kept = connection.execute(sa.text("SELECT reason FROM event WHERE provider_event_id = 'ev-e'")).scalar()
+    assert left == {"subscriber": 0, "event": 0, "history": 0}
+    assert kept == "550 [erased]?"
     refused = _cli(["add", "erase.me@example.com", "--region", "dc"], list_db, tmp_path)
     assert refused.returncode == 1 and "erased on request" in refused.stderr
     again = _write(tmp_path / "again.csv", "email,regions\nERASE.ME@example.com,dc\n")

@@ -26,7 +26,6 @@ from newsletter.subscribers.exporting import COLUMNS, export_rows, write_csv
 from newsletter.subscribers.import_file import BadRow
 from newsletter.subscribers.importing import ImportMode, ImportReporter, confirmations_for_run, import_file
 from newsletter.subscribers.lifecycle import MailKind, SubscribeOutcome, SubscriptionRequestError
-from newsletter.web.mail import send_subscription_mail
 
 subscribers_app = typer.Typer(
     no_args_is_help=True,
@@ -49,6 +48,9 @@ def _when(value: datetime | None) -> str:
 
 
 def _send_confirmation(outcome: SubscribeOutcome) -> None:
+    # Imported here so the other commands never load the web stack (newsletter.web starts FastAPI).
+    from newsletter.web.mail import send_subscription_mail
+
     send_subscription_mail(make_backend(ctx.settings), ctx.settings, outcome)
 
 
@@ -235,6 +237,8 @@ def import_command(
 
 
 def _mail_confirmations(run: str, now: datetime) -> None:
+    from newsletter.web.mail import send_subscription_mail  # see _send_confirmation
+
     backend = make_backend(ctx.settings)
     sent = failed = 0
     try:

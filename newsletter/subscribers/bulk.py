@@ -168,6 +168,8 @@ class BulkMerger:
 
     def _erased(self, emails: list[str]) -> set[str]:
         """Which of these addresses were erased (by their hashes)."""
+        if not emails or self._connection.exec_driver_sql("SELECT 1 FROM erased_address LIMIT 1").first() is None:
+            return set()  # the usual case: nobody ever erased, so no need to hash and look up a batch
         by_hash = {address_hash(email): email for email in emails}
         sql = "SELECT address_hash FROM erased_address WHERE address_hash"
         return {by_hash[found] for (found,) in self._writer.select_in(sql, list(by_hash))}

@@ -40,8 +40,8 @@ class BulkWriter:
         quote = self._dialect.identifier_preparer.quote
         names = ", ".join(quote(name) for name in columns)
         if self._copy:
-            cursor = self._connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
+            driver: Any = self._connection.connection.driver_connection  # psycopg, in this transaction
+            with driver.cursor() as cursor, cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
             return
@@ -61,12 +61,14 @@ class BulkWriter:
         """
         if not values:
             return []
+        if self._copy:
+            driver: Any = self._connection.connection.driver_connection
+            with driver.cursor() as cursor:
+                cursor.execute(f"{sql} = ANY(%s)", (list(values),), binary=True)  # binary: no per-element quoting
+                return list(cursor.fetchall())
         cursor = self._connection.connection.cursor()  # the transaction's own DBAPI connection
         try:
-            if self._copy:
-                cursor.execute(f"{sql} = ANY(%s)", (list(values),))
-            else:
-                cursor.execute(f"{sql} IN ({', '.join('?' for _ in values)})", tuple(values))
+            cursor.execute(f"{sql} IN ({', '.join('?' for _ in values)})", tuple(values))
             return list(cursor.fetchall())
         finally:
             cursor.close()

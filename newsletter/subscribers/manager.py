@@ -147,7 +147,7 @@ def erase(session: Session, raw_email: str, *, now: datetime) -> bool:
     The subscriber row stays, anonymised, so the ledger and the reports keep their
     counts: its address becomes ``erased-<id>@erased.invalid``, its name, regions
     and links go, the events lose the address and raw payload, and the address is
-    blanked out of recorded error texts. Erasing twice is harmless.
+    blanked out of recorded error texts and history details. Erasing twice is harmless.
     """
     email = normalise_email(raw_email)
     hashed = address_hash(email)
@@ -167,6 +167,11 @@ def erase(session: Session, raw_email: str, *, now: datetime) -> bool:
         sa.update(Event)
         .where(sa.or_(col(Event.subscriber_id) == subscriber.id, col(Event.email) == email))
         .values(email="", payload={}, reason=sa.func.replace(Event.reason, email, "[erased]"))
+    )
+    session.execute(  # a provider's reason, kept as a change's detail, may quote the address
+        sa.update(StatusChange)
+        .where(col(StatusChange.subscriber_id) == subscriber.id)
+        .values(detail=sa.func.replace(StatusChange.detail, email, "[erased]"))
     )
     session.execute(
         sa.update(Delivery)
