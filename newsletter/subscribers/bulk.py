@@ -157,6 +157,7 @@ class BulkMerger:
                 outcome = self._plan_known(row, found, regions.get(found.id, {}), writes, result)
             result.counts[outcome] += 1
         self._write(writes)
+        result.skipped.sort()  # reported in file order
         return result
 
     def _known(self, emails: list[str]) -> dict[str, _Known]:
