@@ -39,7 +39,7 @@ from newsletter.subscribers.import_file import BadRow, read_rows
 from newsletter.subscribers.lifecycle import SubscribeOutcome, request_confirmation
 
 BATCH_ROWS = 5000
-SQLITE_CACHE_KIB = 65536
+SQLITE_CACHE_KIB = 32768
 
 
 class ImportMode(StrEnum):
