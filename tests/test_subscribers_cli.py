@@ -292,3 +292,23 @@ def test_show_lists_every_status_change_with_its_cause(list_db: str, tmp_path: P
     assert history[2]["detail"] == "bounce: 550 no such user"
     shown = _cli(["show", "story@example.com"], list_db, tmp_path).stdout
     assert "active -> bounced      webhook  bounce: 550 no such user" in shown
+
+
+def test_add_asks_for_confirmation_unless_told_they_opted_in(list_db: str, tmp_path: Path) -> None:
+    asked = _cli(["add", "Fresh@Example.com", "--region", "dc", "--region", "lagos"], list_db, tmp_path)
+    assert asked.returncode == 0, asked.stderr
+    assert asked.stdout.strip().startswith("fresh@example.com: pending, confirmation mail sent")
+    assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 1
+    shown = _show("fresh@example.com", list_db, tmp_path)
+    assert (shown["status"], shown["regions"]) == ("pending", ["dc", "lagos"])
+    assert [(c["old_status"], c["new_status"], c["cause"]) for c in shown["history"]] == [(None, "pending", "operator")]
+    confirmed = _cli(["add", "fresh@example.com", "--region", "dc", "--confirmed"], list_db, tmp_path)
+    assert confirmed.stdout.strip() == "fresh@example.com: updated, active in dc"
+    assert _show("fresh@example.com", list_db, tmp_path)["status"] == "active"
+    for args, message in [
+        (["add", "x@example.com", "--region", "mars"], "error: unknown region: mars"),
+        (["add", "not-an-address", "--region", "dc"], "error: An email address must have an @-sign."),
+        (["remove", "nobody@example.com"], "error: no subscriber has the address nobody@example.com"),
+    ]:
+        refused = _cli(args, list_db, tmp_path)
+        assert refused.returncode == 1 and refused.stderr.strip() == message
