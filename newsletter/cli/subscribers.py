@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from newsletter.addresses import InvalidAddress
 from newsletter.cli.base import app, ctx
+from newsletter.cli.output import JsonOption, emit_json
 from newsletter.db.engine import session_scope
 from newsletter.db.models import SubscriberStatus
 from newsletter.delivery.factory import make_backend
@@ -35,7 +35,6 @@ subscribers_app = typer.Typer(
 app.add_typer(subscribers_app, name="subscribers")
 
 EmailArgument = Annotated[str, typer.Argument(help="the subscriber's address")]
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for scripts")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -123,7 +122,7 @@ def show(email: EmailArgument, as_json: JsonOption = False) -> None:
     except InvalidAddress as exc:
         raise _fail(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps(_view_json(view), indent=2))
+        emit_json(_view_json(view))
         return
     if isinstance(view, manager.ErasedView):
         typer.echo(f"erased on request {_when(view.erased_at)}; only a hash is kept, so it is never mailed again")
@@ -281,7 +280,7 @@ def export(
             "status": status.value if status else None,
             "exported_at": datetime.now(UTC).isoformat(),
         }
-        typer.echo(json.dumps(meta, indent=2))
+        emit_json(meta)
     elif output is not None:
         typer.echo(f"{count} subscribers written to {output}")
 

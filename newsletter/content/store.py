@@ -39,6 +39,7 @@ from newsletter.db.models import (
     StoryStatus,
 )
 from newsletter.errors import ContentError, NotFoundError, StaleWriteError
+from newsletter.signing import urlsafe_b64
 
 Kind = Literal["story", "ad"]
 # Set by the server; ignored in a request body, so a record read can be written back as is.
@@ -152,7 +153,7 @@ class Page:
 
 
 def encode_cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode().rstrip("=")
+    return urlsafe_b64(f"id:{row_id}".encode())
 
 
 def decode_cursor(cursor: str) -> int:
