@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import orjson
 import pytest
 
 API_KEY = "SG.test-key-for-the-local-stand-in"
@@ -40,7 +41,7 @@ RESERVED_HEADERS = {
 
 
 def _utf8(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    return len(orjson.dumps(value))
 
 
 def problems(body: Any) -> list[tuple[str, str]]:
@@ -184,8 +185,9 @@ def _handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             if not self.headers.get("Content-Type", "").startswith("application/json"):
                 return self._errors(415, (None, "Content-Type must be application/json"))
             try:
-                body = json.loads(raw)
-            except ValueError:
+                # orjson: a benchmark's stand-in parses 600 KB bodies dozens of times a second.
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
                 return self._errors(400, (None, "Bad Request"))
             if standin.keep_bodies:
                 with standin.lock:
