@@ -7,7 +7,9 @@ substitution) swaps in that recipient's token. Nothing else varies per recipient
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from functools import lru_cache
 from urllib.parse import quote
 
 # Appears in rendered HTML/text wherever a recipient's token goes; must survive
@@ -44,16 +46,36 @@ def edition_url(base_url: str, region_code: str, local_date: date) -> str:
 
 def unsubscribe_mailto(address: str, token: str) -> str:
     """RFC 6068: a non-ASCII address is percent-encoded UTF-8, so the header stays ASCII."""
-    return f"mailto:{quote(address, safe=_MAILTO_SAFE)}?subject=unsubscribe-{quote(token, safe='')}"
+    return f"{_mailto_prefix(address)}{_quoted_token(token)}"
 
 
 # Characters RFC 6068 lets an address keep in a mailto URI (besides letters, digits, "-._~").
 _MAILTO_SAFE = "@!$'()*+,;:"
+# What quote(..., safe="") leaves as it is: a token made by us (URL-safe base64 and a dot) is all of these.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+# Made once per recipient of every edition, around the same few addresses: the constant
+# parts are quoted once, not per recipient.
+@lru_cache(maxsize=64)
+def _mailto_prefix(address: str) -> str:
+    return f"mailto:{quote(address, safe=_MAILTO_SAFE)}?subject=unsubscribe-"
+
+
+@lru_cache(maxsize=64)
+def _one_click_prefix(base_url: str) -> str:
+    return f"<{unsubscribe_url(base_url, '')}"
+
+
+def _quoted_token(token: str) -> str:
+    return token if _UNRESERVED.fullmatch(token) else quote(token, safe="")
 
 
 def list_unsubscribe_headers(base_url: str, mailto_address: str, token: str) -> dict[str, str]:
     """RFC 2369 + RFC 8058 headers: an HTTPS one-click URL and a mailto fallback."""
     return {
-        "List-Unsubscribe": f"<{unsubscribe_url(base_url, token)}>, <{unsubscribe_mailto(mailto_address, token)}>",
+        # unsubscribe_url and unsubscribe_mailto, spelled out: this runs once per recipient.
+        "List-Unsubscribe": f"{_one_click_prefix(base_url)}{token}>, <{_mailto_prefix(mailto_address)}"
+        f"{_quoted_token(token)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

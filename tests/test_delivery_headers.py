@@ -13,11 +13,12 @@ import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from urllib.parse import quote
 
 import pytest
 
 from newsletter.delivery.mime import build_mime
-from newsletter.links import list_unsubscribe_headers
+from newsletter.links import list_unsubscribe_headers, unsubscribe_mailto
 from tests.delivery_harness import Harness, content, recipients
 
 # 60 characters: long enough that "List-Unsubscribe: <base/u/token>," overruns 78 columns.
@@ -98,3 +99,14 @@ def test_a_non_ascii_unsubscribe_address_is_percent_encoded_not_rfc2047_encoded(
     assert f"<mailto:d%C3%A9sabonnement@nouvelles.example.fr?subject=unsubscribe-{recipient.token}>" in re.sub(
         r"\n ", " ", folded
     )
+
+
+@pytest.mark.parametrize("token", ["m6MTox.AbC-_x", "", "a+b/c=", "tok en", "é%~.", "%%recipient_token%%"])
+def test_list_unsubscribe_quotes_any_token_the_way_quote_does(token: str) -> None:
+    # Our tokens need no quoting and skip it; anything else is percent-encoded as quote() would.
+    for address, quoted in ((MAILTO, MAILTO), ("désabo@x.fr", "d%C3%A9sabo@x.fr")):
+        headers = list_unsubscribe_headers("https://n.example.com/", address, token)
+        assert headers["List-Unsubscribe"] == (
+            f"<https://n.example.com/u/{token}>, <mailto:{quoted}?subject=unsubscribe-{quote(token, safe='')}>"
+        )
+        assert unsubscribe_mailto(address, token) == f"mailto:{quoted}?subject=unsubscribe-{quote(token, safe='')}"
