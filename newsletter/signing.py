@@ -13,9 +13,9 @@ compare it with :mod:`hmac` for short, block-sized and long keys.
 
 from __future__ import annotations
 
-import binascii
 import hashlib
 import hmac
+from binascii import b2a_base64
 
 DIGEST_BYTES = 32
 
@@ -29,7 +29,7 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 def urlsafe_b64(data: bytes) -> str:
     """``data`` as URL-safe base64 without padding."""
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
+    return b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 class Signer:
@@ -53,6 +53,22 @@ class Signer:
     def text(self, message: bytes, size: int = DIGEST_BYTES) -> str:
         """:meth:`digest` as unpadded URL-safe base64."""
         return urlsafe_b64(self.digest(message, size))
+
+    def signed(self, message: bytes, size: int = DIGEST_BYTES) -> str:
+        """``message`` and :meth:`text` of it, both unpadded URL-safe base64, joined by a dot.
+
+        The same as ``f"{urlsafe_b64(message)}.{self.text(message, size)}"``, in one
+        translation and one decode: a send makes one per recipient.
+        """
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        joined = b"%b.%b" % (
+            b2a_base64(message, newline=False).rstrip(b"="),
+            b2a_base64(outer.digest()[:size], newline=False).rstrip(b"="),
+        )
+        return joined.translate(_URLSAFE).decode("ascii")
 
 
 def sign_text(secret: bytes, message: bytes, size: int = DIGEST_BYTES) -> str:

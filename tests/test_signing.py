@@ -39,3 +39,11 @@ def test_same_text_refuses_anything_we_could_not_have_issued() -> None:
     assert not same_text(mac, mac[:-1])
     assert not same_text(mac, mac[:-1] + "é")  # non-ASCII: False, not TypeError
     assert not same_text(mac, "")
+
+
+@pytest.mark.parametrize("key", KEYS[:3], ids=lambda key: f"{len(key)}-byte key")
+def test_signed_is_the_message_and_its_mac_joined_by_a_dot(key: bytes) -> None:
+    signer = Signer(key)
+    for message in (b"", b"m:1:1", b"\xfb\xff" * 7, bytes(range(256))):
+        for size in (16, 32):
+            assert signer.signed(message, size) == f"{urlsafe_b64(message)}.{signer.text(message, size)}"
