@@ -46,9 +46,12 @@ def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
+_PLACEHOLDER_BYTES = _utf8_len(TOKEN_PLACEHOLDER)
+
+
 def substitution_bytes(recipient: Recipient) -> int:
     """What one recipient's substitution costs against the per-request budget (key + value)."""
-    return _utf8_len(TOKEN_PLACEHOLDER) + _utf8_len(recipient.token)
+    return _PLACEHOLDER_BYTES + _utf8_len(recipient.token)
 
 
 def plan_requests(content: MessageContent, recipients: Sequence[Recipient]) -> Iterator[list[Recipient]]:
@@ -113,22 +116,28 @@ def _check_token(recipient: Recipient) -> None:
         raise ProviderLimitError(f"the token for {recipient.email} is too long for a SendGrid substitution")
 
 
-def _personalization(content: MessageContent, recipient: Recipient, shared_args: dict[str, str]) -> dict[str, Any]:
-    _check_token(recipient)
-    custom_args = (
-        {LEDGER_ARG: ledger_stamp(recipient.ledger_id), **shared_args}
-        if recipient.ledger_id is not None
-        else shared_args
-    )
-    personalization: dict[str, Any] = {
-        "to": [{"email": recipient.email}],
-        "substitutions": {TOKEN_PLACEHOLDER: recipient.token},
-        # Substitutions do not reach headers, so each personalization carries its own.
-        "headers": recipient_headers(content, recipient),
-    }
-    if custom_args:
-        personalization["custom_args"] = custom_args
-    return personalization
+def _personalizations(content: MessageContent, recipients: Sequence[Recipient]) -> list[dict[str, Any]]:
+    """One personalization per recipient: its address, its token, its headers and ledger id.
+
+    This runs once per recipient of every edition, so it is one loop with the shared
+    custom_args made once, rather than a function call per recipient.
+    """
+    shared_args = _shared_args(content)
+    personalizations: list[dict[str, Any]] = []
+    for recipient in recipients:
+        _check_token(recipient)
+        personalization: dict[str, Any] = {
+            "to": [{"email": recipient.email}],
+            "substitutions": {TOKEN_PLACEHOLDER: recipient.token},
+            # Substitutions do not reach headers, so each personalization carries its own.
+            "headers": recipient_headers(content, recipient),
+        }
+        if recipient.ledger_id is not None:
+            personalization["custom_args"] = {LEDGER_ARG: ledger_stamp(recipient.ledger_id), **shared_args}
+        elif shared_args:
+            personalization["custom_args"] = shared_args
+        personalizations.append(personalization)
+    return personalizations
 
 
 def _check_request(content: MessageContent, recipients: Sequence[Recipient]) -> None:
@@ -172,8 +181,7 @@ def to_sendgrid_request(
 ) -> dict[str, Any]:
     """The v3 mail send body for one request. Call :func:`plan_requests` first to split a batch."""
     _check_request(content, recipients)
-    shared_args = _shared_args(content)
-    return _body(content, [_personalization(content, r, shared_args) for r in recipients], sandbox)
+    return _body(content, _personalizations(content, recipients), sandbox)
 
 
 def serialize_request(body: dict[str, Any]) -> str:
