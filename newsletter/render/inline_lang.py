@@ -37,6 +37,10 @@ _ATTRS: Final = {"zh": ' lang="zh"', "ar": ' lang="ar" dir="rtl"'}
 
 def foreign_runs(text: str, language: str) -> Iterator[tuple[str, str | None]]:
     """``text`` in pieces: (piece, "zh"/"ar") for a run in another script, (piece, None) otherwise."""
+    if text.isascii():  # neither script: no run to find
+        if text:
+            yield text, None
+        return
     own = primary_language(language)
     position = 0
     for match in _RUNS.finditer(text):

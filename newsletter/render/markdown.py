@@ -11,6 +11,7 @@ inline (mail clients drop most stylesheets) and plain text for the text part.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from markupsafe import Markup
 
 from newsletter.render.inline_lang import foreign_runs, open_tag
 
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 TEXT_WIDTH = 72
 
@@ -31,7 +33,7 @@ def is_safe_url(url: str | None, *, schemes: frozenset[str] = SAFE_SCHEMES) -> b
         return False
     # Browsers ignore control characters and whitespace inside a scheme
     # ("java\tscript:"), so anything like that is refused outright.
-    if any(ord(ch) < 33 or ord(ch) == 127 for ch in url):
+    if _CONTROL_OR_SPACE.search(url):
         return False
     try:
         parts = urlsplit(url)
@@ -89,7 +91,11 @@ def _mark_foreign_runs(tokens: list[Token], language: str) -> None:
             if child.type != "text":
                 children.append(child)
                 continue
-            for piece, script in foreign_runs(child.content, language):
+            pieces = list(foreign_runs(child.content, language))
+            if len(pieces) == 1 and pieces[0][1] is None:
+                children.append(child)  # nothing foreign (most text): the token stays as it is
+                continue
+            for piece, script in pieces:
                 if script:
                     children.append(Token("html_inline", "", 0, content=str(open_tag(script))))
                 children.append(Token("text", "", 0, content=piece))
@@ -162,14 +168,21 @@ def _wrap(text: str, width: int, first: str, rest: str) -> str:
     out: list[str] = []
     prefix = first
     for hard_line in text.split("\n"):
-        line = ""
+        if len(prefix) + len(hard_line) <= width:
+            # Fits as it stands (collapsing spaces only shortens it): the loop below would make one line.
+            out.append((prefix + " ".join(hard_line.split())).rstrip())
+            prefix = rest
+            continue
+        words: list[str] = []
+        used = len(prefix)  # the line's length so far, prefix included
         for word in hard_line.split():
-            if line and len(prefix) + len(line) + 1 + len(word) > width:
-                out.append(prefix + line)
-                prefix, line = rest, word
+            if words and used + 1 + len(word) > width:
+                out.append(prefix + " ".join(words))
+                prefix, words, used = rest, [word], len(rest) + len(word)
             else:
-                line = f"{line} {word}" if line else word
-        out.append((prefix + line).rstrip())
+                used += len(word) + 1 if words else len(word)
+                words.append(word)
+        out.append((prefix + " ".join(words)).rstrip())
         prefix = rest
     return "\n".join(out)
 
