@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 
 class Network(StrEnum):
@@ -40,7 +40,8 @@ def campaign_name(region_code: str, local_date: date) -> str:
 
 
 def _encode(pairs: list[tuple[str, str]]) -> str:
-    return urlencode(pairs, quote_via=quote, safe="")
+    # urlencode(pairs, quote_via=quote, safe=""), without its per-pair type checks.
+    return "&".join(f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in pairs)
 
 
 def with_utm(url: str, campaign: str, content: str) -> str:
@@ -99,8 +100,13 @@ def share_url(network: Network, shared_url: str, headline: str) -> str:
 def share_links(canonical_url: str, headline: str, campaign: str) -> list[ShareLink]:
     """One link per network in :data:`NETWORKS`, each sharing a UTM-tagged ``canonical_url``."""
     headline = " ".join(headline.split())  # no line breaks inside a share text
+    # with_utm's result for each network, the URL split and its query filtered once per story.
+    parts = urlsplit(canonical_url)
+    kept = _without_utm_pairs(parts.query)
+    common = _encode([("utm_source", UTM_SOURCE), ("utm_medium", UTM_MEDIUM), ("utm_campaign", campaign)])
     links = []
     for network in NETWORKS:
-        shared = with_utm(canonical_url, campaign, SHARE_CONTENT_PREFIX + network.value)
+        utm = f"{common}&{_encode([('utm_content', SHARE_CONTENT_PREFIX + network.value)])}"
+        shared = urlunsplit(parts._replace(query="&".join([*kept, utm])))
         links.append(ShareLink(network, share_url(network, shared, headline), shared))
     return links

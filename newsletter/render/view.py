@@ -7,6 +7,7 @@ text templates show the same words and links. Nothing here touches the database.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass, replace
+from functools import cache
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -150,13 +151,26 @@ _DEFUSED_PERCENTS = "%\u2060%"
 
 
 def _defused(value: Any) -> Any:
+    """``value`` with every ``%%`` broken; the very same object when it has none (the usual case)."""
     if isinstance(value, str):
         return value.replace("%%", _DEFUSED_PERCENTS) if "%%" in value else value
     if isinstance(value, tuple):
-        return tuple(_defused(item) for item in value)
+        items = tuple(_defused(item) for item in value)
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
     if is_dataclass(value) and not isinstance(value, type):
-        return replace(value, **{f.name: _defused(getattr(value, f.name)) for f in fields(value)})
+        changed = {}
+        for name in _field_names(type(value)):
+            old = getattr(value, name)
+            new = _defused(old)
+            if new is not old:
+                changed[name] = new
+        return replace(value, **changed) if changed else value
     return value
+
+
+@cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(kind))
 
 
 def without_token_placeholder(content: EditionContent) -> EditionContent:
