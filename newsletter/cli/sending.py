@@ -3,7 +3,9 @@
 On a terminal the progress is a live bar (rich): readers done of those left, the rate,
 the time left, and the counts by state. Anywhere else (a pipe, a log file, cron) a
 bar would be a stream of control characters, so it is one plain line every
-:data:`PLAIN_EVERY_SECONDS`, as before.
+:data:`PLAIN_EVERY_SECONDS`, as before. A send run in-process feeds it the counts of
+what it records; a send handed to the queue's workers is followed from the ledger
+(:func:`answered_since`), through the same display.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -76,6 +78,17 @@ def send_progress(total: int, *, terminal: bool | None = None) -> Iterator[Progr
             bar.update(task, completed=sum(tally.values()), states=_states(tally))
 
         yield update
+
+
+def answered_since(before: Mapping[DeliveryState, int], now: Mapping[DeliveryState, int]) -> Counter[DeliveryState]:
+    """The progress tally of a send followed from the ledger: each state's growth since ``before``.
+
+    The same figure an in-process send counts as it records its answers (suppressed,
+    sent, queued, failed, unknown); CLAIMED is left out, as a claim is in flight, not
+    an answer, and so is a state that shrank (rows resolved or released meanwhile).
+    """
+    grown = {state: count - before.get(state, 0) for state, count in now.items() if state is not DeliveryState.CLAIMED}
+    return Counter({state: n for state, n in grown.items() if n > 0})
 
 
 def _plain_lines() -> ProgressCallback:

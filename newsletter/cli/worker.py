@@ -6,15 +6,16 @@ NEWSLETTER_QUEUE_URL is set), never by the others.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import typer
 
 from newsletter.cli.base import EXIT_ERROR, EXIT_INCOMPLETE, app, ctx
-from newsletter.db.models import EditionStatus
+from newsletter.cli.sending import answered_since, send_progress
+from newsletter.db.models import DeliveryState, EditionStatus
 from newsletter.errors import NotFoundError
 from newsletter.queue.jobs import ERROR, SendJob
+from newsletter.send.overview import readers_left
 from newsletter.send.service import SendOutcome, edition_status
 
 NoWaitOption = Annotated[
@@ -47,28 +48,23 @@ def send_queued(job: SendJob, *, wait: bool) -> int:
 
     settings = ctx.settings
     where = f"{job.region_code} --date {job.local_date}"
+    # Read before the tasks exist: a worker may start on them at once.
+    total, before = readers_left(ctx.engine, job.region_code, job.local_date), _ledger_counts(job)
     task_ids = enqueue_send(settings, job, copies=settings.queue_tasks, keep_results=wait)
     typer.echo(f"queued edition {job.region_code} {job.local_date} for the workers ({len(task_ids)} tasks)")
     if not wait:
         typer.echo(f"  follow it with `newsletter status {where}`")
         return 0
-    last_line, last_at = "", 0.0
+    # The in-process send's display (bar on a terminal, else a line every few seconds), fed from the ledger.
+    with send_progress(total) as progress:
 
-    def tick() -> None:
-        nonlocal last_line, last_at
-        if time.monotonic() - last_at < 2:  # a line every 2 s at most, and only when it changed
-            return
-        last_at = time.monotonic()
-        try:
-            counts = edition_status(ctx.engine, job.region_code, job.local_date).counts
-        except NotFoundError:
-            return
-        line = "  " + ", ".join(f"{state.value} {n}" for state, n in counts.items() if n)
-        if line != last_line:
-            typer.echo(line)
-        last_line = line
+        def tick() -> None:
+            tally = answered_since(before, _ledger_counts(job))
+            if tally:  # nothing recorded yet: no line (nor a bar at zero) to draw
+                progress(tally)
 
-    finished = wait_for(settings, task_ids, tick=tick)
+        finished = wait_for(settings, task_ids, tick=tick)
+        tick()  # the bar ends where the ledger does
     refused = sorted({line for r in finished.results if r.outcome == ERROR for line in r.lines})
     for line in refused + [f"error: a task ended with {error}" for error in sorted(set(finished.errors))]:
         typer.secho(line, err=True, fg=typer.colors.RED)
@@ -92,3 +88,11 @@ def send_queued(job: SendJob, *, wait: bool) -> int:
             f"answer; after checking the provider, `newsletter release {where}`, then `newsletter resume {where}`"
         )
     return EXIT_INCOMPLETE
+
+
+def _ledger_counts(job: SendJob) -> dict[DeliveryState, int]:
+    """The edition's ledger rows per state; none before its first send created the edition."""
+    try:
+        return edition_status(ctx.engine, job.region_code, job.local_date).counts
+    except NotFoundError:
+        return {}
