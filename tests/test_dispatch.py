@@ -493,3 +493,35 @@ def test_a_stop_request_interrupts_a_rate_limit_wait(
     assert sum(sleeps.calls) <= STOP_POLL_SECONDS  # not the whole wait the provider asked for
     assert ledger_states(seeded) == {}  # certainly unsent: released for the next run
     assert sendgrid_standin.answers == [429]
+
+
+def test_a_batch_sendgrid_takes_in_two_requests_sends_them_side_by_side_then_claims_one_request(
+    seeded: sa.Engine, db_url: str, tmp_path: Path, sendgrid_standin: StandIn
+) -> None:
+    """Tokens make 1,000 readers overrun SendGrid's substitution budget: the first claim goes out
+    as two requests at once, and later claims shrink to what one request carries; dry run agrees."""
+    from newsletter.delivery.sendgrid_payload import MAX_RECIPIENTS_PER_REQUEST
+    from newsletter.send.dry_run import plan_send
+
+    readers = active_readers(5000)
+    add_readers(seeded, readers)
+    sendgrid_standin.delay = 0.2
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, concurrency=2, batch_size=1000)
+    local_date = edition_date(seeded)
+    plan = plan_send(seeded, settings, REGION, local_date)
+
+    report = send_edition(seeded, settings, REGION, local_date, now=NOW)
+
+    assert report.completed and report.counts[DeliveryState.QUEUED] == 5000
+    assert sendgrid_standin.recipients() == Counter(r.email for r in readers)
+    sizes = [len(body["personalizations"]) for body in sendgrid_standin.received]
+    # The first claim's two requests go out together, so either may arrive first.
+    first, remainder = max(sizes[:2]), min(sizes[:2])
+    assert first < MAX_RECIPIENTS_PER_REQUEST and first + remainder == 1000  # the first claim, split
+    assert sendgrid_standin.most_in_flight == 2
+    # Claims of 1,000 would make two requests each (ten); claims of one request's worth about seven.
+    assert len(sizes) <= 8
+    # The dry run plans the same claims: 1,000 first, then what one request carries.
+    claims = [batch.recipients for batch in plan.batches]
+    assert claims[0] == 1000 and max(claims[1:]) <= first and sum(claims) == 5000
+    assert sum(len(batch.request_bytes) for batch in plan.batches) == len(sizes)

@@ -1,4 +1,4 @@
-"""What a backend would be handed for a batch, measured without handing it over (``send --dry-run``).
+"""What a backend makes of a batch: its exchanges, and their sizes without handing them over (``send --dry-run``).
 
 Built by the same functions the backends use, so the figures are the real ones:
 SendGrid posts one JSON body per request planned by :func:`plan_requests`; SMTP
@@ -17,6 +17,29 @@ from newsletter.delivery.mime import build_mime, smtp_bytes
 from newsletter.delivery.sendgrid_payload import plan_requests, serialize_request, to_sendgrid_request
 
 
+def exchanges(backend: BackendName, content: MessageContent, recipients: Sequence[Recipient]) -> list[list[Recipient]]:
+    """A batch as the exchanges ``backend`` makes for it, which can go out side by side.
+
+    SendGrid: one request per :func:`plan_requests` unit (the substitution budget can
+    split a batch of 1,000 in two). SMTP and the outbox: the batch is one exchange
+    (one connection, or one folder, handled in turn).
+    """
+    if backend is BackendName.SENDGRID:
+        return list(plan_requests(content, recipients))
+    return [list(recipients)]
+
+
+def claim_limit_after(limit: int, units: Sequence[Sequence[Recipient]]) -> int:
+    """The next claim's size once a claim of ``limit`` readers went out as ``units``.
+
+    A claim split over several exchanges shrinks to the largest of them, so the next
+    claims each fill one request instead of leaving a small remainder in a slot of its own.
+    """
+    if len(units) > 1:
+        return max(1, min(limit, max(len(unit) for unit in units)))
+    return limit
+
+
 def request_sizes(
     backend: BackendName,
     content: MessageContent,
@@ -29,7 +52,7 @@ def request_sizes(
     if backend is BackendName.SENDGRID:
         return [
             len(serialize_request(to_sendgrid_request(content, unit, sandbox=sandbox)).encode("utf-8"))
-            for unit in plan_requests(content, recipients)
+            for unit in exchanges(backend, content, recipients)
         ]
     if backend is BackendName.SMTP:
         return [len(smtp_bytes(build_mime(content, recipient, now=now))) for recipient in recipients]

@@ -21,7 +21,7 @@ from newsletter.config import BackendName, Settings
 from newsletter.db.models import EditionStatus, SubscriberStatus
 from newsletter.db.types import utcnow
 from newsletter.delivery.base import MessageContent, Recipient
-from newsletter.delivery.sizing import request_sizes
+from newsletter.delivery.sizing import claim_limit_after, exchanges, request_sizes
 from newsletter.editions.rows import find_edition
 from newsletter.send import ledger
 from newsletter.send.edition import SendSource, open_send_in
@@ -114,7 +114,8 @@ def plan_send(
 def _batches(
     connection: sa.Connection, settings: Settings, source: SendSource, region_code: str
 ) -> tuple[int, list[PlannedBatch]]:
-    """The list read as the send loop claims it: ``batch_size`` readers per page, in subscriber order."""
+    """The list read as the send loop claims it: ``batch_size`` readers per page (less once a page
+    needs two requests, as the loop does), in subscriber order."""
     tokens = ManageTokens(settings.secret)
     # The ledger ids the claims would get are not known yet; ids past the current ones
     # have the same number of digits, so the requests measure the same to the byte (or one more).
@@ -122,8 +123,9 @@ def _batches(
     batches: list[PlannedBatch] = []
     suppressed = after = 0
     now = utcnow()
+    limit = settings.batch_size
     while page := ledger.next_candidates(
-        connection, edition_id=source.edition_id, region_code=region_code, after=after, limit=settings.batch_size
+        connection, edition_id=source.edition_id, region_code=region_code, after=after, limit=limit
     ):
         after = page[-1].subscriber_id
         recipients = []
@@ -135,6 +137,7 @@ def _batches(
         suppressed += len(page) - len(recipients)
         if recipients:
             batches.append(_measure(settings, source.content, recipients, now))
+            limit = claim_limit_after(limit, exchanges(settings.backend, source.content, recipients))
     return suppressed, batches
 
 

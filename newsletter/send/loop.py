@@ -21,6 +21,7 @@ from newsletter.config import Settings
 from newsletter.db.models import DeliveryState
 from newsletter.db.types import utcnow
 from newsletter.delivery.base import Backend, MessageContent, Outcome, Recipient, SendResult
+from newsletter.delivery.sizing import claim_limit_after, exchanges
 from newsletter.delivery.units import describe
 from newsletter.errors import (
     AuthenticationError,
@@ -99,6 +100,9 @@ class Dispatcher:
         self.halt: tuple[SendOutcome, str] | None = None
         # One token per recipient, made on the main thread (the send's bottleneck): key set up once.
         self.tokens = ManageTokens(settings.secret)
+        # How many readers a claim takes: the batch size, or less once a batch is seen to need
+        # more than one exchange (SendGrid's substitution budget), so each claim fills one request.
+        self.claim_limit = settings.batch_size
 
     # -- worker thread ------------------------------------------------------------
 
@@ -193,7 +197,7 @@ class Dispatcher:
             raise
 
     def _claim_next(self, edition_id: int, region_code: str, after: int) -> tuple[list[Recipient], int] | None:
-        limit = self.settings.batch_size
+        limit = self.claim_limit
         with self.engine.connect() as connection:
             while True:
                 # Read and claim in one statement, committed before anything is handed over.
@@ -320,14 +324,19 @@ class Dispatcher:
                         stopped = True
                         break
                     # Pace before claiming, so claimed rows never sit waiting on the pacer.
-                    if self.pacer.wait(self.settings.batch_size) and self.should_stop():  # heard while pacing
+                    if self.pacer.wait(self.claim_limit) and self.should_stop():  # heard while pacing
                         stopped = True
                         break
                     batch = self.claim_next(edition_id, region_code, after)
                     if batch is None:
                         break
                     recipients, after = batch
-                    in_flight[pool.submit(self.deliver, recipients)] = _ids(recipients)
+                    # Each exchange is in flight on its own: a batch SendGrid takes in two requests
+                    # goes out in two slots side by side, not one request after the other.
+                    units = exchanges(self.settings.backend, self.content, recipients)
+                    self.claim_limit = claim_limit_after(self.claim_limit, units)
+                    for unit in units:
+                        in_flight[pool.submit(self.deliver, unit)] = _ids(unit)
             finally:
                 # Whatever ended the loop (even a database error), what is in flight has
                 # been handed over: wait for it and record it, so none of it turns unknown.
