@@ -88,3 +88,52 @@ def test_sqlite_file_folder_is_created(tmp_path) -> None:
     migrate(engine)
     assert (tmp_path / "deep" / "down" / "n.db").exists()
     engine.dispose()
+
+
+def test_ledger_rows_and_their_events_survive_migration_0008_both_ways(session: Session) -> None:
+    """0008 drops the ledger's foreign keys: SQLite copies the table, with events pointing at its rows."""
+    from alembic import command
+
+    from newsletter.db.engine import _alembic_config
+    from newsletter.db.models import Event, EventType
+
+    session.add(
+        Region(
+            code="dc",
+            name="D.C.",
+            short_label="D.C.",
+            timezone="America/New_York",
+            send_time="06:30",
+            edition_name="Wire",
+        )
+    )
+    session.flush()
+    subscriber = Subscriber(email="kept@example.com", status=SubscriberStatus.ACTIVE)
+    edition = Edition(region_code="dc", local_date=datetime.now(UTC).date())
+    session.add_all([subscriber, edition])
+    session.flush()
+    delivery = Delivery(edition_id=edition.id, subscriber_id=subscriber.id)
+    session.add(delivery)
+    session.flush()
+    session.add(Event(event_type=EventType.DELIVERED, delivery_id=delivery.id, occurred_at=datetime.now(UTC)))
+    session.commit()
+    engine = session.get_bind()
+    assert isinstance(engine, sa.Engine)
+    config = _alembic_config()
+
+    def delivery_foreign_keys() -> list[str]:
+        return sorted(fk["referred_table"] for fk in sa.inspect(engine).get_foreign_keys("delivery"))
+
+    for revision, expected in (("0007", ["edition", "subscriber"]), ("head", [])):
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            if revision == "head":
+                command.upgrade(config, revision)
+            else:
+                command.downgrade(config, revision)
+        assert delivery_foreign_keys() == expected
+        with Session(engine) as check:
+            assert check.exec(select(Delivery.subscriber_id)).all() == [subscriber.id]
+            assert check.exec(select(Event.delivery_id)).all() == [delivery.id]
+    with engine.connect() as connection:  # the copy kept the ledger's unique key and indexes
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
