@@ -20,13 +20,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import select
 
 from newsletter.db.engine import session_scope
-from newsletter.db.models import Delivery, DeliveryState, EditionStatus, Event
+from newsletter.db.models import Delivery, DeliveryState, Edition, EditionStatus, Event
 from newsletter.db.tables import table_of
 from newsletter.editions.rows import get_or_create_edition
 from newsletter.send import ledger
-from newsletter.send.service import SendReport, edition_status, release_unresolved, send_edition
+from newsletter.send.edition import RESOLVED_BY_EVENTS
+from newsletter.send.service import SendOutcome, SendReport, edition_status, release_unresolved, send_edition
 from tests.conftest import run_cli
 from tests.dispatch_harness import (
     NOW,
@@ -289,14 +291,80 @@ def test_claims_left_by_a_killed_sender_are_resolved_by_events_and_never_resent(
         timeout=60,
     )
     assert "accepted by the provider: 5 resolved to queued" in status.stdout, status.stdout + status.stderr
-    resumed = subprocess.run(
-        [sys.executable, "-m", "newsletter", "resume", REGION, "--date", str(local_date)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr  # complete: nobody left to send to
+    # Every reader was claimed before the crash, and now has an answer: the events closed the edition.
+    assert f"edition {REGION} {local_date} (#" in status.stdout and "): sent" in status.stdout, status.stdout
+    again = subprocess.run(send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr  # complete: nobody left to send to
+    assert "already sent" in again.stdout
     assert len(sendgrid_standin.received) == 2  # and nobody got a second copy
-    assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
+
+
+def _edition(engine: sa.Engine, local_date: date) -> Edition:
+    with session_scope(engine) as session:
+        edition = session.exec(select(Edition).where(Edition.region_code == REGION, Edition.local_date == local_date))
+        return edition.one()
+
+
+def test_events_resolving_the_last_unknown_rows_of_a_finished_send_mark_the_edition_sent(
+    seeded: sa.Engine,
+    db_url: str,
+    tmp_path: Path,
+    sendgrid_standin: StandIn,
+    client: TestClient,
+    webhook_key: WebhookKey,
+    clock: Clock,
+) -> None:
+    add_readers(seeded, active_readers(6))
+    sendgrid_standin.script = ["202", "hang"]  # the second request times out: 3 rows unknown
+    settings = sendgrid_settings(
+        db_url, tmp_path, sendgrid_standin, batch_size=3, concurrency=1, sendgrid_timeout=0.5, error_threshold=1.0
+    )
+    local_date = edition_date(seeded)
+    first = send_edition(seeded, settings, REGION, local_date, now=NOW)
+    assert first.completed and first.edition_status is EditionStatus.SENDING and first.unresolved == 3
+    hung = ledger_ids(sendgrid_standin.received[1])
+
+    # Two of the three: one is still without an answer, so the edition stays open.
+    assert signed_post(client, webhook_key, [processed(hung[0], "p0"), processed(hung[1], "p1")]).status_code == 204
+    assert _edition(seeded, local_date).status is EditionStatus.SENDING
+
+    clock.advance(timedelta(minutes=5))
+    assert signed_post(client, webhook_key, [processed(hung[2], "p2")]).status_code == 204
+    edition = _edition(seeded, local_date)
+    assert edition.status is EditionStatus.SENT
+    assert edition.sent_at == clock.now and edition.note == RESOLVED_BY_EVENTS
+    assert edition_status(seeded, REGION, local_date).unresolved_total == 0
+
+    # The operator's resume finds nothing to do, and nobody got a second copy.
+    again = send_edition(seeded, settings, REGION, local_date, now=NOW)
+    assert again.this_run == Counter() and again.message == "already sent; nothing to do"
+    assert len(sendgrid_standin.received) == 2
+
+
+def test_events_never_close_an_edition_whose_send_stopped_midway(
+    seeded: sa.Engine,
+    db_url: str,
+    tmp_path: Path,
+    sendgrid_standin: StandIn,
+    client: TestClient,
+    webhook_key: WebhookKey,
+) -> None:
+    add_readers(seeded, active_readers(6))
+    sendgrid_standin.script = ["hang"]  # the first batch times out; the error threshold pauses the send
+    settings = sendgrid_settings(db_url, tmp_path, sendgrid_standin, batch_size=3, concurrency=1, sendgrid_timeout=0.5)
+    local_date = edition_date(seeded)
+    # Started now, after the readers joined: they are all on the list this send owes.
+    paused = send_edition(seeded, settings, REGION, local_date, now=datetime.now(UTC))
+    assert paused.outcome is SendOutcome.PAUSED and paused.unresolved == 3
+    never_claimed = len(active_readers(6)) - sum(paused.counts.values())
+    assert never_claimed > 0
+
+    events = [processed(i, f"p{i}") for i in ledger_ids(sendgrid_standin.received[0])]
+    assert signed_post(client, webhook_key, events).status_code == 204
+    edition = _edition(seeded, local_date)
+    assert edition_status(seeded, REGION, local_date).unresolved_total == 0
+    assert edition.status is EditionStatus.SENDING and edition.sent_at is None  # readers left: resume's work
+
+    resumed = send_edition(seeded, settings, REGION, local_date, now=datetime.now(UTC))
+    assert resumed.edition_status is EditionStatus.SENT
+    assert sum(resumed.this_run.values()) == never_claimed

@@ -16,8 +16,9 @@ queued: the provider has the message, so nobody may send it again
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,6 +85,8 @@ class IngestReport:
     duplicates: int = 0
     suppressed: int = 0
     resolved: int = 0  # unresolved ledger rows (claimed, unknown) these events proved accepted
+    # The editions those rows belong to: one may have nobody left now (send.edition.close_resolved).
+    resolved_editions: set[int] = field(default_factory=set)
 
 
 def _clean(value: Any) -> Any:
@@ -240,12 +243,13 @@ def record_events(session: Session, raw_events: Sequence[Any], *, now: datetime)
             report.suppressed += 1
         report.stored += 1
     accepted = {e.delivery_id for e in fresh if e.delivery_id in owners and e.event_type is not EventType.UNKNOWN}
-    report.resolved = resolve_accepted(session, sorted(i for i in accepted if i is not None), now=now)
+    moved = resolve_accepted(session, sorted(i for i in accepted if i is not None), now=now)
+    report.resolved, report.resolved_editions = sum(moved.values()), set(moved)
     return report
 
 
-def resolve_accepted(session: Session, delivery_ids: Sequence[int], *, now: datetime) -> int:
-    """Move unresolved rows (claimed, unknown) that an event names to QUEUED; returns how many moved.
+def resolve_accepted(session: Session, delivery_ids: Sequence[int], *, now: datetime) -> Counter[int]:
+    """Move unresolved rows (claimed, unknown) that an event names to QUEUED; how many moved, per edition.
 
     Any event of ours (processed first, but they arrive in any order) proves SendGrid
     accepted the message, so resending it would be a duplicate. A fresh claim may
@@ -254,7 +258,7 @@ def resolve_accepted(session: Session, delivery_ids: Sequence[int], *, now: date
     see ``send.ledger.record``), so its answer can never turn this row back into
     something a release or a resend would pick up.
     """
-    moved = 0
+    moved: Counter[int] = Counter()
     for chunk in _chunks(delivery_ids):
         result = session.connection().execute(
             sa.update(_delivery)
@@ -265,8 +269,9 @@ def resolve_accepted(session: Session, delivery_ids: Sequence[int], *, now: date
                 sent_at=sa.func.coalesce(_delivery.c.sent_at, sa.literal(now, UTCDateTime())),
                 updated_at=now,
             )
+            .returning(_delivery.c.edition_id)
         )
-        moved += result.rowcount
+        moved.update(result.scalars())
     return moved
 
 

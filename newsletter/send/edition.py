@@ -235,9 +235,7 @@ def close_send(
     SENDING and the next run sends to them.
     """
     with session_scope(engine) as session:
-        edition = session.get(Edition, edition_id, with_for_update=session.get_bind().dialect.name == "postgresql")
-        if edition is None:  # pragma: no cover
-            raise NotFoundError(f"edition #{edition_id} does not exist")
+        edition = _locked(session, edition_id)
         if edition.status is EditionStatus.SENT:
             return EditionStatus.SENT  # another dispatcher finished it; never step back
         if status is EditionStatus.FAILED and unsent_status is not None and not _handed_over(session, edition_id):
@@ -253,11 +251,47 @@ def close_send(
         ):
             status = EditionStatus.SENDING
             note = note or LEFT_BEHIND
-        edition.status = status
-        edition.note = note
-        if status is EditionStatus.SENT:
-            edition.sent_at = now
+        _record_end(edition, status, note, now=now)
         return status
+
+
+def close_resolved(engine: sa.Engine, edition_id: int, *, now: datetime) -> bool:
+    """An edition whose send ended with unresolved rows becomes SENT once events resolved the last of them.
+
+    Called after provider events moved rows of the edition to QUEUED
+    (:mod:`newsletter.events.ingest`). Only a SENDING edition that owes nobody an
+    answer is closed, by the rule :func:`close_send` applies (:func:`ledger.outstanding`):
+    one with readers never claimed (a paused, stopped or crashed send midway) stays
+    SENDING for ``resume``. Recorded as a finished send records it: status, note, sent_at.
+    True when this call closed it.
+    """
+    with session_scope(engine) as session:
+        edition = _locked(session, edition_id)
+        if edition.status is not EditionStatus.SENDING or ledger.outstanding(
+            session.connection(),
+            edition_id=edition_id,
+            region_code=edition.region_code,
+            listed_before=edition.send_started_at,
+        ):
+            return False
+        _record_end(edition, EditionStatus.SENT, RESOLVED_BY_EVENTS, now=now)
+        return True
+
+
+def _locked(session: Session, edition_id: int) -> Edition:
+    """The edition row, held for the transaction (FOR UPDATE on PostgreSQL; SQLite's one writer elsewhere)."""
+    edition = session.get(Edition, edition_id, with_for_update=session.get_bind().dialect.name == "postgresql")
+    if edition is None:  # pragma: no cover
+        raise NotFoundError(f"edition #{edition_id} does not exist")
+    return edition
+
+
+def _record_end(edition: Edition, status: EditionStatus, note: str, *, now: datetime) -> None:
+    """How a send ended, on the edition row: its status, the note, and the moment it was SENT."""
+    edition.status = status
+    edition.note = note
+    if status is EditionStatus.SENT:
+        edition.sent_at = now
 
 
 def nothing_sent(status: EditionStatus) -> str:
@@ -271,4 +305,5 @@ def _handed_over(session: Session, edition_id: int) -> bool:
     return any(count for state, count in counts.items() if state is not DeliveryState.SUPPRESSED)
 
 
+RESOLVED_BY_EVENTS = "completed: the provider's events resolved the last recipients without a recorded answer"
 LEFT_BEHIND = "readers were released by another dispatcher after this run passed them; run the send again"

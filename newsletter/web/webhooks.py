@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from newsletter.events.ingest import ingest
 from newsletter.events.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, is_signed_by
+from newsletter.send.edition import close_resolved
 from newsletter.web.context import Web
 
 router = APIRouter()
@@ -75,6 +76,10 @@ async def sendgrid_events(request: Request, web: Web) -> Response:
     if not isinstance(events, list):
         return _problem(400, "body is not a JSON list of events")
     report = await run_in_threadpool(ingest, web.engine, events, now=web.clock())
+    for edition_id in sorted(report.resolved_editions):
+        # The rows these events resolved may have been the last the edition was waiting for.
+        if await run_in_threadpool(close_resolved, web.engine, edition_id, now=web.clock()):
+            log.info("event webhook: edition #%d is sent, its last unresolved deliveries resolved", edition_id)
     log.info(
         "event webhook: %d received, %d stored, %d duplicates, %d suppressed, %d unresolved deliveries resolved",
         report.received,
