@@ -1,8 +1,9 @@
 """`newsletter subscribers export`: the list as CSV, streamed from a server-side cursor.
 
 The columns are the import's (``email, name, status, regions``), so exporting and
-importing the result changes nothing. Regions are the ones switched on, or for a
-pending subscriber the ones asked for. Erased subscribers are never exported.
+importing the result changes nothing. Emails and names that a spreadsheet would run
+as a formula get a quote in front (``csv_guard``), which the import takes off again.
+Regions are the ones switched on, or for a pending subscriber the ones asked for. Erased subscribers are never exported.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 
 from newsletter.db.models import Region, Subscriber, SubscriberStatus, Subscription
+from newsletter.subscribers.csv_guard import guard
 from newsletter.subscribers.import_file import REGION_SEPARATOR
 
 COLUMNS = ("email", "name", "status", "regions")
@@ -64,7 +66,7 @@ def export_rows(
     for _, rows in itertools.groupby(result, key=lambda row: row[0]):
         first, *rest = rows
         codes = [row[4] for row in (first, *rest) if row[4] is not None]
-        yield first[1], first[2] or "", first[3], REGION_SEPARATOR.join(codes)
+        yield guard(first[1]), guard(first[2] or ""), first[3], REGION_SEPARATOR.join(codes)
 
 
 def write_csv(out: TextIO, rows: Iterator[tuple[str, str, str, str]]) -> int:

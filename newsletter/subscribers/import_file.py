@@ -4,7 +4,8 @@ The file: UTF-8 with or without a byte-order mark, a header row naming at least
 ``email`` and ``regions`` (region codes separated by ``;``), optionally ``name``
 and ``status``; other columns are ignored. Quoted fields may hold commas and line
 breaks. Blank lines are skipped. Each row is checked on its own (the address's
-syntax and normal form, known regions, a usable status and name); duplicates
+syntax and normal form, known regions, a usable status and name); the export's
+spreadsheet guard on emails and names (``csv_guard``) is taken off first. Duplicates
 across the file are the importer's job, since finding them needs more than one row.
 """
 
@@ -21,6 +22,7 @@ from newsletter.addresses import InvalidAddress, normalise_email
 from newsletter.db.models import SubscriberStatus
 from newsletter.errors import ListError
 from newsletter.subscribers.bulk import WantedRow
+from newsletter.subscribers.csv_guard import unguard
 
 REQUIRED_COLUMNS = ("email", "regions")
 OPTIONAL_COLUMNS = ("name", "status")
@@ -88,7 +90,7 @@ class RowChecker:
     def check(self, line: int, record: Sequence[str]) -> WantedRow | BadRow:
         if len(record) > self._width and any(value.strip() for value in record[self._width :]):
             return BadRow(line, f"{len(record)} fields, the header has {self._width} (an unquoted comma?)")
-        raw_email = self._field(record, self._email)
+        raw_email = unguard(self._field(record, self._email))
         if not raw_email:
             return BadRow(line, "no email address")
         try:
@@ -104,7 +106,7 @@ class RowChecker:
             return BadRow(line, codes.reason)
         if not codes and status in (SubscriberStatus.ACTIVE, SubscriberStatus.PENDING):
             return BadRow(line, "no region")
-        name = self._field(record, self._name)
+        name = unguard(self._field(record, self._name))
         if len(name) > NAME_CHARS:
             return BadRow(line, f"name longer than {NAME_CHARS} characters")
         if not name.isprintable():
