@@ -67,8 +67,8 @@ def test_a_messy_file_imports_its_good_rows_and_names_each_bad_line(list_db: str
         bom=True,
     )
     result = _cli(["import", str(messy), "--confirmed"], list_db, tmp_path)
-    assert result.returncode == 1
-    assert result.stderr.strip() == "error: 7 bad rows (listed above)"
+    assert result.returncode == 3  # PARTIAL_EXIT: imported, with bad rows
+    assert result.stderr.strip() == "error: 7 bad rows (listed above); the 2 good rows were imported"
     out = result.stdout
     assert "messy.csv:4: bad: invalid address 'not-an-address'" in out
     assert "messy.csv:5: bad: duplicate of line 2" in out
@@ -157,14 +157,18 @@ def test_strict_and_dry_run_write_nothing(list_db: str, tmp_path: Path) -> None:
     strict = _cli(["import", str(mixed), "--confirmed", "--strict"], list_db, tmp_path)
     assert strict.returncode == 1
     assert "(nothing written: --strict and some rows are bad)" in strict.stdout
-    assert strict.stderr.strip() == "error: 1 bad rows (listed above); nothing was imported"
+    assert strict.stderr.strip() == "error: 1 bad rows (listed above); nothing was imported (1 good rows, --strict)"
+    checked = _cli(["import", str(mixed), "--confirmed", "--dry-run"], list_db, tmp_path)
+    assert checked.returncode == 3
+    assert checked.stderr.strip() == "error: 1 bad rows (listed above); the 1 good rows would be imported"
     missing = _cli(["show", "good@example.com"], list_db, tmp_path)
     assert missing.returncode == 1 and missing.stderr.strip() == "error: no subscriber has the address good@example.com"
 
     clean = _write(tmp_path / "clean.csv", "email,regions\ngood@example.com,dc\n")
     dry = _cli(["import", str(clean), "--confirmed", "--dry-run"], list_db, tmp_path)
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.strip() == "1 created, 0 updated, 0 unchanged, 0 skipped, 0 bad (nothing written: dry run)"
+    expected = "1 created, 0 updated, 0 unchanged, 0 skipped, 0 bad (nothing written: dry run)"
+    assert dry.stdout.splitlines()[-1] == expected
     assert _cli(["show", "good@example.com"], list_db, tmp_path).returncode == 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
@@ -12,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from newsletter.addresses import InvalidAddress
 from newsletter.cli.base import app, ctx
+from newsletter.cli.import_progress import import_progress
 from newsletter.cli.output import JsonOption, emit_json
 from newsletter.db.engine import session_scope
 from newsletter.db.models import SubscriberStatus
@@ -24,7 +23,13 @@ from newsletter.errors import DeliveryError, ListError
 from newsletter.subscribers import manager
 from newsletter.subscribers.exporting import COLUMNS, export_rows, write_csv
 from newsletter.subscribers.import_file import BadRow
-from newsletter.subscribers.importing import ImportMode, ImportReporter, confirmations_for_run, import_file
+from newsletter.subscribers.importing import (
+    ImportMode,
+    ImportReporter,
+    ImportSummary,
+    confirmations_for_run,
+    import_file,
+)
 from newsletter.subscribers.lifecycle import MailKind, SubscribeOutcome, SubscriptionRequestError
 
 subscribers_app = typer.Typer(
@@ -37,9 +42,14 @@ app.add_typer(subscribers_app, name="subscribers")
 EmailArgument = Annotated[str, typer.Argument(help="the subscriber's address")]
 
 
-def _fail(message: str) -> typer.Exit:
+# `import`: some rows were bad but the good ones were imported (distinct from 1, nothing
+# done, and from 2, click's usage error), so a script can tell "partly" from "not at all".
+PARTIAL_EXIT = 3
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
-    return typer.Exit(1)
+    return typer.Exit(code)
 
 
 def _when(value: datetime | None) -> str:
@@ -171,21 +181,6 @@ def remove(
         typer.echo(f"{shown}: already {status.value}; nothing changed")
 
 
-@contextlib.contextmanager
-def _progress(path: Path) -> Iterator[Any]:
-    """A progress bar over the file's bytes when stdout is a terminal; otherwise nothing shown."""
-    with Progress(
-        TextColumn("importing {task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        disable=not sys.stdout.isatty(),
-    ) as progress:
-        task = progress.add_task(path.name, total=path.stat().st_size if path.is_file() else None)
-        yield lambda count: progress.advance(task, count)
-
-
 @subscribers_app.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(help="CSV with a header: email, regions (codes split by ;), name, status")],
@@ -201,7 +196,8 @@ def import_command(
     """Import a CSV list; every bad row is reported with its line; a second import changes nothing.
 
     Addresses that unsubscribed, bounced, complained or were erased are never re-activated.
-    Exit status 1 when any row was bad (the good rows are imported unless --strict).
+    Exit status: 0 every row good; 3 some rows bad, the good ones imported (with --dry-run:
+    would be); 1 nothing imported (an unusable file, or --strict and a bad row).
 
     Example: newsletter subscribers import members.csv --confirmed --dry-run
     """
@@ -217,7 +213,7 @@ def import_command(
         typer.echo(f"{file.name}:{line}: skipped: {reason}")
 
     try:
-        with _progress(file) as advance:
+        with import_progress(file) as advance:
             reporter = ImportReporter(on_bad=bad, on_skipped=skipped, on_bytes=advance)
             summary = import_file(
                 ctx.engine, file, mode=mode, strict=strict, dry_run=dry_run, now=now, reporter=reporter
@@ -232,7 +228,17 @@ def import_command(
     if summary.written and mode is ImportMode.SEND_CONFIRMATIONS:
         _mail_confirmations(summary.run, now)
     if summary.bad:
-        raise _fail(f"{summary.bad} bad rows (listed above)" + ("" if summary.written else "; nothing was imported"))
+        raise _bad_rows(summary, dry_run=dry_run)
+
+
+def _bad_rows(summary: ImportSummary, *, dry_run: bool) -> typer.Exit:
+    """The one line and exit status for an import that met bad rows."""
+    good = summary.good
+    if dry_run:
+        return _fail(f"{summary.bad} bad rows (listed above); the {good} good rows would be imported", PARTIAL_EXIT)
+    if not summary.written:
+        return _fail(f"{summary.bad} bad rows (listed above); nothing was imported ({good} good rows, --strict)")
+    return _fail(f"{summary.bad} bad rows (listed above); the {good} good rows were imported", PARTIAL_EXIT)
 
 
 def _mail_confirmations(run: str, now: datetime) -> None:

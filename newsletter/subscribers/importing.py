@@ -54,6 +54,11 @@ class ImportSummary:
     written: bool = False
     run: str = ""  # the detail recorded on every status change of this run
 
+    @property
+    def good(self) -> int:
+        """Rows that passed every check (created, updated, unchanged or skipped)."""
+        return sum(self.counts.values())
+
     def line(self) -> str:
         parts = [f"{self.counts[outcome]} {outcome.value}" for outcome in Outcome]
         return ", ".join([*parts, f"{self.bad} bad"])
