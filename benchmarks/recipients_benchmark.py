@@ -12,17 +12,29 @@ Each (way, size) runs in a child process of its own, so its peak memory (max RSS
 its own: ours must stay flat from 100k to 1M (within 16 MB). The naive way is timed on
 ``--naive`` recipients and scaled to each size (labelled so): it is linear, and a
 million full copies would take minutes. Figures are printed, never asserted.
+
+Beside them, the hand-written JSON splice the SendGrid backend once had (docs/SENDING.md,
+"no hand-written JSON splice"): one personalization's JSON cut from the builder's output
+and filled in per recipient by string formatting. It is timed against
+``serialize_request(to_sendgrid_request(...))`` over the same recipients, batch by batch
+in turn so both see the same machine, each splice checked equal to the builder's text,
+so the decision can be measured again.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import operator
+import re
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -85,8 +97,60 @@ def naive(content: MessageContent, count: int) -> int:
     return made
 
 
+_EMAIL, _TOKEN, _LEDGER = "\x00email\x00", "\x00token\x00", 7_340_031_999_999_999_997
+
+
+def _escaped(text: str) -> str:
+    """``text`` as it appears inside a JSON string written by orjson."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text  # printable ASCII other than quote and backslash is written as it is
+    return orjson.dumps(text).decode("utf-8")[1:-1]
+
+
+def splice_body(content: MessageContent, recipients: Sequence[Recipient]) -> str:
+    """The splice: one personalization rendered with marks, cut there, filled per recipient.
+
+    The token appears twice: as it is (substitution, one-click URL) and percent-encoded
+    (the mailto subject), so both forms are marks; every benchmark recipient has a ledger id.
+    """
+    probe = Recipient(_EMAIL, _TOKEN, _LEDGER)
+    marks = [_escaped(_EMAIL), _escaped(_TOKEN), str(_LEDGER), quote(_TOKEN, safe="")]
+    one = serialize_request(to_sendgrid_request(content, [probe]))
+    head_end = one.index('"personalizations":[') + len('"personalizations":[')
+    tail_start = one.index('],"from":')
+    pieces = re.split("(" + "|".join(re.escape(m) for m in marks) + ")", one[head_end:tail_start])
+    template = "%s".join(text.replace("%", "%%") for text in pieces[::2])
+    pick: Callable[[tuple[str, ...]], Any] = operator.itemgetter(*[marks.index(m) for m in pieces[1::2]])
+    parts = [
+        template % pick((_escaped(r.email), _escaped(r.token), str(r.ledger_id), _escaped(quote(r.token, safe=""))))
+        for r in recipients
+    ]
+    return f"{one[:head_end]}{','.join(parts)}{one[tail_start:]}"
+
+
+def bodies(content: MessageContent, count: int) -> dict[str, float]:
+    """Seconds spent writing request bodies for ``count`` recipients, the builder and the splice in turn."""
+    tokens = ManageTokens(SECRET)
+    spent = {"builder": 0.0, "splice": 0.0}
+    for start in range(0, count, BATCH):
+        batch = [Recipient(f"r{i}@example.org", tokens(i, 1), i) for i in range(start, min(count, start + BATCH))]
+        for unit in plan_requests(content, batch):
+            t0 = time.perf_counter()
+            posted = serialize_request(to_sendgrid_request(content, unit)).encode("utf-8")
+            t1 = time.perf_counter()
+            spliced = splice_body(content, unit).encode("utf-8")
+            t2 = time.perf_counter()
+            if spliced != posted:
+                raise SystemExit("the splice and the builder disagree: the comparison would be meaningless")
+            spent["builder"] += t1 - t0
+            spent["splice"] += t2 - t1
+    return spent
+
+
 def run_case(way: str, count: int) -> dict[str, float]:
     content = _content()
+    if way == "bodies":
+        return bodies(content, count)
     work = ours if way == "ours" else naive
     started = time.perf_counter()
     made = work(content, count)
@@ -127,6 +191,19 @@ def table_rows(
                 f"(naive: {base['bytes'] * size / naive_count / 1e9:,.1f} GB)",
             }
         )
+    splice_count = 10_000 if quick else 200_000
+    spent = _child("bodies", splice_count)
+    per_million = 1_000_000 / splice_count
+    rows.append(
+        {
+            "figure": "request bodies: builder vs hand-written splice, per 1M",
+            "result": f"builder {spent['builder'] * per_million:.2f} s",
+            "ratio": f"splice {spent['splice'] * per_million:.2f} s; "
+            f"builder / splice = {spent['builder'] / spent['splice']:.2f}",
+            "note": f"{splice_count:,} recipients, in turn batch by batch, each splice checked equal to the "
+            "builder's JSON; the backend posts the builder's (docs/SENDING.md)",
+        }
+    )
     spread = max(peaks.values()) - min(peaks.values())
     rows.append(
         {
