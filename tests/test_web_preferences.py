@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
-from newsletter.db.models import Subscriber, SubscriberStatus
+from newsletter.db.models import Event, StatusChange, Subscriber, SubscriberStatus
 from newsletter.subscribers.tokens import manage_token
 from tests.conftest import run_cli
 from tests.web_helpers import (
@@ -270,3 +270,39 @@ def subscriber_id_of(engine: sa.Engine, address: str) -> int:
         return int(
             connection.execute(sa.text("SELECT id FROM subscriber WHERE email = :e"), {"e": address}).scalar_one()
         )
+
+
+def _unsubscribe_trace(engine: sa.Engine, email: str) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """The status history (old, cause, detail) and our own events (provider, type, raw type) of an address."""
+    with Session(engine) as session:
+        subscriber = session.exec(select(Subscriber).where(Subscriber.email == email)).one()
+        changes = session.exec(
+            select(StatusChange).where(StatusChange.subscriber_id == subscriber.id).order_by(col(StatusChange.id))
+        ).all()
+        events = session.exec(select(Event).where(Event.subscriber_id == subscriber.id)).all()
+    history = [
+        (c.new_status.value, c.cause.value, c.detail) for c in changes if c.new_status is SubscriberStatus.UNSUBSCRIBED
+    ]
+    return history, [(e.provider, e.event_type.value, e.raw_type) for e in events]
+
+
+def test_every_unsubscribe_of_our_pages_leaves_the_same_trace(
+    client: TestClient, web_engine: sa.Engine, web_settings: Settings
+) -> None:
+    """The preference page's button, a save with no region, and one-click: one function, one record each."""
+    button = active_subscriber(web_engine, web_settings, "button@example.com", ["dc"])
+    empty = active_subscriber(web_engine, web_settings, "empty@example.com", ["dc"])
+    one_click = active_subscriber(web_engine, web_settings, "oneclick@example.com", ["dc"])
+    csrf = csrf_from(client.get(f"/p/{button}").text)
+    assert client.post(f"/p/{button}", data={"action": "unsubscribe", "csrf_token": csrf}).status_code == 200
+    csrf = csrf_from(client.get(f"/p/{empty}").text)
+    assert client.post(f"/p/{empty}", data={"action": "save", "csrf_token": csrf}).status_code == 303
+    assert client.post(f"/u/{one_click}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+
+    page = ([("unsubscribed", "form", "preference_page")], [("newsletter", "unsubscribe", "preference_page")])
+    assert _unsubscribe_trace(web_engine, "button@example.com") == page
+    assert _unsubscribe_trace(web_engine, "empty@example.com") == page  # it used to record no event for the report
+    assert _unsubscribe_trace(web_engine, "oneclick@example.com") == (
+        [("unsubscribed", "form", "one_click")],
+        [("newsletter", "unsubscribe", "one_click")],
+    )

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 
 from newsletter.db.models import Delivery, DeliveryState, Event, EventType
 from newsletter.events.ingest import PROVIDER
-from newsletter.events.unsubscribes import OUR_PROVIDER, UnsubscribePath
+from newsletter.subscribers.lifecycle import OUR_PROVIDER, UnsubscribePath
 
 __all__ = ["MACHINE_OPEN_FIELD", "UNSUBSCRIBE_KINDS", "Figures", "edition_figures", "of_edition"]
 
-# Where an unsubscribe came from: our two pages (events/unsubscribes.py), and SendGrid's own.
+# Where an unsubscribe came from: our two paths (subscribers.lifecycle.unsubscribe), and SendGrid's own.
 UNSUBSCRIBE_KINDS = (UnsubscribePath.ONE_CLICK.value, UnsubscribePath.PREFERENCE_PAGE.value, "provider")
 MACHINE_OPEN_FIELD = "sg_machine_open"  # SendGrid: true when Apple Mail Privacy Protection made the open
 _HANDED_OVER = (DeliveryState.QUEUED, DeliveryState.SENT)

@@ -30,7 +30,17 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from newsletter.addresses import normalise_email
-from newsletter.db.models import Region, StatusCause, Subscriber, SubscriberStatus, Subscription
+from newsletter.db.models import (
+    Delivery,
+    DeliveryState,
+    Event,
+    EventType,
+    Region,
+    StatusCause,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+)
 from newsletter.db.queries import regions_in_order
 from newsletter.errors import TokenError
 from newsletter.subscribers.confirm_links import make_confirm_link_token, read_confirm_link_token
@@ -310,7 +320,7 @@ def update_preferences(
     """
     regions = _checked_regions(session, region_codes)
     if not regions:
-        unsubscribe(session, subscriber, now=now, detail="preference page")
+        unsubscribe(session, subscriber, UnsubscribePath.PREFERENCE_PAGE, now=now)
         return
     if subscriber.status in NEEDS_OPT_IN:
         raise ReactivationRefused(subscriber.status)
@@ -336,9 +346,52 @@ def update_preferences(
     subscriber.updated_at = now
 
 
-def unsubscribe(session: Session, subscriber: Subscriber, *, now: datetime, detail: str = "") -> None:
-    """The subscriber leaves every list at once (one-click, preference page). Idempotent."""
-    suppress(session, subscriber, SubscriberStatus.UNSUBSCRIBED, now=now, cause=StatusCause.FORM, detail=detail)
+# Our own unsubscribes are stored as events of this provider, beside SendGrid's, for the report.
+OUR_PROVIDER = "newsletter"
+_HANDED_OVER = (DeliveryState.QUEUED, DeliveryState.SENT)
+
+
+class UnsubscribePath(StrEnum):
+    """How a reader left through our own links: the history's detail and the event's ``raw_type``."""
+
+    ONE_CLICK = "one_click"  # the List-Unsubscribe-Post request a mailbox provider makes
+    PREFERENCE_PAGE = "preference_page"  # a reader on our pages: the unsubscribe button, or no region left
+
+
+def unsubscribe(session: Session, subscriber: Subscriber, path: UnsubscribePath, *, now: datetime) -> bool:
+    """The subscriber leaves every list at once, through ``path``. Idempotent; True if anything changed.
+
+    The one unsubscribe of our pages (one-click, the unsubscribe page, a preference page
+    saved with no region): the status history records it (cause form, the path), and an
+    ``unsubscribe`` event of :data:`OUR_PROVIDER` joined to the reader's latest delivery
+    lets the report count it per edition (SendGrid reports only the ones it handles; the
+    links carry the subscriber's token, not the edition, and the latest mail they got is
+    the one they most likely acted on).
+    """
+    if not suppress(
+        session, subscriber, SubscriberStatus.UNSUBSCRIBED, now=now, cause=StatusCause.FORM, detail=path.value
+    ):
+        return False
+    latest = session.exec(
+        select(Delivery.id)
+        .where(Delivery.subscriber_id == subscriber.id, col(Delivery.state).in_(_HANDED_OVER))
+        .order_by(col(Delivery.id).desc())
+        .limit(1)
+    ).first()
+    session.add(
+        Event(
+            provider=OUR_PROVIDER,
+            event_type=EventType.UNSUBSCRIBE,
+            raw_type=path.value,
+            delivery_id=latest,
+            subscriber_id=subscriber.id,
+            email=subscriber.email,
+            occurred_at=now,
+            received_at=now,
+            payload={"path": path.value},
+        )
+    )
+    return True
 
 
 def suppress(

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.db.models import SubscriberStatus
-from newsletter.events.unsubscribes import UnsubscribePath, unsubscribe_via
 from newsletter.subscribers import lifecycle as subscriptions
+from newsletter.subscribers.lifecycle import UnsubscribePath
 from newsletter.web.context import Web, WebContext
 from newsletter.web.csrf import FIELD_NAME
 from newsletter.web.link_subscriber import ManagedSubscriber
@@ -60,7 +60,7 @@ def save_preferences(
     outcome = None
     try:
         if action == "unsubscribe":
-            unsubscribe_via(session, subscriber, UnsubscribePath.PREFERENCE_PAGE, now=web.clock())
+            subscriptions.unsubscribe(session, subscriber, UnsubscribePath.PREFERENCE_PAGE, now=web.clock())
         elif action == "confirm":
             # Validated before the limit is touched; over it, the same answer and no mail.
             candidate = subscriptions.request_confirmation(
@@ -130,5 +130,5 @@ async def one_click_unsubscribe(request: Request, web: Web, link: ManagedSubscri
         )
     # The database work is blocking: keep it off the event loop.
     path = UnsubscribePath.PREFERENCE_PAGE if form.get(PAGE_FIELD) == PAGE_VALUE else UnsubscribePath.ONE_CLICK
-    await run_in_threadpool(unsubscribe_via, link.session, link.subscriber, path, now=web.clock())
+    await run_in_threadpool(subscriptions.unsubscribe, link.session, link.subscriber, path, now=web.clock())
     return page(request, web, "unsubscribed.html", {"token": link.token})
