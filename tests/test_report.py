@@ -377,7 +377,12 @@ def test_unsubscribes_on_our_pages_are_recorded_against_the_latest_mail(
             for event in session.exec(select(Event).order_by(col(Event.id)))
         ]
         latest = {
-            d.id for d in session.exec(select(Delivery).join(Edition).where(Edition.local_date == date(2026, 11, 29)))
+            d.id
+            for d in session.exec(
+                select(Delivery)
+                .join(Edition, col(Delivery.edition_id) == col(Edition.id))
+                .where(Edition.local_date == date(2026, 11, 29))
+            )
         }
         linked = {event.delivery_id for event in session.exec(select(Event))} - {None}
     assert recorded == [
