@@ -26,4 +26,5 @@ def guard(value: str) -> str:
 
 def unguard(value: str) -> str:
     """The value :func:`guard` was given: one leading quote taken off a guarded value."""
-    return value[1:] if _GUARDED.match(value) else value
+    # startswith first: almost no value begins with a quote, and a million rows pass here.
+    return value[1:] if value.startswith("'") and _GUARDED.match(value) else value
