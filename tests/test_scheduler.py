@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 from apscheduler.triggers.date import DateTrigger
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from newsletter.config import Settings
 from newsletter.db.models import Delivery, DeliveryState, Edition, EditionStatus, Region
@@ -103,7 +103,7 @@ def deliveries(engine: sa.Engine, local_date: date, region: str = "dc") -> int:
         return session.exec(
             select(sa.func.count())
             .select_from(Delivery)
-            .join(Edition)
+            .join(Edition, col(Delivery.edition_id) == col(Edition.id))
             .where(
                 Edition.region_code == region, Edition.local_date == local_date, Delivery.state == DeliveryState.SENT
             )
