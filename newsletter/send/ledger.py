@@ -171,53 +171,75 @@ def _by_subscriber(claimed: Claimed) -> int:
     return claimed.subscriber_id
 
 
+def _claim_rows(status: sa.ColumnElement[Any], subscriber_id: sa.ColumnElement[int], now: Any) -> sa.Select[Any]:
+    """The ledger row of each reader picked: claimed when active, else suppressed with the reason."""
+    is_active = status == SubscriberStatus.ACTIVE
+    return sa.select(
+        sa.bindparam("edition_id", type_=sa.Integer()),
+        subscriber_id,
+        sa.case((is_active, DeliveryState.CLAIMED.value), else_=DeliveryState.SUPPRESSED.value),
+        sa.literal(0, sa.Integer),
+        sa.case((is_active, sa.null()), else_=sa.literal("subscriber ", sa.String).concat(sa.cast(status, sa.String))),
+        now,
+        now,
+    )
+
+
 @cache
 def _claim_statement(dialect: str) -> sa.Executable:
     """The claim, built once per dialect with bound parameters (the compiled form is then cached).
 
-    It returns what a message needs (email, token version) by primary-key lookups on
-    the subscriber, but only for rows to send: suppressed rows return their id and
-    state alone.
+    It returns what a message needs (email, token version) for rows to send;
+    suppressed rows return their id and state alone.
     """
     s, sub, d = _subscriber.c, _subscription.c, _delivery.c
-    is_active = s.status == SubscriberStatus.ACTIVE
     now = sa.bindparam("now", type_=UTCDateTime())
-    rows = (
-        sa.select(
-            sa.bindparam("edition_id", type_=sa.Integer()),
-            sub.subscriber_id,
-            sa.case((is_active, DeliveryState.CLAIMED.value), else_=DeliveryState.SUPPRESSED.value),
-            sa.literal(0, sa.Integer),
-            sa.case(
-                (is_active, sa.null()), else_=sa.literal("subscriber ", sa.String).concat(sa.cast(s.status, sa.String))
-            ),
-            now,
-            now,
+    conditions = _on_the_list(sa.bindparam("edition_id"), sa.bindparam("region_code"), sa.bindparam("after"))
+    limit = sa.bindparam("limit", type_=sa.Integer())
+    columns = ["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"]
+    if dialect == "postgresql":
+        # The readers picked, with what a message needs, in a CTE the written rows join back
+        # to: a join to the subscriber table instead was planned, on lists up to a few
+        # hundred thousand, as a hash of the whole table per claim (quadratic).
+        picked = (
+            sa.select(sub.subscriber_id, s.status, s.email, s.token_version)
+            .select_from(_LIST_JOIN)
+            .where(*conditions)
+            .order_by(sub.subscriber_id)
+            .limit(limit)
+            .cte("picked")
         )
+        p = picked.c
+        written = (
+            _insert(dialect)
+            .from_select(
+                columns, _claim_rows(p.status, p.subscriber_id, now).select_from(picked).order_by(p.subscriber_id)
+            )
+            .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
+            .returning(d.id, d.subscriber_id, sa.type_coerce(d.state, sa.String()).label("state"))
+            .cte("written")
+        )
+        to_send = written.c.state == DeliveryState.CLAIMED.value
+        return sa.select(
+            written.c.id,
+            written.c.subscriber_id,
+            written.c.state,
+            sa.case((to_send, p.email), else_=sa.null()),
+            sa.case((to_send, p.token_version), else_=sa.null()),
+        ).select_from(written.join(picked, p.subscriber_id == written.c.subscriber_id))
+    rows = (
+        _claim_rows(s.status, sub.subscriber_id, now)
         .select_from(_LIST_JOIN)
-        .where(*_on_the_list(sa.bindparam("edition_id"), sa.bindparam("region_code"), sa.bindparam("after")))
+        .where(*conditions)
         .order_by(sub.subscriber_id)
-        .limit(sa.bindparam("limit", type_=sa.Integer()))
+        .limit(limit)
     )
     claim = (
         _insert(dialect)
-        .from_select(
-            ["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"], rows
-        )
+        .from_select(columns, rows)
         .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     )
     state = sa.type_coerce(d.state, sa.String())  # the stored text: no enum conversion per row
-    if dialect == "postgresql":
-        # A data-modifying CTE joined to the subscriber: one lookup per row claimed,
-        # where two scalar subqueries in RETURNING would make two.
-        written = claim.returning(d.id, d.subscriber_id, state.label("state")).cte("written")
-        reader = _subscriber.alias("reader")
-        joined = written.outerjoin(
-            reader, sa.and_(reader.c.id == written.c.subscriber_id, written.c.state == DeliveryState.CLAIMED.value)
-        )
-        return sa.select(
-            written.c.id, written.c.subscriber_id, written.c.state, reader.c.email, reader.c.token_version
-        ).select_from(joined)
     # SQLite has no INSERT in a CTE; its RETURNING may hold subqueries on the inserted row.
     to_send = d.state == DeliveryState.CLAIMED
 
