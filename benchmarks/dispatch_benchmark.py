@@ -12,7 +12,7 @@ RSS) is its own. Per case it measures, on the real code paths:
   and ``plan_requests`` + ``to_sendgrid_request`` (build), serialized by
   ``serialize_request`` (orjson: what the backend posts); stdlib json (what the
   official client would use on a dict) is timed beside it for comparison (the
-  hand-written splice it was once compared with: ``sendgrid_body_benchmark.py``);
+  hand-written splice it was once compared with is a row of ``recipients_benchmark.py``);
 * database to ready-to-send: the dispatcher's own claim loop (keyset read, claim in
   the ledger, tokens) and every request body built and serialized, without posting;
   the ledger rows are deleted afterwards so the send below starts from scratch;
