@@ -191,7 +191,8 @@ def table_rows(
                 "figure": f"dispatch, {workers} worker(s), stand-in answering after {delay * 1000:.0f} ms",
                 "result": f"{recipients / seconds:,.0f}/s; 1M in {seconds * MILLION / recipients:.0f} s (extrapolated)",
                 "ratio": f"{one / seconds:.2f}x one worker",
-                "note": f"{recipients:,} recipients in {seconds:.1f} s; claims of one request's worth (up to 1,000), 4 in flight per worker; "
+                "note": f"{recipients:,} recipients in {seconds:.1f} s; "
+                "claims of one request's worth (up to 1,000), 4 in flight per worker; "
                 f"peak memory per worker {r['peak_mb_min']:.0f}-{r['peak_mb']:.0f} MB",
             }
         )
