@@ -49,7 +49,7 @@ def test_cli_creates_lists_and_revokes_a_key_that_only_exists_as_a_hash(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["api-keys", "create", "desk"], "Missing option '--scope'"),
+        (["api-keys", "create", "desk"], "missing option '--scope'"),
         (["api-keys", "create", "desk", "--scope", "everything"], "'everything' is not one of"),
         (["api-keys", "create", "bad name!", "--scope", "content:read"], "use 1-64 letters"),
         (["api-keys", "revoke", "nobody"], "no API key named 'nobody'"),
@@ -59,6 +59,7 @@ def test_cli_refuses_bad_key_commands_in_one_line(db_url: str, tmp_path: Path, a
     result = run_cli(args, db_url, tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_a_second_key_of_the_same_name_is_refused(db_url: str, tmp_path: Path) -> None:
