@@ -43,17 +43,22 @@ def claim_limit_after(limit: int, units: Sequence[Sequence[Recipient]]) -> int:
 def request_sizes(
     backend: BackendName,
     content: MessageContent,
-    recipients: Sequence[Recipient],
+    units: Sequence[Sequence[Recipient]],
     *,
     now: datetime,
     sandbox: bool = False,
 ) -> list[int]:
-    """The size in bytes of each request ``backend`` would make for ``recipients``, in order."""
+    """The size in bytes of each request ``backend`` would make for a batch, in order.
+
+    ``units`` is the batch as :func:`exchanges` splits it (the caller has it already):
+    SendGrid makes one request per unit; SMTP and the outbox one per recipient.
+    """
     if backend is BackendName.SENDGRID:
         return [
             len(serialize_request(to_sendgrid_request(content, unit, sandbox=sandbox)).encode("utf-8"))
-            for unit in exchanges(backend, content, recipients)
+            for unit in units
         ]
+    recipients = [recipient for unit in units for recipient in unit]
     if backend is BackendName.SMTP:
         return [len(smtp_bytes(build_mime(content, recipient, now=now))) for recipient in recipients]
     if backend is BackendName.OUTBOX:

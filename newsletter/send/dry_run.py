@@ -20,7 +20,7 @@ from sqlmodel import Session
 from newsletter.config import BackendName, Settings
 from newsletter.db.models import EditionStatus, SubscriberStatus
 from newsletter.db.types import utcnow
-from newsletter.delivery.base import MessageContent, Recipient
+from newsletter.delivery.base import Recipient
 from newsletter.delivery.sizing import claim_limit_after, exchanges, request_sizes
 from newsletter.editions.rows import find_edition
 from newsletter.send import ledger
@@ -136,11 +136,8 @@ def _batches(
         next_id += len(page)
         suppressed += len(page) - len(recipients)
         if recipients:
-            batches.append(_measure(settings, source.content, recipients, now))
-            limit = claim_limit_after(limit, exchanges(settings.backend, source.content, recipients))
+            units = exchanges(settings.backend, source.content, recipients)
+            sizes = request_sizes(settings.backend, source.content, units, now=now, sandbox=settings.sendgrid_sandbox)
+            batches.append(PlannedBatch(len(recipients), tuple(sizes)))
+            limit = claim_limit_after(limit, units)
     return suppressed, batches
-
-
-def _measure(settings: Settings, content: MessageContent, recipients: list[Recipient], now: datetime) -> PlannedBatch:
-    sizes = request_sizes(settings.backend, content, recipients, now=now, sandbox=settings.sendgrid_sandbox)
-    return PlannedBatch(len(recipients), tuple(sizes))
