@@ -262,5 +262,7 @@ def test_the_official_client_posts_the_serialized_body_as_utf8_json(
     assert request.get_header("Content-type") == "application/json; charset=utf-8"
     assert request.data == serialize_request(to_sendgrid_request(content(), batch)).encode("utf-8")
     assert "Grüße".encode() in request.data  # UTF-8, not \u escapes
+    # The client formats the posted bytes into a DEBUG line on every request: only their size.
+    assert str(request.data) == f"<{len(request.data)} bytes of JSON>"
     # The stand-in validated it (it answers 400 otherwise) and read the same body.
     assert sendgrid_standin.accepted == [to_sendgrid_request(content(), batch)]

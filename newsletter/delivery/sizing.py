@@ -14,7 +14,7 @@ from datetime import datetime
 from newsletter.config import BackendName
 from newsletter.delivery.base import MessageContent, Recipient
 from newsletter.delivery.mime import build_mime, smtp_bytes
-from newsletter.delivery.sendgrid_payload import plan_requests, serialize_request, to_sendgrid_request
+from newsletter.delivery.sendgrid_payload import plan_requests, request_bytes, to_sendgrid_request
 
 
 def exchanges(backend: BackendName, content: MessageContent, recipients: Sequence[Recipient]) -> list[list[Recipient]]:
@@ -54,10 +54,7 @@ def request_sizes(
     SendGrid makes one request per unit; SMTP and the outbox one per recipient.
     """
     if backend is BackendName.SENDGRID:
-        return [
-            len(serialize_request(to_sendgrid_request(content, unit, sandbox=sandbox)).encode("utf-8"))
-            for unit in units
-        ]
+        return [len(request_bytes(to_sendgrid_request(content, unit, sandbox=sandbox))) for unit in units]
     recipients = [recipient for unit in units for recipient in unit]
     if backend is BackendName.SMTP:
         return [len(smtp_bytes(build_mime(content, recipient, now=now))) for recipient in recipients]
