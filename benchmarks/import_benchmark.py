@@ -237,7 +237,7 @@ def table_rows(quick: bool) -> list[dict[str, str]]:
                     "ratio": f"spread {spread:.0f} MB",
                     "note": "the file is streamed in batches of 5,000 rows; SQLite's page cache is capped at 32 MiB"
                     if database == "sqlite"
-                    else "the file is streamed in batches of 5,000 rows",
+                    else "the file is streamed into one COPY; known rows read back in batches of 5,000",
                 }
             )
     return rows

@@ -1,7 +1,8 @@
 """Apply many wanted subscriber states at once: a few SQL statements per batch, no ORM objects.
 
-``import`` feeds it batches of validated CSV rows and ``add --confirmed`` a batch of
-one, so both follow the same rule (``admission``) and leave the same traces: a
+``import`` feeds it batches of validated CSV rows (on PostgreSQL only those of known
+or erased addresses: ``staged`` inserts the new ones itself) and ``add --confirmed``
+a batch of one, so both follow the same rule (``admission``) and leave the same traces: a
 ``status_change`` row for every status set, with the cause and its detail (for an
 import, the file and time: the consent source).
 
@@ -138,6 +139,11 @@ class BulkMerger:
         self._cause = cause.value
         self._detail = detail[:DETAIL_CHARS]
         self._now = self._writer.timestamp(now)  # as the driver takes it; the same for every row
+
+    @property
+    def stamp(self) -> dict[str, Any]:
+        """The cause, detail and time written on every change (driver-ready), by name."""
+        return {"cause": self._cause, "detail": self._detail, "now": self._now}
 
     def merge(self, rows: Sequence[WantedRow]) -> BatchResult:
         """Apply one batch (distinct addresses; a few thousand at most)."""

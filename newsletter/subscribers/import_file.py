@@ -40,6 +40,11 @@ class BadRow:
     reason: str
 
 
+def duplicate_of(line: int, first: int) -> BadRow:
+    """A row whose address was already on line ``first`` (which is the one imported)."""
+    return BadRow(line, f"duplicate of line {first}")
+
+
 class _CountingReader(io.RawIOBase):
     """A binary file that reports how many bytes were read (for the progress bar)."""
 

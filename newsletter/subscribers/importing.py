@@ -1,14 +1,17 @@
 """`newsletter subscribers import`: a CSV list merged into the subscribers, in bulk.
 
-The file is streamed (``import_file``) and merged in batches (``bulk``) inside one
-transaction, so memory stays flat however long the list is, and the import is all
-or nothing when it must be: ``strict`` (any bad row) and ``dry_run`` roll the
-whole transaction back after counting what would have happened, with the very
-same code path as a real import.
+The file is streamed (``import_file``) inside one transaction, so memory stays flat
+however long the list is, and the import is all or nothing when it must be:
+``strict`` (any bad row) and ``dry_run`` roll the whole transaction back after
+counting what would have happened, with the very same code path as a real import.
+The first occurrence of an address in the file is imported, every later one is a
+bad row naming the first.
 
-Duplicates within the file are found with a temporary table of the addresses seen
-so far (address -> first line), not a set in memory: the first occurrence is
-imported, every later one is a bad row naming the first.
+On SQLite the rows are merged in batches (``bulk``), and duplicates are found with
+a temporary table of the addresses seen so far (address -> first line), not a set
+in memory. On PostgreSQL the whole file is staged with one COPY and merged on the
+server (``staged``). The file's own bad rows are reported as they are read, then
+the duplicates, then the skipped rows, each in file order (on SQLite batch by batch).
 
 Every row this import creates or changes gets a ``status_change`` row whose
 detail names the file, the time and the mode: the record of where consent came
@@ -21,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -35,8 +38,9 @@ from newsletter.db.models import StatusCause, StatusChange, Subscriber, Subscrib
 from newsletter.db.queries import regions_in_order
 from newsletter.subscribers.bulk import BatchResult, BulkMerger, Outcome, WantedRow
 from newsletter.subscribers.bulk_sql import BulkWriter
-from newsletter.subscribers.import_file import BadRow, read_rows
+from newsletter.subscribers.import_file import BadRow, duplicate_of, read_rows
 from newsletter.subscribers.lifecycle import SubscribeOutcome, request_confirmation
+from newsletter.subscribers.staged import StagedImport, StagedReport
 
 BATCH_ROWS = 5000
 SQLITE_CACHE_KIB = 32768
@@ -58,6 +62,10 @@ class ImportSummary:
     def good(self) -> int:
         """Rows that passed every check (created, updated, unchanged or skipped)."""
         return sum(self.counts.values())
+
+    def created(self, count: int) -> None:
+        """``count`` more addresses were created at once."""
+        self.counts[Outcome.CREATED] += count
 
     def line(self) -> str:
         parts = [f"{self.counts[outcome]} {outcome.value}" for outcome in Outcome]
@@ -100,7 +108,7 @@ class _Duplicates:
         bad: list[BadRow] = []
         for row in rows:
             if row.email in first_in_batch:
-                bad.append(BadRow(row.line, f"duplicate of line {first_in_batch[row.email]}"))
+                bad.append(duplicate_of(row.line, first_in_batch[row.email]))
             else:
                 first_in_batch[row.email] = row.line
                 unique.append(row)
@@ -109,7 +117,7 @@ class _Duplicates:
         kept = []
         for row in unique:
             if row.email in earlier:
-                bad.append(BadRow(row.line, f"duplicate of line {earlier[row.email]}"))
+                bad.append(duplicate_of(row.line, earlier[row.email]))
             else:
                 kept.append(row)
         # In address order: neighbouring keys land on the same index pages.
@@ -169,40 +177,71 @@ def import_file(
     report = reporter or ImportReporter()
     subscribe_as = SubscriberStatus.ACTIVE if mode is ImportMode.CONFIRMED else SubscriberStatus.PENDING
     summary = ImportSummary(run=run_detail(path, mode, now))
+
+    def bad(row: BadRow) -> None:
+        summary.bad += 1
+        report.on_bad(row)
+
+    def merged(result: BatchResult) -> None:
+        summary.counts.update(result.counts)
+        for line, reason in result.skipped:
+            report.on_skipped(line, reason)
+
     with engine.connect() as connection, _sqlite_bulk_mode(connection):
         with Session(bind=connection) as session:
             known_regions = {region.code for region in regions_in_order(session)}
-        duplicates = _Duplicates(connection)
         merger = BulkMerger(connection, cause=StatusCause.IMPORT, detail=summary.run, now=now)
-
-        def flush(batch: list[WantedRow]) -> None:
-            kept, bad = duplicates.split(batch)
-            for row in bad:
-                summary.bad += 1
-                report.on_bad(row)
-            result: BatchResult = merger.merge(kept)
-            summary.counts.update(result.counts)
-            for line, reason in result.skipped:
-                report.on_skipped(line, reason)
-
-        batch: list[WantedRow] = []
-        for item in read_rows(path, known_regions=known_regions, subscribe_as=subscribe_as, on_bytes=report.on_bytes):
-            if isinstance(item, BadRow):
-                summary.bad += 1
-                report.on_bad(item)
-                continue
-            batch.append(item)
-            if len(batch) >= batch_rows:
-                flush(batch)
-                batch = []
-        flush(batch)
-        duplicates.drop()
+        items = read_rows(path, known_regions=known_regions, subscribe_as=subscribe_as, on_bytes=report.on_bytes)
+        rows = _good_rows(items, bad)
+        if connection.dialect.name == "postgresql":
+            staged = StagedImport(connection, merger)
+            staged.stage(rows)
+            staged.merge(StagedReport(on_bad=bad, on_batch=merged, on_created=summary.created), batch_rows=batch_rows)
+        else:
+            _merge_in_batches(connection, rows, merger, bad=bad, merged=merged, batch_rows=batch_rows)
         if dry_run or (strict and summary.bad):
             connection.rollback()
         else:
             connection.commit()
             summary.written = True
     return summary
+
+
+def _good_rows(items: Iterable[WantedRow | BadRow], bad: Callable[[BadRow], None]) -> Iterator[WantedRow]:
+    """The rows that passed their checks; the others go to ``bad`` as they are met."""
+    for item in items:
+        if isinstance(item, BadRow):
+            bad(item)
+        else:
+            yield item
+
+
+def _merge_in_batches(
+    connection: sa.Connection,
+    rows: Iterable[WantedRow],
+    merger: BulkMerger,
+    *,
+    bad: Callable[[BadRow], None],
+    merged: Callable[[BatchResult], None],
+    batch_rows: int,
+) -> None:
+    """SQLite's import: batches of rows, each checked against the addresses seen before, then merged."""
+    duplicates = _Duplicates(connection)
+
+    def flush(batch: list[WantedRow]) -> None:
+        kept, duplicated = duplicates.split(batch)
+        for row in duplicated:
+            bad(row)
+        merged(merger.merge(kept))
+
+    batch: list[WantedRow] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= batch_rows:
+            flush(batch)
+            batch = []
+    flush(batch)
+    duplicates.drop()
 
 
 def confirmations_for_run(engine: sa.Engine, run: str, *, secret: bytes, now: datetime) -> Iterator[SubscribeOutcome]:
