@@ -8,6 +8,7 @@ substitution) swaps in that recipient's token. Nothing else varies per recipient
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from urllib.parse import quote
@@ -73,9 +74,23 @@ def _quoted_token(token: str) -> str:
 
 def list_unsubscribe_headers(base_url: str, mailto_address: str, token: str) -> dict[str, str]:
     """RFC 2369 + RFC 8058 headers: an HTTPS one-click URL and a mailto fallback."""
-    return {
-        # unsubscribe_url and unsubscribe_mailto, spelled out: this runs once per recipient.
-        "List-Unsubscribe": f"{_one_click_prefix(base_url)}{token}>, <{_mailto_prefix(mailto_address)}"
-        f"{_quoted_token(token)}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
+    return list_unsubscribe_for(base_url, mailto_address)(token)
+
+
+def list_unsubscribe_for(base_url: str, mailto_address: str) -> Callable[[str], dict[str, str]]:
+    """:func:`list_unsubscribe_headers` for one base URL and address, token after token.
+
+    A send makes them once per recipient: the constant parts are looked up once, and a
+    token that needs no quoting (every one we make) skips ``quote``.
+    """
+    one_click, mailto, plain = _one_click_prefix(base_url), _mailto_prefix(mailto_address), _UNRESERVED.fullmatch
+
+    def headers(token: str) -> dict[str, str]:
+        # unsubscribe_url and unsubscribe_mailto, spelled out.
+        quoted = token if plain(token) else quote(token, safe="")
+        return {
+            "List-Unsubscribe": f"{one_click}{token}>, <{mailto}{quoted}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+
+    return headers

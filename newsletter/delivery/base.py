@@ -20,14 +20,14 @@ a few batches in flight), so backends keep per-thread connections.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 from newsletter.bidi import BIDI_CONTROLS, without_bidi_controls
 from newsletter.delivery.stamps import EDITION_HEADER, LEDGER_HEADER, ledger_stamp
-from newsletter.links import TOKEN_PLACEHOLDER, list_unsubscribe_headers
+from newsletter.links import TOKEN_PLACEHOLDER, list_unsubscribe_for
 
 
 @dataclass(frozen=True)
@@ -101,14 +101,25 @@ class Personalised:
 def recipient_headers(content: MessageContent, recipient: Recipient) -> dict[str, str]:
     """The per-recipient headers every backend sends: one-click unsubscribe and ledger ids.
 
-    The one place they are made, whether they end up in a MIME message or in a
-    SendGrid personalization.
+    The one place they are made (through :func:`headers_for`), whether they end up in a
+    MIME message or in a SendGrid personalization.
     """
-    headers = list_unsubscribe_headers(content.base_url, content.unsubscribe_mailto, recipient.token)
-    if recipient.ledger_id is not None:
-        headers[LEDGER_HEADER] = ledger_stamp(recipient.ledger_id)
-    if content.edition_id is not None:
-        headers[EDITION_HEADER] = str(content.edition_id)
+    return headers_for(content)(recipient)
+
+
+def headers_for(content: MessageContent) -> Callable[[Recipient], dict[str, str]]:
+    """:func:`recipient_headers` for one content, recipient after recipient (its constant parts made once)."""
+    unsubscribe = list_unsubscribe_for(content.base_url, content.unsubscribe_mailto)
+    edition = None if content.edition_id is None else str(content.edition_id)
+
+    def headers(recipient: Recipient) -> dict[str, str]:
+        made = unsubscribe(recipient.token)
+        if recipient.ledger_id is not None:
+            made[LEDGER_HEADER] = ledger_stamp(recipient.ledger_id)
+        if edition is not None:
+            made[EDITION_HEADER] = edition
+        return made
+
     return headers
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from newsletter.delivery.base import MessageContent, Recipient, recipient_headers
+from newsletter.delivery.base import MessageContent, Recipient, headers_for
 from newsletter.delivery.stamps import EDITION_ARG, LEDGER_ARG, REGION_ARG, ledger_stamp
 from newsletter.errors import ProviderLimitError
 from newsletter.links import TOKEN_PLACEHOLDER
@@ -108,35 +108,35 @@ def _shared_args(content: MessageContent) -> dict[str, str]:
 
 
 def _check_token(recipient: Recipient) -> None:
-    # A UTF-8 character is at most 4 bytes: only a token that could be too long is measured.
-    if (
-        len(recipient.token) * 4 > _TOKEN_BYTES_SURELY_FINE
-        and substitution_bytes(recipient) > MAX_SUBSTITUTION_BYTES_PER_PERSONALIZATION
-    ):
+    # A UTF-8 character is at most 4 bytes: the caller measures only a token that could be too long.
+    if substitution_bytes(recipient) > MAX_SUBSTITUTION_BYTES_PER_PERSONALIZATION:
         raise ProviderLimitError(f"the token for {recipient.email} is too long for a SendGrid substitution")
 
 
 def _personalizations(content: MessageContent, recipients: Sequence[Recipient]) -> list[dict[str, Any]]:
     """One personalization per recipient: its address, its token, its headers and ledger id.
 
-    This runs once per recipient of every edition, so it is one loop with the shared
-    custom_args made once, rather than a function call per recipient.
+    This runs once per recipient of every edition, so it is one loop with what the
+    recipients share (custom_args, the headers' constant parts) made once.
     """
     shared_args = _shared_args(content)
+    headers_of = headers_for(content)
     personalizations: list[dict[str, Any]] = []
+    append = personalizations.append
     for recipient in recipients:
-        _check_token(recipient)
+        if len(recipient.token) * 4 > _TOKEN_BYTES_SURELY_FINE:  # only a token that could be too long
+            _check_token(recipient)
         personalization: dict[str, Any] = {
             "to": [{"email": recipient.email}],
             "substitutions": {TOKEN_PLACEHOLDER: recipient.token},
             # Substitutions do not reach headers, so each personalization carries its own.
-            "headers": recipient_headers(content, recipient),
+            "headers": headers_of(recipient),
         }
         if recipient.ledger_id is not None:
             personalization["custom_args"] = {LEDGER_ARG: ledger_stamp(recipient.ledger_id), **shared_args}
         elif shared_args:
             personalization["custom_args"] = shared_args
-        personalizations.append(personalization)
+        append(personalization)
     return personalizations
 
 
