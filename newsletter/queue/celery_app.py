@@ -24,8 +24,9 @@ import kombu.exceptions
 import sqlalchemy as sa
 from celery import Celery
 from celery.result import AsyncResult
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 
+from newsletter.collector import spare_for_sending
 from newsletter.config import Settings
 from newsletter.errors import ConfigurationError, QueueUnavailableError
 from newsletter.queue.jobs import JobResult, SendJob, run_job
@@ -151,6 +152,11 @@ def wait_for(
     return Finished(results, errors)
 
 
+def _ready_to_send(**_: Any) -> None:
+    """Once the worker is up (its imports done): the collector's settings for sending."""
+    spare_for_sending()
+
+
 def run_worker(engine: sa.Engine, settings: Settings, *, concurrency: int) -> None:
     """Run a worker until SIGTERM or Ctrl-C: ``concurrency`` sends at once, each its own dispatcher.
 
@@ -166,6 +172,7 @@ def run_worker(engine: sa.Engine, settings: Settings, *, concurrency: int) -> No
         state.stop.set()
 
     worker_shutting_down.connect(on_shutting_down, weak=False)
+    worker_ready.connect(_ready_to_send, weak=False)
     _app(settings).worker_main(
         argv=[
             "worker",
