@@ -1,4 +1,8 @@
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,6 +29,41 @@ def test_sqlite_has_foreign_keys_and_wal(sqlite_engine: sa.Engine) -> None:
     with sqlite_engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_a_connection_to_a_new_file_waits_for_another_one_switching_it_to_wal(tmp_path: Path) -> None:
+    """Two processes opening a new database at once: while one holds the write lock to switch
+    it to WAL, SQLite fails the other's switch at once ("database is locked"), busy timeout or
+    not. The other waits for the lock instead, and the file ends in WAL."""
+    path = tmp_path / "new.db"
+    switching = sqlite3.connect(path, isolation_level=None)
+    switching.execute("BEGIN IMMEDIATE")  # the write lock a switch to WAL holds
+    engine = make_engine(f"sqlite:///{path}")
+    waiting = threading.Event()  # the opener waits for the lock, or has given up
+
+    def trace(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(lambda sql: waiting.set() if sql == "BEGIN IMMEDIATE" else None)
+
+    sa.event.listen(engine, "connect", trace, insert=True)
+    outcome: list[object] = []
+
+    def open_it() -> None:
+        try:
+            with engine.connect() as connection:
+                outcome.append(connection.exec_driver_sql("PRAGMA journal_mode").scalar())
+        except sa.exc.OperationalError as error:
+            outcome.append(error)
+        finally:
+            waiting.set()
+
+    opener = threading.Thread(target=open_it)
+    opener.start()
+    waiting.wait()
+    switching.execute("COMMIT")
+    opener.join()
+    switching.close()
+    engine.dispose()
+    assert outcome == ["wal"]
 
 
 def test_timestamps_come_back_aware_utc(session: Session) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,17 +35,36 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         return sa.create_engine(url, pool_pre_ping=True, **kwargs)
     if sa_url.database and sa_url.database != ":memory:":
         Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+    # The driver's timeout is SQLite's busy timeout, in force from the first statement on.
     engine = sa.create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @sa.event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
+    def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
+        _use_wal(dbapi_connection)
 
     return engine
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Put the database file in WAL mode, which it keeps: once it is, this only reads.
+
+    Switching reads the file's header, then takes the write lock to change it. SQLite
+    does not wait out the busy timeout for a lock taken from inside a read (it could
+    deadlock), so of two connections switching a new file at once, one fails at once
+    with "database is locked". That one waits for the other's write lock to go, as
+    any write does (``BEGIN IMMEDIATE``), and then finds the file in WAL already.
+    """
+    if connection.execute("PRAGMA journal_mode").fetchone() == ("wal",):
+        return
+    try:
+        connection.execute("PRAGMA journal_mode=WAL").fetchall()
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+        connection.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout for the switch under way
+        connection.execute("ROLLBACK")
+        connection.execute("PRAGMA journal_mode=WAL").fetchall()
 
 
 @contextmanager
