@@ -100,7 +100,7 @@ def test_a_send_killed_mid_way_and_resumed_reaches_everyone_exactly_once(
 
     # Everyone else got theirs, but 5 outcomes are unknown: the edition is not complete (exit 3).
     assert resumed.returncode == 3, resumed.stdout + resumed.stderr
-    assert f"newsletter release {REGION} --date {local_date}" in resumed.stdout
+    assert f"newsletter release {REGION} --date {local_date}" in resumed.stderr
     assert received_once_each(sendgrid_standin, readers)
     assert Counter(ledger_states(prepared).values()) == Counter({DeliveryState.QUEUED: 25, DeliveryState.CLAIMED: 5})
     status = subprocess.run(

@@ -273,8 +273,9 @@ def test_cli_send_with_a_refused_key_says_what_to_fix_and_a_rerun_completes(
     assert stored_status(seeded, local_date) is None  # refused before the edition was touched
     refused = run_cli(args, db_url, tmp_path, SENDGRID_API_KEY="SG.revoked", **env)
     assert refused.returncode == 1
-    assert "SENDGRID_API_KEY" in refused.stdout and "nothing was sent" in refused.stdout
-    assert "newsletter send dc" in refused.stdout and "newsletter resume" not in refused.stdout
+    (why,) = refused.stderr.splitlines()  # the summary on stdout, the reason one line on stderr
+    assert "SENDGRID_API_KEY" in why and "nothing was sent" in why
+    assert "newsletter send dc" in why and "newsletter resume" not in why
     assert status_of(seeded, local_date) is EditionStatus.DRAFT and ledger_states(seeded) == {}
 
     fixed = run_cli(args, db_url, tmp_path, SENDGRID_API_KEY=API_KEY, **env)

@@ -35,6 +35,7 @@ from tests.dispatch_harness import (
     seed_content,
 )
 from tests.peers.sendgrid import StandIn
+from tests.test_cli_errors import one_line
 from tests.test_dispatch_processes import dispatcher_env, send_command
 
 INCOMPLETE = 3
@@ -91,8 +92,9 @@ def stop_mid_send(prepared: sa.Engine, db_url: str, tmp_path: Path, standin: Sta
     assert in_flight_at_signal > 0
     assert process.returncode == INCOMPLETE, stdout + stderr
     assert "stopped" in stdout and "this run: queued" in stdout, stdout + stderr
-    assert f"newsletter resume {REGION} --date {local_date}" in stdout, stdout + stderr
-    assert "Traceback" not in stderr, stderr
+    # The signal's announcement, then why the edition is not complete and what to run next.
+    assert f"next: `newsletter resume {REGION} --date {local_date}`" in stderr.splitlines()[-1], stdout + stderr
+    assert len(stderr.splitlines()) == 2 and "Traceback" not in stderr, stderr
     states = ledger_states(prepared)
     assert DeliveryState.CLAIMED not in states.values(), Counter(states.values())
     accepted = standin.recipients()
@@ -157,7 +159,7 @@ def test_exit_code_is_zero_only_when_the_edition_is_complete(
         send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert unknown.returncode == INCOMPLETE, unknown.stdout + unknown.stderr
-    assert "unknown 5" in unknown.stdout and "newsletter status" in unknown.stdout
+    assert "unknown 5" in unknown.stdout and "newsletter status" in one_line(unknown.stderr)
 
     again = run_newsletter(env, tmp_path, "resume", REGION, "--date", str(local_date))
     assert again.returncode == INCOMPLETE, again.stdout + again.stderr  # still unknown: not done
@@ -180,7 +182,8 @@ def test_a_paused_send_exits_incomplete(
         send_command(local_date), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert paused.returncode == INCOMPLETE, paused.stdout + paused.stderr
-    assert "paused" in paused.stdout and f"newsletter resume {REGION} --date {local_date}" in paused.stdout
+    assert "paused" in paused.stdout
+    assert f"next: `newsletter resume {REGION} --date {local_date}`" in one_line(paused.stderr)
 
 
 def test_release_right_after_a_crash_says_why_nothing_was_released_and_when_it_will_be(

@@ -270,12 +270,22 @@ def _send_now(
             send_missed=send_missed,
             allow_large_html=allow_large_html,
         )
-    for line in report.lines() + _next_steps(report):
+    if report.edition_complete:
+        for line in report.lines():
+            typer.echo(line)
+        return
+    # Not complete: the summary is the output; why, and what to run next, is the error line.
+    for line in report.summary_lines():
         typer.echo(line)
-    if report.outcome is SendOutcome.FAILED:
-        raise typer.Exit(EXIT_ERROR)
-    if not report.edition_complete:
-        raise typer.Exit(EXIT_INCOMPLETE)
+    typer.secho(incomplete_line(report), err=True, fg=typer.colors.RED)
+    raise typer.Exit(EXIT_ERROR if report.outcome is SendOutcome.FAILED else EXIT_INCOMPLETE)
+
+
+def incomplete_line(report: SendReport) -> str:
+    """Why a send left its edition incomplete, and what the operator runs next, as one line."""
+    why = report.message or f"the edition is {report.edition_status.value}"
+    head = f"error: edition {report.region_code} {report.local_date} not complete ({report.outcome.value})"
+    return "; ".join([f"{head}: {why}", *(f"next: {step}" for step in _next_steps(report))])
 
 
 def _next_steps(report: SendReport) -> list[str]:
@@ -286,13 +296,13 @@ def _next_steps(report: SendReport) -> list[str]:
     if report.edition_status in (EditionStatus.DRAFT, EditionStatus.APPROVED, EditionStatus.MISSED):
         # Nothing went out (a refused key): no send to resume, one to start again once fixed.
         again = " --send-missed" if report.edition_status is EditionStatus.MISSED else ""
-        return [f"  next: once that is fixed, `newsletter send {where}{again}` starts it again"]
+        return [f"once that is fixed, `newsletter send {where}{again}` starts it again"]
     steps = []
     if report.outcome is not SendOutcome.COMPLETED or not report.unresolved:
-        steps.append(f"  next: `newsletter resume {where}` continues where this run stopped")
+        steps.append(f"`newsletter resume {where}` continues where this run stopped")
     if report.unresolved:
         steps.append(
-            f"  next: `newsletter status {where}` lists the {report.unresolved} recipients without a known "
+            f"`newsletter status {where}` lists the {report.unresolved} recipients without a known "
             "answer (another dispatcher may still be sending to them); after checking the provider, "
             f"`newsletter release {where}`, then `newsletter resume {where}`"
         )

@@ -2,11 +2,17 @@
 
 Usage errors (an unknown option, a missing argument, a bad value) are Click's: exit
 status 2 and, instead of Typer's boxed panel, one line on stderr naming the command
-and where its help is. Known errors of ours exit 1 with one line too (EXIT_ERROR).
+and where its help is. Known errors of ours exit 1 with one line too (EXIT_ERROR), and
+so does any other exception, instead of Typer's boxed traceback: the line names it and
+says how to see the traceback (NEWSLETTER_TRACEBACK=1).
 """
 
 from __future__ import annotations
 
+import os
+from typing import NoReturn
+
+import pydantic
 import sqlalchemy as sa
 import typer
 
@@ -24,10 +30,14 @@ from newsletter.db import errors as db_errors
 from newsletter.errors import NewsletterError
 
 PROG_NAME = "newsletter"
+TRACEBACK_VARIABLE = "NEWSLETTER_TRACEBACK"  # set (not 0): an unexpected error shows its traceback
 
 
 def usage_line(exc: typer.TyperException) -> str:
     """A CLI error as one line: ``newsletter send: no such option: --frobnicate (see newsletter send --help)``."""
+    if isinstance(exc, typer.BadParameter) and isinstance(exc.__cause__, pydantic.ValidationError):
+        # Typer checks values with pydantic, which starts the message of a ValueError so.
+        exc.message = exc.message.removeprefix("Value error, ")
     context = getattr(exc, "ctx", None)  # usage errors carry the command's context
     command = context.command_path if context is not None else PROG_NAME
     reason = " ".join(exc.format_message().split())
@@ -44,7 +54,18 @@ def _is_help(exc: typer.TyperException) -> bool:
     return type(exc).__name__ == "NoArgsIsHelpError"
 
 
-def _exit_with(line: str, status: int) -> None:
+def unexpected_line(exc: BaseException) -> str:
+    """An error nobody foresaw as one line: its type, its message's first line, and the way to its traceback."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    named = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return f"error: unexpected {named} ({TRACEBACK_VARIABLE}=1 shows the traceback)"
+
+
+def _shows_traceback() -> bool:
+    return os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0")
+
+
+def _exit_with(line: str, status: int) -> NoReturn:
     typer.secho(line, err=True, fg=typer.colors.RED)
     raise SystemExit(status) from None
 
@@ -72,8 +93,14 @@ def main(argv: list[str] | None = None) -> None:
         # A database that is down, missing or never initialised is setup, not a bug: say what to run.
         explained = db_errors.explain(exc, ctx._engine.url if ctx._engine is not None else None)
         if explained is None:
-            raise
+            if _shows_traceback():
+                raise
+            _exit_with(unexpected_line(exc), 1)
         _exit_with(f"error: {explained}", 1)
+    except Exception as exc:  # a bug, or a failure nobody foresaw: one line, the traceback on request
+        if _shows_traceback():
+            raise
+        _exit_with(unexpected_line(exc), 1)
     # Outside standalone mode a command's typer.Exit (and --help's) comes back as its status.
     if isinstance(status, int) and status:
         raise SystemExit(status)

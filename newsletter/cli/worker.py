@@ -73,21 +73,23 @@ def send_queued(job: SendJob, *, wait: bool) -> int:
     view = edition_status(ctx.engine, job.region_code, job.local_date)
     typer.echo(f"edition {view.region_code} {view.local_date} (#{view.edition_id}): {view.status.value}")
     typer.echo("  ledger: " + ", ".join(f"{state.value} {count}" for state, count in view.counts.items()))
-    if view.note:
-        typer.echo(f"  note: {view.note}")
-    if finished.errors or view.status is EditionStatus.FAILED:
-        return EXIT_ERROR
-    if any(r.outcome == SendOutcome.FAILED.value for r in finished.results):
-        return EXIT_ERROR
+    failed = bool(finished.errors) or view.status is EditionStatus.FAILED
+    failed = failed or any(r.outcome == SendOutcome.FAILED.value for r in finished.results)
     if view.status is EditionStatus.SENT:
-        return 0
-    typer.echo(f"  next: `newsletter resume {where}` continues where the workers stopped")
-    if view.unresolved_total:
-        typer.echo(
-            f"  next: `newsletter status {where}` lists the {view.unresolved_total} recipients without a known "
+        if view.note:
+            typer.echo(f"  note: {view.note}")
+        return EXIT_ERROR if failed else 0  # a task's error is on stderr already
+    # Not complete: why, and what to run next, is the error line.
+    steps = [] if failed else [f"`newsletter resume {where}` continues where the workers stopped"]
+    if view.unresolved_total and not failed:
+        steps.append(
+            f"`newsletter status {where}` lists the {view.unresolved_total} recipients without a known "
             f"answer; after checking the provider, `newsletter release {where}`, then `newsletter resume {where}`"
         )
-    return EXIT_INCOMPLETE
+    why = view.note or f"the edition is {view.status.value}"
+    head = f"error: edition {job.region_code} {job.local_date} not complete: {why}"
+    typer.secho("; ".join([head, *(f"next: {step}" for step in steps)]), err=True, fg=typer.colors.RED)
+    return EXIT_ERROR if failed else EXIT_INCOMPLETE
 
 
 def _ledger_counts(job: SendJob) -> dict[DeliveryState, int]:

@@ -99,18 +99,20 @@ class SendReport:
         return self.edition_status is EditionStatus.SENT
 
     def lines(self) -> list[str]:
+        """The summary, then the message (why it stopped, or that there was nothing to do)."""
+        return self.summary_lines() + ([f"  {self.message}"] if self.message else [])
+
+    def summary_lines(self) -> list[str]:
+        """Where the edition stands and what this run did, without the message."""
         run = ", ".join(f"{state.value} {self.this_run[state]}" for state in DeliveryState if self.this_run[state])
         total = ", ".join(f"{state.value} {count}" for state, count in self.counts.items())
         # "completed" is this run reaching the end of the list; the edition may still be open.
         still_open = ", edition still sending" if self.completed and not self.edition_complete else ""
-        lines = [
+        return [
             f"edition {self.region_code} {self.local_date} (#{self.edition_id}): {self.outcome.value}{still_open}",
             f"  this run: {run or 'nothing new'}",
             f"  ledger:   {total}",
         ]
-        if self.message:
-            lines.append(f"  {self.message}")
-        return lines
 
 
 def send_edition(
