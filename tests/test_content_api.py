@@ -373,3 +373,73 @@ def test_stories_and_ads_answer_alike(client: TestClient, desk: dict[str, str], 
         client.get(f"/api/v1/{plural}?status=retracted", headers=desk).json()["items"][0]["headline"]
         == "A new headline"
     )
+
+
+@pytest.mark.parametrize(("plural", "body"), [("stories", story_body), ("ads", ad_body)])
+def test_a_read_of_the_current_copy_is_304_with_no_body(
+    web_settings: Settings, web_engine: sa.Engine, desk: dict[str, str], plural: str, body: object
+) -> None:
+    """Through a real server: If-None-Match with the current ETag (or *, or W/, or in a list) is 304."""
+    assert callable(body)
+    with LiveServer(web_settings, web_engine, free_port()) as live:
+        url = f"{live.url}/api/v1/{plural}/dc-conditional"
+        assert httpx.get(url, headers={**desk, "If-None-Match": "*"}).status_code == 404  # nothing to be current
+        etag = httpx.put(url, json=body(), headers=desk).headers["ETag"]
+        read = httpx.get(url, headers=desk)
+        assert read.status_code == 200 and read.headers["ETag"] == etag == read.json()["etag"]
+        for held in (etag, f"W/{etag}", "*", f'"an-old-copy", {etag}'):
+            current = httpx.get(url, headers={**desk, "If-None-Match": held})
+            assert current.status_code == 304, held
+            assert current.content == b"" and current.headers["ETag"] == etag
+        changed = httpx.patch(url, json={"headline": "A new headline"}, headers=desk)
+        again = httpx.get(url, headers={**desk, "If-None-Match": etag})
+    assert again.status_code == 200 and again.json()["headline"] == "A new headline"
+    assert again.headers["ETag"] == changed.headers["ETag"] != etag
+
+
+@pytest.mark.parametrize(("plural", "body"), [("stories", story_body), ("ads", ad_body)])
+def test_a_listed_etag_guards_a_write_without_a_second_read(
+    client: TestClient, web_engine: sa.Engine, desk: dict[str, str], plural: str, body: object
+) -> None:
+    assert callable(body)
+    kind = "story" if plural == "stories" else "ad"
+    for slug in ("dc-first", "dc-second"):
+        client.put(f"/api/v1/{plural}/{slug}", json=body(), headers=desk)
+    listed = {item["slug"]: item for item in client.get(f"/api/v1/{plural}", headers=desk).json()["items"]}
+    for slug, item in listed.items():
+        assert item["etag"] == client.get(f"/api/v1/{plural}/{slug}", headers=desk).headers["ETag"]
+    first = listed["dc-first"]
+    url = f"/api/v1/{plural}/dc-first"
+    # A listed record, etag field and all, is put back unchanged: the etag is read-only.
+    unchanged = client.put(url, json=first, headers={**desk, "If-Match": first["etag"]})
+    assert unchanged.status_code == 200 and unchanged.json() == first
+    changed = client.patch(url, json={"headline": "Changed from the list"}, headers={**desk, "If-Match": first["etag"]})
+    assert changed.status_code == 200
+    assert changed.json()["etag"] == changed.headers["ETag"] != first["etag"]
+    for method, data in (("put", first), ("patch", {"headline": "Lost"}), ("delete", None)):
+        stale = client.request(method, url, json=data, headers={**desk, "If-Match": first["etag"]})
+        assert stale.status_code == 412, method
+        assert stale.headers["content-type"] == "application/problem+json"
+    assert client.get(url, headers=desk).json() == changed.json()  # nothing written
+    with Session(web_engine) as session:
+        trail = list(audit_trail(session, kind, "dc-first"))
+    assert [line.action for line in trail] == ["created", "updated"]
+    assert trail[-1].changes == {"headline": [body()["headline"], "Changed from the list"]}
+
+
+def test_the_description_names_the_conditional_headers_and_answers(client: TestClient) -> None:
+    paths = client.get("/api/openapi.json").json()["paths"]
+    for plural in ("stories", "ads"):
+        one = paths[f"/v1/{plural}/{{slug}}"]
+        read = one["get"]
+        assert "if-none-match" in [parameter["name"] for parameter in read["parameters"]]
+        assert read["responses"]["200"]["headers"]["ETag"]["required"] is True
+        assert "content" not in read["responses"]["304"] and "ETag" in read["responses"]["304"]["headers"]
+        for method in ("put", "patch", "delete"):
+            write = one[method]
+            assert "if-match" in [parameter["name"] for parameter in write["parameters"]], method
+            assert "nothing was written" in write["responses"]["412"]["description"], method
+            assert "ETag" in write["responses"]["200"]["headers"], method
+        assert "ETag" in one["put"]["responses"]["201"]["headers"]
+    docs = client.get("/api/docs").text
+    assert "200 (ETag), 304 (ETag)" in docs and "<code>If-None-Match</code>" in docs

@@ -4,7 +4,9 @@ The record is the content files' shape (:class:`~newsletter.content.files.StoryI
 :class:`~newsletter.content.files.AdIn`) plus read-only fields, so what is read can be
 written back unchanged, and every write is checked by the same rules as ``newsletter
 seed`` (:func:`~newsletter.content.files.check_story`). The ETag is a hash of the
-editable fields: the same body twice changes nothing and keeps the ETag.
+editable fields: the same body twice changes nothing and keeps the ETag. Every record
+carries it as its read-only ``etag`` field too, so a listed one can be written back
+with ``If-Match`` without being read again.
 
 A write first takes the row's lock (a no-op UPDATE: the row lock on PostgreSQL, the
 write lock on SQLite), then compares ``If-Match`` with the stored version, so two desks
@@ -43,7 +45,7 @@ from newsletter.signing import urlsafe_b64
 
 Kind = Literal["story", "ad"]
 # Set by the server; ignored in a request body, so a record read can be written back as is.
-READ_ONLY_FIELDS = frozenset({"modified_at"})
+READ_ONLY_FIELDS = frozenset({"modified_at", "etag"})
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,10 @@ def _find(session: Session, kind: Kind, slug: str) -> Story | Ad | None:
 
 
 def _record(session: Session, kind: Kind, row: Story | Ad) -> dict[str, Any]:
-    return story_record(session, row) if isinstance(row, Story) else ad_record(session, row)
+    """The record with its ``etag``, the same wherever it is shown (one, a list, a write's answer)."""
+    record = story_record(session, row) if isinstance(row, Story) else ad_record(session, row)
+    record["etag"] = etag_of(record)
+    return record
 
 
 def read_record(session: Session, kind: Kind, slug: str) -> tuple[dict[str, Any], str]:
@@ -143,7 +148,7 @@ def read_record(session: Session, kind: Kind, slug: str) -> tuple[dict[str, Any]
     if row is None:
         raise NotFoundError(f"no {kind} with the slug {slug!r}")
     record = _record(session, kind, row)
-    return record, etag_of(record)
+    return record, record["etag"]
 
 
 @dataclass(frozen=True)
@@ -263,15 +268,28 @@ def _write(
         if before is not None and after["status"] == StoryStatus.RETRACTED and before["status"] != after["status"]:
             action = "retracted"
         record_write(session, key_name=key_name, action=action, kind=kind, slug=slug, changes=_changes(before, after))
-    return Written(outcome, after, etag_of(after))
+    return Written(outcome, after, after["etag"])
+
+
+def _tags(header: str) -> list[str]:
+    return [tag.strip() for tag in header.split(",")]
 
 
 def _matches(if_match: str, current: dict[str, Any] | None) -> bool:
     """RFC 9110 If-Match: ``*`` matches any stored record; else one of the listed ETags (weak ones never)."""
     if current is None:
         return False
-    tags = [tag.strip() for tag in if_match.split(",")]
-    return "*" in tags or etag_of(current) in tags
+    tags = _tags(if_match)
+    return "*" in tags or current["etag"] in tags
+
+
+def is_current(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match on a read: the client's copy is the stored one (``*``, or a listed ETag,
+    compared weakly: ``W/`` is ignored), so a 304 answers it."""
+    if if_none_match is None:
+        return False
+    tags = [tag.removeprefix("W/") for tag in _tags(if_none_match)]
+    return "*" in tags or etag in tags
 
 
 def put_record(

@@ -14,6 +14,7 @@ from newsletter.content.store import (
     Kind,
     Written,
     audit_trail,
+    is_current,
     list_records,
     patch_record,
     put_record,
@@ -38,14 +39,36 @@ from newsletter.web.api.schemas import (
 from newsletter.web.context import Web
 
 SlugPath = Annotated[str, Path(pattern=SLUG, max_length=120, description="lower-case words joined by '-'")]
-IfMatch = Annotated[str | None, Header(description="the ETag of the copy this write is based on; a stale one gets 412")]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        description="the ETag of the copy this write is based on (`*`: any stored copy); "
+        "a stale one gets 412 and nothing is written"
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None, Header(description="the ETag of the copy the client holds; while it is current: 304, no body")
+]
 Reader = Annotated[Caller, Depends(require(Scope.CONTENT_READ))]
 Writer = Annotated[Caller, Depends(require(Scope.CONTENT_WRITE))]
 Body = Annotated[Any, Depends(json_body)]
 
 
+ETAG: dict[str, Any] = {
+    "ETag": {
+        "description": "the record's current ETag (also its `etag` field), for If-Match and If-None-Match",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "If-None-Match names the current copy: not modified, no body", "headers": ETAG}
+}
+STALE: dict[int | str, dict[str, Any]] = {
+    412: {**problem_responses(412)[412], "description": "If-Match names no current copy: nothing was written"}
+}
 READ_ERRORS = problem_responses(401, 403, 422, 429)
-WRITE_ERRORS = problem_responses(400, 401, 403, 404, 409, 412, 413, 415, 422, 429)
+WRITE_ERRORS = {**problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429), **STALE}
 
 
 def _written(written: Written) -> Response:
@@ -83,12 +106,14 @@ def content_router(
     @router.get(
         "/{slug}",
         response_model=record,
-        responses={**READ_ERRORS, **problem_responses(404)},
+        responses={200: {"headers": ETAG}, **NOT_MODIFIED, **READ_ERRORS, **problem_responses(404)},
         summary=f"Read one {kind}",
     )
-    def get_item(caller: Reader, web: Web, slug: SlugPath) -> Response:
+    def get_item(caller: Reader, web: Web, slug: SlugPath, if_none_match: IfNoneMatch = None) -> Response:
         with session_scope(web.engine) as session:
             found, etag = read_record(session, kind, slug)
+        if is_current(if_none_match, etag):
+            return Response(status_code=304, headers={"ETag": etag})
         return json_response(found, etag=etag)
 
     @router.get(
@@ -109,7 +134,11 @@ def content_router(
     @router.put(
         "/{slug}",
         response_model=record,
-        responses={201: {"model": record, "description": "created"}, **WRITE_ERRORS},
+        responses={
+            200: {"headers": ETAG},
+            201: {"model": record, "description": "created", "headers": ETAG},
+            **WRITE_ERRORS,
+        },
         openapi_extra=_body_extra(name, ("application/json",)),
         summary=f"Create or replace a {kind}",
     )
@@ -121,7 +150,7 @@ def content_router(
     @router.patch(
         "/{slug}",
         response_model=record,
-        responses=WRITE_ERRORS,
+        responses={200: {"headers": ETAG}, **WRITE_ERRORS},
         openapi_extra=_body_extra(f"{name}Patch", ("application/merge-patch+json", "application/json")),
         summary=f"Change some fields of a {kind} (JSON Merge Patch)",
     )
@@ -133,7 +162,7 @@ def content_router(
     @router.delete(
         "/{slug}",
         response_model=record,
-        responses=problem_responses(401, 403, 404, 409, 412, 422, 429),
+        responses={200: {"headers": ETAG}, **problem_responses(401, 403, 404, 409, 422, 429), **STALE},
         summary=f"Retract a {kind}: kept, never put into a new edition",
     )
     def retract_item(caller: Writer, web: Web, slug: SlugPath, if_match: IfMatch = None) -> Response:

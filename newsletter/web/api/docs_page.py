@@ -27,6 +27,15 @@ def _parameters(operation: dict[str, Any]) -> str:
     return f"<ul>{''.join(rows)}</ul>" if rows else ""
 
 
+def _answers(operation: dict[str, Any]) -> str:
+    """The statuses, each with the headers it carries: ``200 (ETag), 304 (ETag), 404``."""
+    answers = []
+    for code, response in operation.get("responses", {}).items():
+        headers = ", ".join(escape(name) for name in response.get("headers", {}))
+        answers.append(f"{escape(str(code))} ({headers})" if headers else escape(str(code)))
+    return ", ".join(answers)
+
+
 def render_docs(schema: dict[str, Any], openapi_url: str) -> str:
     base = schema.get("servers", [{"url": ""}])[0]["url"]
     sections = []
@@ -35,11 +44,10 @@ def render_docs(schema: dict[str, Any], openapi_url: str) -> str:
             operation = item.get(method)
             if operation is None:
                 continue
-            statuses = ", ".join(escape(str(code)) for code in operation.get("responses", {}))
             sections.append(
                 f"<section><h2><code>{method.upper()} {escape(base + path)}</code></h2>"
                 f"<p>{escape(operation.get('summary', ''))}</p>{_parameters(operation)}"
-                f"<p>answers: {statuses}</p></section>"
+                f"<p>answers: {_answers(operation)}</p></section>"
             )
     title = escape(schema["info"]["title"])
     return (
@@ -47,6 +55,9 @@ def render_docs(schema: dict[str, Any], openapi_url: str) -> str:
         '<link rel="stylesheet" href="/static/site.css"></head><body><main>'
         f"<h1>{title}</h1><p>Send <code>Authorization: Bearer KEY</code> (a key from "
         "<code>newsletter api-keys create</code>). Errors are <code>application/problem+json</code>. "
+        "A story or ad carries its <code>ETag</code> (also its <code>etag</code> field, in lists too): send it "
+        "as <code>If-Match</code> with a write (412, nothing written, when the record has changed since) and "
+        "as <code>If-None-Match</code> with a read (304, no body, while it has not). "
         f'The full description: <a href="{escape(openapi_url)}">{escape(openapi_url)}</a>.</p>'
         f"{''.join(sections)}</main></body></html>"
     )

@@ -15,15 +15,17 @@ Slug = Annotated[str, Field(pattern=SLUG, max_length=120)]
 
 
 class StoryRecord(StoryIn):
-    """A story as read; the same object can be written back (``modified_at`` is ignored)."""
+    """A story as read; the same object can be written back (the read-only fields are ignored)."""
 
     modified_at: datetime = Field(description="read-only: when it last changed")
+    etag: str = Field(description="read-only: its ETag, as the ETag header of a GET; send it as If-Match")
 
 
 class AdRecord(AdIn):
-    """An ad as read; the same object can be written back (``modified_at`` is ignored)."""
+    """An ad as read; the same object can be written back (the read-only fields are ignored)."""
 
     modified_at: datetime = Field(description="read-only: when it last changed")
+    etag: str = Field(description="read-only: its ETag, as the ETag header of a GET; send it as If-Match")
 
 
 class StoryBody(StoryIn):
@@ -31,6 +33,7 @@ class StoryBody(StoryIn):
 
     slug: Slug | None = None  # type: ignore[assignment]  # optional in a body: the URL names it
     modified_at: datetime | None = Field(default=None, description="read-only: ignored")
+    etag: str | None = Field(default=None, description="read-only: ignored (send it as If-Match)")
 
 
 class AdBody(AdIn):
@@ -38,6 +41,7 @@ class AdBody(AdIn):
 
     slug: Slug | None = None  # type: ignore[assignment]  # optional in a body: the URL names it
     modified_at: datetime | None = Field(default=None, description="read-only: ignored")
+    etag: str | None = Field(default=None, description="read-only: ignored (send it as If-Match)")
 
 
 class StoryPage(BaseModel):
