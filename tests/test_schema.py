@@ -6,12 +6,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
 
-from newsletter.db.engine import make_engine, migrate, schema_is_current
-from newsletter.db.models import Delivery, Edition, Region, Subscriber, SubscriberStatus
+from newsletter.db.engine import _alembic_config, make_engine, migrate, schema_is_current
+from newsletter.db.models import Ad, AdRegion, Delivery, Edition, EditionItem, Region, Subscriber, SubscriberStatus
+from tests.conftest import seed_engine
 
 
 def test_migrations_match_the_models(engine: sa.Engine) -> None:
@@ -175,4 +177,47 @@ def test_ledger_rows_and_their_events_survive_migration_0008_both_ways(session: 
             assert check.exec(select(Delivery.subscriber_id)).all() == [subscriber.id]
             assert check.exec(select(Event.delivery_id)).all() == [delivery.id]
     with engine.connect() as connection:  # the copy kept the ledger's unique key and indexes
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+
+
+@pytest.mark.parametrize("table", ["story", "ad"])
+def test_story_and_ad_statuses_are_checked_by_the_database(engine: sa.Engine, table: str) -> None:
+    seed_engine(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"UPDATE {table} SET status = 'retracted'"))  # a known one passes
+    with pytest.raises(sa.exc.IntegrityError, match="storystatus_values"), engine.begin() as connection:
+        connection.execute(sa.text(f"UPDATE {table} SET status = 'live'"))
+
+
+def test_ads_keep_their_regions_and_editions_through_migration_0010_both_ways(engine: sa.Engine) -> None:
+    """0010 adds the ad status CHECK: SQLite copies the ad table, whose drop would take the
+    ads' regions with it (ON DELETE CASCADE) and is refused while an edition lists an ad."""
+    seed_engine(engine)
+    with Session(engine) as session:
+        ad_ids = session.exec(select(Ad.id).order_by(Ad.id)).all()
+        edition = Edition(region_code="dc", local_date=datetime.now(UTC).date())
+        session.add(edition)
+        session.flush()
+        session.add(EditionItem(edition_id=edition.id, position=0, ad_id=ad_ids[0]))
+        session.commit()
+        regions = sorted(session.exec(select(AdRegion.ad_id, AdRegion.region_code)).all())
+    assert ad_ids and regions
+    config = _alembic_config()
+
+    def ad_checks() -> list[str | None]:
+        return [check["name"] for check in sa.inspect(engine).get_check_constraints("ad")]
+
+    for revision, expected in (("0009", []), ("head", ["storystatus_values"])):
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            if revision == "head":
+                command.upgrade(config, revision)
+            else:
+                command.downgrade(config, revision)
+        assert ad_checks() == expected
+        with Session(engine) as check:
+            assert check.exec(select(Ad.id).order_by(Ad.id)).all() == ad_ids
+            assert sorted(check.exec(select(AdRegion.ad_id, AdRegion.region_code)).all()) == regions
+            assert check.exec(select(EditionItem.ad_id)).all() == [ad_ids[0]]
+    with engine.connect() as connection:  # the copy kept the ad table's unique slug and defaults
         assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
