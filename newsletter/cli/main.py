@@ -61,13 +61,16 @@ def unexpected_line(exc: BaseException) -> str:
     return f"error: unexpected {named} ({TRACEBACK_VARIABLE}=1 shows the traceback)"
 
 
-def _shows_traceback() -> bool:
-    return os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0")
-
-
 def _exit_with(line: str, status: int) -> NoReturn:
     typer.secho(line, err=True, fg=typer.colors.RED)
     raise SystemExit(status) from None
+
+
+def _exit_unexpected(exc: Exception) -> NoReturn:
+    """An error nobody foresaw: its one line and exit 1, or itself with its traceback on request."""
+    if os.environ.get(TRACEBACK_VARIABLE, "") not in ("", "0"):
+        raise exc
+    _exit_with(unexpected_line(exc), 1)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,14 +96,10 @@ def main(argv: list[str] | None = None) -> None:
         # A database that is down, missing or never initialised is setup, not a bug: say what to run.
         explained = db_errors.explain(exc, ctx._engine.url if ctx._engine is not None else None)
         if explained is None:
-            if _shows_traceback():
-                raise
-            _exit_with(unexpected_line(exc), 1)
+            _exit_unexpected(exc)
         _exit_with(f"error: {explained}", 1)
     except Exception as exc:  # a bug, or a failure nobody foresaw: one line, the traceback on request
-        if _shows_traceback():
-            raise
-        _exit_with(unexpected_line(exc), 1)
+        _exit_unexpected(exc)
     # Outside standalone mode a command's typer.Exit (and --help's) comes back as its status.
     if isinstance(status, int) and status:
         raise SystemExit(status)
