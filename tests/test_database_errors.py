@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from newsletter.db.engine import make_engine
 from newsletter.db.errors import url_problem
 from tests.conftest import POSTGRES_URL, PROJECT_ROOT, TEST_SECRET, _postgres_problem, run_cli, unavailable
 
@@ -70,16 +71,33 @@ def postgres_server() -> None:
         unavailable(problem)
 
 
+NOT_INITIALISED = "error: database not initialised (no table 'region'): run `newsletter init`"
+
+
 @pytest.mark.parametrize("command", [["summary"], ["status", "dc"], ["schedule"]])
-def test_an_uninitialised_sqlite_database_names_the_fix(tmp_path: Path, command: list[str]) -> None:
-    url = f"sqlite:///{tmp_path / 'never-initialised.db'}"
-    line = one_error_line(run_cli(command, url, tmp_path))
-    assert "database not initialised" in line and "newsletter init" in line
+@pytest.mark.parametrize("file", ["missing", "empty"])
+def test_an_uninitialised_sqlite_database_names_the_table_and_the_fix(
+    tmp_path: Path, command: list[str], file: str
+) -> None:
+    path = tmp_path / "never-initialised.db"
+    if file == "empty":
+        path.touch()  # a file there already, without a table
+    assert one_error_line(run_cli(command, f"sqlite:///{path}", tmp_path)) == NOT_INITIALISED
 
 
-def test_an_uninitialised_postgres_database_names_the_fix(empty_postgres_url: str, tmp_path: Path) -> None:
-    line = one_error_line(run_cli(["summary"], empty_postgres_url, tmp_path))
-    assert "database not initialised" in line and "newsletter init" in line
+def test_an_uninitialised_postgres_database_names_the_table_and_the_fix(
+    empty_postgres_url: str, tmp_path: Path
+) -> None:
+    assert one_error_line(run_cli(["summary"], empty_postgres_url, tmp_path)) == NOT_INITIALISED
+
+
+def test_a_schema_missing_a_column_names_it_and_the_fix(db_url: str, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    with engine.begin() as connection:  # as if a migration that added it had never run
+        connection.execute(sa.text("ALTER TABLE region DROP COLUMN sender_name"))
+    engine.dispose()
+    line = one_error_line(run_cli(["summary"], db_url, tmp_path))
+    assert line == "error: database schema is out of date (no column 'region.sender_name'): run `newsletter init`"
 
 
 @pytest.mark.parametrize("command", [["summary"], ["seed"], ["init"]])

@@ -62,9 +62,21 @@ def _first_line(text: str, url: sa.URL | None) -> str:
     return line.removeprefix("connection failed: ")
 
 
-def _missing_name(text: str) -> str:
-    found = re.search(r'(?:no such (?:table|column)|relation|column) "?([\w.]+)"?', text)
-    return found.group(1) if found else "?"
+# Where the drivers name what is missing (the first line of their messages):
+# SQLite: "no such table: region", "no such column: edition.foo", "table edition has no column named foo";
+# PostgreSQL: 'relation "region" does not exist', 'column edition.foo does not exist',
+# 'column "foo" does not exist', 'column "foo" of relation "edition" does not exist'.
+_MISSING_NAME = re.compile(
+    r"no such (?:table|column): (?P<sqlite>[\w.]+)|has no column named (?P<named>\w+)"
+    r'|(?:relation|column) (?:"(?P<quoted>[^"]+)"|(?P<bare>[\w.]+)) (?:of relation "[^"]+" )?does not exist'
+)
+
+
+def _missing(what: str, text: str) -> str:
+    """``(no table 'region')``, or nothing when the message does not say which."""
+    found = _MISSING_NAME.search(text)
+    name = next((part for part in found.groups() if part), None) if found else None
+    return f" (no {what} '{name}')" if name else ""
 
 
 def _sqlstate(exc: sa.exc.SQLAlchemyError) -> str | None:
@@ -75,9 +87,9 @@ def _sqlstate(exc: sa.exc.SQLAlchemyError) -> str | None:
 def _schema_problem(exc: sa.exc.SQLAlchemyError, text: str) -> str | None:
     state = _sqlstate(exc)
     if state == "42P01" or text.startswith("no such table"):
-        return f"database not initialised (no table '{_missing_name(text)}'): {INIT}"
+        return f"database not initialised{_missing('table', text)}: {INIT}"
     if state == "42703" or text.startswith("no such column") or "has no column named" in text:
-        return f"database schema is out of date (no column '{_missing_name(text)}'): {INIT}"
+        return f"database schema is out of date{_missing('column', text)}: {INIT}"
     return None
 
 
