@@ -18,15 +18,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import select
 
-from newsletter.db.engine import make_engine
-from newsletter.db.models import DeliveryState, EditionStatus
+from newsletter.db.engine import make_engine, session_scope
+from newsletter.db.models import DeliveryState, Edition, EditionStatus
 from newsletter.schedule.daily import RunOutcome, run_edition
 from newsletter.send.service import edition_status
 from tests.conftest import make_settings
 from tests.dispatch_harness import REGION, approve, edition_date, ledger_states, seed_content
 from tests.peers.sendgrid import API_KEY, StandIn
 from tests.queue_harness import RedisBroker, Workers, add_many_readers, wait_until
+from tests.test_cli_errors import one_line
 from tests.test_dispatch_processes import dispatcher_env
 
 UNRESOLVED = (DeliveryState.CLAIMED, DeliveryState.UNKNOWN)
@@ -226,6 +228,31 @@ def test_a_queued_send_refused_by_the_worker_exits_1_with_the_reason(
     refused = cli(env, tmp_path, "send", "bxl", "--yes")  # bxl's edition was never approved
 
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert refused.stderr.strip().splitlines()[-1].endswith("is not approved (NEWSLETTER_REQUIRE_APPROVAL is on)")
+    # Both tasks refused it: one reason, on one line.
+    assert one_line(refused.stderr).endswith("is not approved (NEWSLETTER_REQUIRE_APPROVAL is on)")
     assert "queued edition bxl" in refused.stdout
+    assert sendgrid_standin.accepted_recipients == 0
+
+
+def test_a_queued_send_whose_tasks_end_with_an_exception_is_one_line_on_stderr(
+    engine: sa.Engine, postgres_url: str, tmp_path: Path, sendgrid_standin: StandIn, redis_broker: RedisBroker,
+    workers: Workers,
+) -> None:  # fmt: skip
+    prepare(engine, postgres_url, tmp_path, 10)
+    local_date = edition_date(engine)
+    with session_scope(engine) as session:  # a stored snapshot this version cannot read: every task raises
+        edition = session.exec(select(Edition).where(Edition.region_code == REGION)).one()
+        edition.snapshot = {"version": -1}
+    env = env_for(postgres_url, sendgrid_standin, redis_broker, NEWSLETTER_QUEUE_TASKS="2")
+    worker = workers.start(env)
+
+    result = cli(env, tmp_path, "send", REGION, "--date", str(local_date), "--yes")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(worker.task_ids("raised")) == 2, worker.text()  # each task ended with the exception
+    assert one_line(result.stderr) == (
+        f"error: edition {REGION} {local_date} not complete: the edition is approved; "
+        "a task ended with ValueError: unsupported edition snapshot version -1"
+    )
+    assert f"edition {REGION} {local_date} (#{edition.id}): approved" in result.stdout  # the summary stays
     assert sendgrid_standin.accepted_recipients == 0

@@ -65,11 +65,15 @@ def send_queued(job: SendJob, *, wait: bool) -> int:
 
         finished = wait_for(settings, task_ids, tick=tick)
         tick()  # the bar ends where the ledger does
-    refused = sorted({line for r in finished.results if r.outcome == ERROR for line in r.lines})
-    for line in refused + [f"error: a task ended with {error}" for error in sorted(set(finished.errors))]:
-        typer.secho(line, err=True, fg=typer.colors.RED)
+    # Every reason a task gave (refused, or ended by an exception) goes into the one error line.
+    refused = sorted(
+        {_first_line(line).removeprefix("error: ") for r in finished.results if r.outcome == ERROR for line in r.lines}
+    )
+    problems = refused + sorted({f"a task ended with {_first_line(error)}" for error in finished.errors})
     if refused and not any(r.outcome != ERROR for r in finished.results):
-        return EXIT_ERROR  # refused before anything began (not approved, missed, empty…): nothing to report
+        # Refused before anything began (not approved, missed, empty…): nothing to report.
+        _error_line(problems)
+        return EXIT_ERROR
     view = edition_status(ctx.engine, job.region_code, job.local_date)
     typer.echo(f"edition {view.region_code} {view.local_date} (#{view.edition_id}): {view.status.value}")
     typer.echo("  ledger: " + ", ".join(f"{state.value} {count}" for state, count in view.counts.items()))
@@ -78,7 +82,9 @@ def send_queued(job: SendJob, *, wait: bool) -> int:
     if view.status is EditionStatus.SENT:
         if view.note:
             typer.echo(f"  note: {view.note}")
-        return EXIT_ERROR if failed else 0  # a task's error is on stderr already
+        if problems:
+            _error_line(problems)
+        return EXIT_ERROR if failed else 0
     # Not complete: why, and what to run next, is the error line.
     steps = [] if failed else [f"`newsletter resume {where}` continues where the workers stopped"]
     if view.unresolved_total and not failed:
@@ -87,9 +93,19 @@ def send_queued(job: SendJob, *, wait: bool) -> int:
             f"answer; after checking the provider, `newsletter release {where}`, then `newsletter resume {where}`"
         )
     why = view.note or f"the edition is {view.status.value}"
-    head = f"error: edition {job.region_code} {job.local_date} not complete: {why}"
-    typer.secho("; ".join([head, *(f"next: {step}" for step in steps)]), err=True, fg=typer.colors.RED)
+    head = f"edition {job.region_code} {job.local_date} not complete: {why}"
+    _error_line([head, *problems, *(f"next: {step}" for step in steps)])
     return EXIT_ERROR if failed else EXIT_INCOMPLETE
+
+
+def _error_line(parts: list[str]) -> None:
+    """A queued send's failure, as every failure of the CLI: one line on stderr, its parts joined by "; "."""
+    typer.secho("error: " + "; ".join(parts), err=True, fg=typer.colors.RED)
+
+
+def _first_line(text: str) -> str:
+    """A task's reason as it fits the one error line: its first line (a database error's SQL stays out)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
 def _ledger_counts(job: SendJob) -> dict[DeliveryState, int]:
