@@ -1,4 +1,4 @@
-"""The cyclic garbage collector's settings for a process that sends (a queue worker).
+"""The cyclic garbage collector's settings for a process that sends (a queue worker, an in-process ``send``).
 
 A send makes a handful of dicts, lists and objects per recipient (its personalization,
 its Recipient and SendResult), all freed by reference counting as soon as their batch is

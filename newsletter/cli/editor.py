@@ -17,6 +17,7 @@ from newsletter.cli.output import JsonOption, emit_json
 from newsletter.cli.sending import dry_run_document, dry_run_lines, send_progress
 from newsletter.cli.status_output import failure_lines, status_document
 from newsletter.cli.worker import NoWaitOption, send_queued
+from newsletter.collector import spare_for_sending
 from newsletter.content.loading import SAMPLES, load_content_dir
 from newsletter.content.summary import RegionSummary, region_summaries
 from newsletter.db.engine import migrate, session_scope
@@ -258,6 +259,7 @@ def _send_now(
     if ctx.settings.queue_url.get_secret_value():  # the workers send; this process queues and follows
         job = SendJob(region, local_date, send_missed=send_missed, allow_large_html=allow_large_html)
         raise typer.Exit(send_queued(job, wait=wait))
+    spare_for_sending()  # from here on this process only sends, as a queue worker does
     # SIGTERM and Ctrl-C stop the send (the batches in flight finish and are recorded); a second one aborts.
     with stop_on_signals() as stop, send_progress(readers_left(ctx.engine, region, local_date)) as progress:
         report = send_edition(
