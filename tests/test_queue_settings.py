@@ -46,10 +46,14 @@ def test_a_worker_without_a_queue_says_what_to_set(sqlite_url: str, tmp_path: Pa
     ]
 
 
-def test_a_send_to_an_unreachable_broker_is_one_clear_line_and_queues_nothing(sqlite_url: str, tmp_path: Path) -> None:
+# Queued and left, or queued to be followed: then Redis is the result store as well, reached first.
+@pytest.mark.parametrize("flags", [[], ["--no-wait"]], ids=["followed", "no-wait"])
+def test_a_send_to_an_unreachable_broker_is_one_clear_line_and_queues_nothing(
+    sqlite_url: str, tmp_path: Path, flags: list[str]
+) -> None:
     run_cli(["seed"], sqlite_url, tmp_path)
     nobody = f"redis://127.0.0.1:{free_port()}/0"
-    result = run_cli(["send", "dc", "--yes", "--no-wait"], sqlite_url, tmp_path, NEWSLETTER_QUEUE_URL=nobody)
+    result = run_cli(["send", "dc", "--yes", *flags], sqlite_url, tmp_path, NEWSLETTER_QUEUE_URL=nobody)
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the task queue (NEWSLETTER_QUEUE_URL) cannot be reached")

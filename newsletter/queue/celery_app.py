@@ -108,13 +108,24 @@ def enqueue_send(settings: Settings, job: SendJob, *, copies: int, keep_results:
 
     ``keep_results`` for a caller that will follow them (``send``); the scheduler does not.
     """
-    task = _app(settings).tasks[TASK_NAME]
+    app = _app(settings)
+    task = app.tasks[TASK_NAME]
     try:
         return [
             str(task.apply_async(kwargs=job.to_message(), ignore_result=not keep_results).id) for _ in range(copies)
         ]
     except kombu.exceptions.OperationalError as exc:
-        raise QueueUnavailableError(f"the task queue (NEWSLETTER_QUEUE_URL) cannot be reached: {exc}") from None
+        raise _unreachable(exc) from None
+    except RuntimeError as exc:
+        # Redis as the result store (kept results): Celery gives up reconnecting with a RuntimeError from the cause.
+        cause = exc.__cause__
+        if cause is None or not isinstance(cause, getattr(app.backend, "connection_errors", ())):
+            raise
+        raise _unreachable(cause) from None
+
+
+def _unreachable(exc: BaseException) -> QueueUnavailableError:
+    return QueueUnavailableError(f"the task queue (NEWSLETTER_QUEUE_URL) cannot be reached: {exc}")
 
 
 @dataclass(frozen=True)
