@@ -1,8 +1,8 @@
 """The claim statement: the next readers by keyset, checked and written in one statement.
 
 ``ledger.claim_next`` reads the list and inserts the ledger rows in one
-``INSERT ... SELECT ... ON CONFLICT DO NOTHING``; these tests pin what that one
-statement must still guarantee: keyset order, the list's conditions at the instant
+``INSERT ... SELECT`` (``ON CONFLICT DO NOTHING`` on SQLite); these tests pin what that
+one statement must still guarantee: keyset order, the list's conditions at the instant
 of the claim, and the unique (edition, subscriber) deciding between two dispatchers.
 """
 
@@ -146,7 +146,7 @@ def test_a_batch_taken_whole_by_another_dispatcher_does_not_end_the_send(
 
 
 def test_two_dispatchers_claiming_the_same_readers_at_once_never_both_win(postgres_url: str, tmp_path: Path) -> None:
-    """PostgreSQL: B's claim meets A's uncommitted rows, waits for A, and writes none of them."""
+    """PostgreSQL: B's claim meets A's uncommitted rows, waits for A, and writes none of its rows."""
     engine = sa.create_engine(postgres_url)
     try:
         seed_content(engine, tmp_path)
@@ -164,6 +164,8 @@ def test_two_dispatchers_claiming_the_same_readers_at_once_never_both_win(postgr
                         connection, edition_id=edition_id, region_code=REGION, after=0, limit=2, now=datetime.now(UTC)
                     )
                 )
+                # The lost race undid the claim alone: the caller's transaction goes on.
+                assert connection.execute(sa.text("select 1")).scalar_one() == 1
 
         with engine.connect() as a, engine.connect() as watcher:
             a_claim = ledger.claim_next(

@@ -3,9 +3,12 @@
 Everything here is SQLAlchemy Core on plain rows (no ORM objects): it runs once
 per batch of up to a thousand subscribers, a thousand times for a million.
 
-The ledger's unique (edition_id, subscriber_id) is the whole exactly-once story:
-a claim is ``INSERT ... ON CONFLICT DO NOTHING RETURNING``, so when two
-dispatchers race for the same subscriber the database gives the row to one.
+The ledger's unique (edition_id, subscriber_id) is the whole exactly-once story: a
+claim is one ``INSERT ... SELECT ... RETURNING``, so when two dispatchers race for the
+same subscriber the database gives the row to one. On SQLite the loser skips that row
+(``ON CONFLICT DO NOTHING``); on PostgreSQL its whole claim fails on the unique index and
+writes nothing (:func:`claim_next` says so as an empty claim), because ``ON CONFLICT``'s
+speculative insertion cost every claimed row a third of its server time.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from newsletter.db.tables import table_of
 from newsletter.db.types import UTCDateTime
 
 _CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
+UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE for a duplicate key
 
 # Suppressed subscribers (SUPPRESSED_SUBSCRIBER_STATUSES) still get a ledger row (state
 # SUPPRESSED, reason in last_error), so an edition's counts say how many were held back and why.
@@ -143,29 +147,31 @@ def claim_next(
 ) -> ClaimResult:
     """Claim the next ``limit`` readers past ``after`` (keyset) in one statement; return those this caller won.
 
-    ``INSERT ... SELECT ... ORDER BY subscriber_id LIMIT n ON CONFLICT DO NOTHING``: the
-    list is read and its rows written by the database in one pass, so the list's
-    conditions are checked at the instant of the claim (a reader who unsubscribed a
-    moment ago is recorded as suppressed, never sent), and no batch of ids travels
-    to the database and back. A row another dispatcher inserted first is skipped by
-    the database (the unique (edition, subscriber) decides), never sent twice.
+    ``INSERT ... SELECT ... ORDER BY subscriber_id LIMIT n``: the list is read and its
+    rows written by the database in one pass, so the list's conditions are checked at
+    the instant of the claim (a reader who unsubscribed a moment ago is recorded as
+    suppressed, never sent), and no batch of ids travels to the database and back. A
+    reader another dispatcher claimed first is never sent twice: the unique (edition,
+    subscriber) decides (on PostgreSQL in a savepoint, so a lost race undoes this claim
+    alone, not the caller's transaction).
 
     No row written (``last_subscriber_id`` None) means the list is exhausted past
-    ``after``, or every reader picked was taken by another dispatcher meanwhile: the
-    caller tells the two apart with :func:`next_candidates`.
+    ``after``, or a reader picked was taken by another dispatcher meanwhile (on
+    PostgreSQL the claim then writes none of its rows, see the module's docstring):
+    the caller tells the two apart with :func:`next_candidates`.
     """
     dialect = connection.dialect.name
-    result = connection.execute(
-        _claim_statement(dialect),
-        {"edition_id": edition_id, "region_code": region_code, "after": after, "limit": limit, "now": now},
-    )
+    parameters = {"edition_id": edition_id, "region_code": region_code, "after": after, "limit": limit, "now": now}
     if dialect == "postgresql":
-        ids, subscribers, emails, versions, written, last = result.one()
-        if not written:
+        try:
+            with connection.begin_nested():  # a lost race undoes the claim alone, not the caller's transaction
+                row = connection.execute(_claim_statement(dialect), parameters).one()
+        except sa.exc.IntegrityError as error:
+            if not is_lost_race(error.orig):
+                raise
             return ClaimResult([], 0, None)
-        to_send = list(map(Claimed, ids or (), subscribers or (), emails or (), versions or ()))
-        return ClaimResult(to_send, written - len(to_send), last)
-    rows = result.all()
+        return claim_result(tuple(row))
+    rows = connection.execute(_claim_statement(dialect), parameters).all()
     if not rows:
         return ClaimResult([], 0, None)
     claimed = DeliveryState.CLAIMED.value
@@ -173,6 +179,20 @@ def claim_next(
     # RETURNING promises no order; a batch goes out in subscriber order.
     to_send.sort(key=_by_subscriber)
     return ClaimResult(to_send, len(rows) - len(to_send), max(row[1] for row in rows))
+
+
+def claim_result(row: tuple[Any, ...]) -> ClaimResult:
+    """What PostgreSQL's claim returns, one row of arrays (see :func:`_claim_statement`), as a ClaimResult."""
+    ids, subscribers, emails, versions, written, last = row
+    if not written:
+        return ClaimResult([], 0, None)
+    to_send = list(map(Claimed, ids or (), subscribers or (), emails or (), versions or ()))
+    return ClaimResult(to_send, written - len(to_send), last)
+
+
+def is_lost_race(error: BaseException | None) -> bool:
+    """A PostgreSQL claim that met a reader another dispatcher claimed first: the ledger's unique index refused it."""
+    return getattr(error, "sqlstate", None) == UNIQUE_VIOLATION
 
 
 def _by_subscriber(claimed: Claimed) -> int:
@@ -200,60 +220,23 @@ def _claim_statement(dialect: str) -> sa.Executable:
     It returns what a message needs (email, token version) for rows to send. On
     PostgreSQL that is one row of arrays (ids, subscribers, emails, token versions,
     in subscriber order) with the count and highest subscriber of every row written:
-    one row to fetch instead of a thousand. SQLite has no INSERT in a CTE, so no
+    one row to fetch instead of a thousand (:func:`claim_result` reads it), and no
+    ``ON CONFLICT`` (see the module's docstring). SQLite has no INSERT in a CTE, so no
     aggregate over it: a row per written row, suppressed ones with their id and state alone.
     """
-    s, sub, d = _subscriber.c, _subscription.c, _delivery.c
-    now = sa.bindparam("now", type_=UTCDateTime())
-    conditions = _on_the_list(sa.bindparam("edition_id"), sa.bindparam("region_code"), sa.bindparam("after"))
-    limit = sa.bindparam("limit", type_=sa.Integer())
-    columns = ["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"]
     if dialect == "postgresql":
-        # The readers picked, with what a message needs, in a CTE the written rows join back
-        # to: a join to the subscriber table instead was planned, on lists up to a few
-        # hundred thousand, as a hash of the whole table per claim (quadratic).
-        picked = (
-            sa.select(sub.subscriber_id, s.status, s.email, s.token_version)
-            .select_from(_LIST_JOIN)
-            .where(*conditions)
-            .order_by(sub.subscriber_id)
-            .limit(limit)
-            .cte("picked")
-        )
-        p = picked.c
-        written = (
-            _insert(dialect)
-            .from_select(
-                columns, _claim_rows(p.status, p.subscriber_id, now).select_from(picked).order_by(p.subscriber_id)
-            )
-            .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
-            .returning(d.id, d.subscriber_id, sa.type_coerce(d.state, sa.String()).label("state"))
-            .cte("written")
-        )
-        w = written.c
-        to_send = w.state == DeliveryState.CLAIMED.value
-
-        def gathered(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-            return sa.func.array_agg(postgresql.aggregate_order_by(column, w.subscriber_id)).filter(to_send)
-
-        return sa.select(
-            gathered(w.id),
-            gathered(w.subscriber_id),
-            gathered(p.email),
-            gathered(p.token_version),
-            sa.func.count(),
-            sa.func.max(w.subscriber_id),
-        ).select_from(written.join(picked, p.subscriber_id == w.subscriber_id))
+        return _postgresql_claim()
+    s, sub, d = _subscriber.c, _subscription.c, _delivery.c
     rows = (
-        _claim_rows(s.status, sub.subscriber_id, now)
+        _claim_rows(s.status, sub.subscriber_id, sa.bindparam("now", type_=UTCDateTime()))
         .select_from(_LIST_JOIN)
-        .where(*conditions)
+        .where(*_claim_conditions())
         .order_by(sub.subscriber_id)
-        .limit(limit)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
     claim = (
         _insert(dialect)
-        .from_select(columns, rows)
+        .from_select(_CLAIM_COLUMNS, rows)
         .on_conflict_do_nothing(index_elements=["edition_id", "subscriber_id"])
     )
     state = sa.type_coerce(d.state, sa.String())  # the stored text: no enum conversion per row
@@ -273,6 +256,65 @@ def _claim_statement(dialect: str) -> sa.Executable:
     return claim.returning(
         d.id, d.subscriber_id, state, of_reader("email", sa.String()), of_reader("token_version", sa.Integer())
     )
+
+
+_CLAIM_COLUMNS = ["edition_id", "subscriber_id", "state", "attempts", "last_error", "claimed_at", "updated_at"]
+
+
+def _claim_conditions() -> list[sa.ColumnElement[bool]]:
+    return _on_the_list(sa.bindparam("edition_id"), sa.bindparam("region_code"), sa.bindparam("after"))
+
+
+def compiled_claim(dialect: sa.Dialect) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL's claim as the driver's SQL text, with the statement's literal values.
+
+    For a caller that hands it to psycopg itself (``send.claims_ahead``); it adds the
+    parameters :func:`claim_next` takes.
+    """
+    compiled = _postgresql_claim().compile(dialect=dialect)
+    return compiled.string, dict(compiled.params)
+
+
+@cache
+def _postgresql_claim() -> sa.Select[Any]:
+    """The readers picked, with what a message needs, in a CTE the written rows join back to.
+
+    A join to the subscriber table instead was planned, on lists up to a few hundred
+    thousand, as a hash of the whole table per claim (quadratic).
+    """
+    s, sub, d = _subscriber.c, _subscription.c, _delivery.c
+    picked = (
+        sa.select(sub.subscriber_id, s.status, s.email, s.token_version)
+        .select_from(_LIST_JOIN)
+        .where(*_claim_conditions())
+        .order_by(sub.subscriber_id)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+        .cte("picked")
+    )
+    p = picked.c
+    now = sa.bindparam("now", type_=UTCDateTime())
+    written = (
+        _insert("postgresql")
+        .from_select(
+            _CLAIM_COLUMNS, _claim_rows(p.status, p.subscriber_id, now).select_from(picked).order_by(p.subscriber_id)
+        )
+        .returning(d.id, d.subscriber_id, sa.type_coerce(d.state, sa.String()).label("state"))
+        .cte("written")
+    )
+    w = written.c
+    to_send = w.state == DeliveryState.CLAIMED.value
+
+    def gathered(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.array_agg(postgresql.aggregate_order_by(column, w.subscriber_id)).filter(to_send)
+
+    return sa.select(
+        gathered(w.id),
+        gathered(w.subscriber_id),
+        gathered(p.email),
+        gathered(p.token_version),
+        sa.func.count(),
+        sa.func.max(w.subscriber_id),
+    ).select_from(written.join(picked, p.subscriber_id == w.subscriber_id))
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:

@@ -31,6 +31,7 @@ from newsletter.errors import (
     UnknownOutcomeError,
 )
 from newsletter.send import ledger
+from newsletter.send.claims_ahead import ClaimsAhead
 from newsletter.send.pacing import Pacer, RetryPolicy
 from newsletter.subscribers.tokens import ManageTokens
 
@@ -103,6 +104,8 @@ class Dispatcher:
         # How many readers a claim takes: the batch size, or less once a batch is seen to need
         # more than one exchange (SendGrid's substitution budget), so each claim fills one request.
         self.claim_limit = settings.batch_size
+        # PostgreSQL: the next claim can run on the server while this thread builds messages.
+        self._ahead = ClaimsAhead(engine) if engine.dialect.name == "postgresql" else None
 
     # -- worker thread ------------------------------------------------------------
 
@@ -183,10 +186,18 @@ class Dispatcher:
 
     # -- main thread: the only one that touches the database ----------------------
 
-    def claim_next(self, edition_id: int, region_code: str, after: int) -> tuple[list[Recipient], int] | None:
-        """The next batch, claimed; None when the list is exhausted."""
+    def claim_next(
+        self, edition_id: int, region_code: str, after: int, *, ahead: bool = False
+    ) -> tuple[list[Recipient], int] | None:
+        """The next batch, claimed; None when the list is exhausted.
+
+        ``ahead``: the caller will ask for the batch after this one at once, so on
+        PostgreSQL its claim is sent as soon as this one is read, and the server runs
+        it while this thread makes this batch's tokens and the workers its requests.
+        A claim sent ahead and then not asked for is released by :meth:`drop_ahead`.
+        """
         try:
-            return self._claim_next(edition_id, region_code, after)
+            return self._claim_next(edition_id, region_code, after, ahead)
         except sa.exc.OperationalError as exc:
             if self.engine.dialect.name == "sqlite":
                 # SQLite has one writer: a second dispatcher waits (busy timeout), then gives up here.
@@ -196,18 +207,72 @@ class Dispatcher:
                 ) from None
             raise
 
-    def _claim_next(self, edition_id: int, region_code: str, after: int) -> tuple[list[Recipient], int] | None:
-        limit = self.claim_limit
+    def drop_ahead(self) -> None:
+        """End claiming ahead: a claim sent and never taken is released (certainly not handed over)."""
+        if self._ahead is None:
+            return
+        held = self._ahead.close()
+        if held is None:
+            return
+        self.tally[DeliveryState.SUPPRESSED] += held.suppressed
+        if held.to_send:
+            with self.engine.begin() as connection:
+                ledger.release(connection, [c.delivery_id for c in held.to_send])
+
+    def _claim_next(
+        self, edition_id: int, region_code: str, after: int, ahead: bool
+    ) -> tuple[list[Recipient], int] | None:
+        claim = self._sent_ahead(after)
+        if claim is None or claim.last_subscriber_id is None or not claim.to_send:
+            # Nothing sent ahead; or it wrote nothing (the end of the list, or a lost race)
+            # or only suppressed readers: claim here, from where it got to.
+            if claim is not None and claim.last_subscriber_id is not None:
+                after = claim.last_subscriber_id
+            claim = self._claim_here(edition_id, region_code, after)
+            if claim is None:
+                return None
+        assert claim.last_subscriber_id is not None
+        if ahead and self._ahead is not None:
+            self._ahead.send(
+                edition_id=edition_id,
+                region_code=region_code,
+                after=claim.last_subscriber_id,
+                limit=self.claim_limit,
+                now=utcnow(),
+            )
+        self._subscriber_of.update((c.delivery_id, c.subscriber_id) for c in claim.to_send)
+        token = self.tokens
+        recipients = [Recipient(c.email, token(c.subscriber_id, c.token_version), c.delivery_id) for c in claim.to_send]
+        return recipients, claim.last_subscriber_id
+
+    def _sent_ahead(self, after: int) -> ledger.ClaimResult | None:
+        """The claim sent ahead for ``after``, read; None when there is none (one for elsewhere is released)."""
+        if self._ahead is None or self._ahead.sent_after is None:
+            return None
+        if self._ahead.sent_after != after:
+            self.drop_ahead()
+            return None
+        claim = self._ahead.receive()
+        self.tally[DeliveryState.SUPPRESSED] += claim.suppressed
+        return claim
+
+    def _claim_here(self, edition_id: int, region_code: str, after: int) -> ledger.ClaimResult | None:
+        """Claim and wait, past ``after``, until a claim has readers to send; None when the list is exhausted."""
         with self.engine.connect() as connection:
             while True:
                 # Read and claim in one statement, committed before anything is handed over.
                 claim = ledger.claim_next(
-                    connection, edition_id=edition_id, region_code=region_code, after=after, limit=limit, now=utcnow()
+                    connection,
+                    edition_id=edition_id,
+                    region_code=region_code,
+                    after=after,
+                    limit=self.claim_limit,
+                    now=utcnow(),
                 )
                 connection.commit()
                 if claim.last_subscriber_id is None:
-                    # Nothing written: the list is exhausted, or another dispatcher took every reader
-                    # picked. Its rows are committed now (ON CONFLICT waited for them), so a fresh
+                    # Nothing written: the list is exhausted, or another dispatcher took a reader
+                    # picked. Its rows are committed now (the claim waited for them), so a fresh
                     # read sees them and tells the two apart.
                     left = ledger.next_candidates(
                         connection, edition_id=edition_id, region_code=region_code, after=after, limit=1
@@ -219,12 +284,7 @@ class Dispatcher:
                 after = claim.last_subscriber_id
                 self.tally[DeliveryState.SUPPRESSED] += claim.suppressed
                 if claim.to_send:
-                    self._subscriber_of.update((c.delivery_id, c.subscriber_id) for c in claim.to_send)
-                    token = self.tokens
-                    return [
-                        Recipient(c.email, token(c.subscriber_id, c.token_version), c.delivery_id)
-                        for c in claim.to_send
-                    ], after
+                    return claim
 
     def record(self, batch: BatchResult) -> None:
         groups: dict[tuple[DeliveryState, str | None, str | None], list[int]] = {}
@@ -327,7 +387,10 @@ class Dispatcher:
                     if self.pacer.wait(self.claim_limit) and self.should_stop():  # heard while pacing
                         stopped = True
                         break
-                    batch = self.claim_next(edition_id, region_code, after)
+                    # With a slot still free after this batch and no pacing, the next claim follows
+                    # at once: it can be sent ahead.
+                    ahead = len(in_flight) + 1 < concurrency and self.pacer.per_second <= 0
+                    batch = self.claim_next(edition_id, region_code, after, ahead=ahead)
                     if batch is None:
                         break
                     recipients, after = batch
@@ -340,7 +403,10 @@ class Dispatcher:
             finally:
                 # Whatever ended the loop (even a database error), what is in flight has
                 # been handed over: wait for it and record it, so none of it turns unknown.
-                self._collect(in_flight, everything=True)
+                try:
+                    self._collect(in_flight, everything=True)
+                finally:
+                    self.drop_ahead()
         if self.halt is not None:
             return self.halt[0]
         return SendOutcome.STOPPED if stopped else SendOutcome.COMPLETED

@@ -4,7 +4,9 @@ The loop, for each keyset batch of up to ``batch_size`` subscribers:
 
 1. claim the next readers past the last one (``ledger.claim_next``: one
    ``INSERT ... SELECT`` reads the list and writes their rows), committed before
-   anything is handed over: from here the ledger says "maybe sent";
+   anything is handed over: from here the ledger says "maybe sent"; on PostgreSQL
+   the claim after it is sent ahead when it will be asked for at once
+   (``send.claims_ahead``);
 2. hand the batch to a worker thread; at most ``concurrency`` batches are in
    flight, and ``rate_limit_per_second`` paces them;
 3. when the worker returns, record every answer in one transaction.
