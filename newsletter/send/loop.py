@@ -355,6 +355,12 @@ class Dispatcher:
             with self.engine.begin() as connection:
                 ledger.touch(connection, ids, now=utcnow())
 
+    def _record_returned(self, in_flight: dict[Future[BatchResult], list[int]]) -> None:
+        """Record the batches back already, without waiting: what is left is what is still out."""
+        for future in [future for future in in_flight if future.done()]:
+            del in_flight[future]
+            self.record(future.result())
+
     def _collect(self, in_flight: dict[Future[BatchResult], list[int]], *, everything: bool) -> None:
         """Wait for one batch (or all of them) to come back and record it, keeping the others' claims fresh."""
         while in_flight:
@@ -376,8 +382,12 @@ class Dispatcher:
         stopped = False
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dispatch") as pool:
             try:
-                while self.halt is None:
+                while True:
+                    self._record_returned(in_flight)
+                    if self.halt is not None:  # set by an answer recorded: no batch after it
+                        break
                     if len(in_flight) >= concurrency:
+                        self.drop_ahead()  # it would wait with this loop, its claims not kept fresh
                         self._collect(in_flight, everything=False)
                         continue
                     if self.should_stop():
