@@ -186,7 +186,8 @@ def claim_result(row: tuple[Any, ...]) -> ClaimResult:
     ids, subscribers, emails, versions, written, last = row
     if not written:
         return ClaimResult([], 0, None)
-    to_send = list(map(Claimed, ids or (), subscribers or (), emails or (), versions or ()))
+    # The arrays line up but come in no promised order; a batch goes out in subscriber order.
+    to_send = sorted(map(Claimed, ids or (), subscribers or (), emails or (), versions or ()), key=_by_subscriber)
     return ClaimResult(to_send, written - len(to_send), last)
 
 
@@ -219,7 +220,7 @@ def _claim_statement(dialect: str) -> sa.Executable:
 
     It returns what a message needs (email, token version) for rows to send. On
     PostgreSQL that is one row of arrays (ids, subscribers, emails, token versions,
-    in subscriber order) with the count and highest subscriber of every row written:
+    position by position) with the count and highest subscriber of every row written:
     one row to fetch instead of a thousand (:func:`claim_result` reads it), and no
     ``ON CONFLICT`` (see the module's docstring). SQLite has no INSERT in a CTE, so no
     aggregate over it: a row per written row, suppressed ones with their id and state alone.
@@ -305,7 +306,9 @@ def _postgresql_claim() -> sa.Select[Any]:
     to_send = w.state == DeliveryState.CLAIMED.value
 
     def gathered(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        return sa.func.array_agg(postgresql.aggregate_order_by(column, w.subscriber_id)).filter(to_send)
+        # No ORDER BY in the aggregate: it would sort each array on its own. Aggregates of one
+        # pass take the rows in the same order, so the arrays line up; claim_result sorts them.
+        return sa.func.array_agg(column).filter(to_send)
 
     return sa.select(
         gathered(w.id),
