@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -160,3 +161,40 @@ def test_a_send_stopped_with_a_claim_sent_ahead_releases_it_and_the_next_run_sen
     assert second.completed and second.this_run[DeliveryState.SENT] == 5
     assert set(ledger_states(engine).values()) == {DeliveryState.SENT}
     assert _rows_seen_elsewhere(engine, edition_id) == ids
+
+
+def test_a_claim_ahead_whose_session_dies_before_it_commits_claims_nobody(
+    engine: sa.Engine, postgres_url: str, tmp_path: Path
+) -> None:
+    """Its session is killed while the claim waits for another dispatcher's rows: an error, nothing written.
+
+    Closing then discards the broken connection without raising over the error, and the
+    next claim takes the readers the dead one had picked.
+    """
+    edition_id, ids = _edition_for(engine, postgres_url, tmp_path, 4)
+    ahead = ClaimsAhead(engine)
+    now = datetime.now(UTC)
+    with engine.connect() as other, engine.connect() as killer:
+        ledger.claim_next(other, edition_id=edition_id, region_code=REGION, after=0, limit=1, now=now)
+        ahead.send(edition_id=edition_id, region_code=REGION, after=0, limit=2, now=now)
+
+        def waiting() -> bool:
+            blockers = killer.execute(
+                sa.text("select cardinality(pg_blocking_pids(:pid))"), {"pid": ahead.backend_pid}
+            ).scalar_one()
+            killer.commit()
+            return bool(blockers)
+
+        _wait_until(waiting)
+        assert waiting()
+        assert killer.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": ahead.backend_pid}).scalar()
+        killer.commit()
+        other.rollback()
+
+    with pytest.raises(psycopg.OperationalError):
+        ahead.receive()
+    assert ahead.close() is None  # the broken connection discarded, quietly
+    assert _rows_seen_elsewhere(engine, edition_id) == []
+    ahead.send(edition_id=edition_id, region_code=REGION, after=0, limit=4, now=now)
+    assert [c.subscriber_id for c in ahead.receive().to_send] == ids
+    assert ahead.close() is None

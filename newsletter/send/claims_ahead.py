@@ -14,6 +14,7 @@ batch the ledger lists as claimed, as a batch in flight is.
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,8 @@ from sqlalchemy.pool import PoolProxiedConnection
 
 from newsletter.db.types import UTCDateTime
 from newsletter.send import ledger
+
+log = logging.getLogger(__name__)
 
 
 class _Open:
@@ -44,17 +47,25 @@ class _Open:
         self.control = self.driver.cursor()
 
     def close(self) -> None:
-        """Leave pipeline mode and give the connection back as the pool lent it; a broken one is discarded."""
-        with ExitStack() as cleanup:
-            cleanup.callback(self.raw.close)
-            try:
-                self._mode.close()
-                if self.driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    self.driver.rollback()
-                self.driver.autocommit = False
-            except psycopg.Error:
-                self.raw.invalidate()
-                raise
+        """Leave pipeline mode and give the connection back as the pool lent it; a broken one is discarded.
+
+        Nothing is left to do on a connection that fails here (a claim in flight was read
+        first, see :meth:`ClaimsAhead.close`), so its error is logged, not raised over the
+        error that usually broke it.
+        """
+        reusable = True
+        try:
+            self._mode.close()
+            if self.driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self.driver.rollback()
+            self.driver.autocommit = False
+        except psycopg.Error as error:
+            log.warning("discarding the claims-ahead connection: %s", error)
+            reusable = False
+        finally:
+            if not reusable or self.driver.broken:
+                self.raw.invalidate()  # not back to the pool, whose reset would fail on it
+            self.raw.close()
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,11 @@ class ClaimsAhead:
         self._now = UTCDateTime()
         self._open: _Open | None = None
         self._in_flight: _InFlight | None = None
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of its connection, as ``pg_stat_activity`` names it; None before the first claim."""
+        return self._open.driver.info.backend_pid if self._open is not None else None
 
     @property
     def sent_after(self) -> int | None:
