@@ -33,9 +33,10 @@ def free_port() -> int:
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    """The single stderr line of a failed run (and nothing else on stderr)."""
+    """The single stderr line of a failed run (and nothing else: not on stderr, nothing on stdout)."""
     lines = result.stderr.splitlines()
     assert result.returncode != 0, result
+    assert result.stdout == "", f"stdout before the error:\n{result.stdout[-3000:]}"
     assert len(lines) == 1, f"{len(lines)} lines on stderr:\n{result.stderr[-3000:]}"
     assert PASSWORD not in result.stderr + result.stdout
     assert lines[0].startswith("error: ")
@@ -74,7 +75,7 @@ def postgres_server() -> None:
 NOT_INITIALISED = "error: database not initialised (no table 'region'): run `newsletter init`"
 
 
-@pytest.mark.parametrize("command", [["summary"], ["status", "dc"], ["schedule"]])
+@pytest.mark.parametrize("command", [["summary"], ["status", "dc"], ["schedule"], ["schedule", "--json"]])
 @pytest.mark.parametrize("file", ["missing", "empty"])
 def test_an_uninitialised_sqlite_database_names_the_table_and_the_fix(
     tmp_path: Path, command: list[str], file: str

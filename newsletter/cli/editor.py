@@ -150,11 +150,12 @@ def scheduler_daemon() -> None:
 def schedule(json_output: JsonOption = False) -> None:
     """Each region's next scheduled send, in local time and UTC."""
     now = datetime.now(UTC)
+    schedules = region_schedules(ctx.engine)  # read before anything is printed: an error leaves stdout empty
     if json_output:
-        emit_json({"regions": [_next_send_document(schedule_, now) for schedule_ in region_schedules(ctx.engine)]})
+        emit_json({"regions": [_next_send_document(schedule_, now) for schedule_ in schedules]})
         return
     typer.echo(f"{'region':<8} {'zone':<18} {'next send (local)':<26} {'next send (UTC)'}")
-    for schedule_ in region_schedules(ctx.engine):
+    for schedule_ in schedules:
         instant = next_send(schedule_, now)
         local = instant.astimezone(schedule_.zone)
         typer.echo(
