@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from newsletter.db.models import DeliveryState, EditionStatus, SubscriberStatus
 from newsletter.delivery.stamps import LEDGER_HEADER
 from newsletter.send.pacing import Pacer, RetryPolicy
-from newsletter.send.service import SendOutcome, edition_status, release_unresolved, send_edition
+from newsletter.send.service import SendOutcome, edition_status, release_unresolved, send_edition, send_finished
 from tests.conftest import make_settings
 from tests.dispatch_harness import (
     NOW,
@@ -377,11 +377,15 @@ def test_a_sent_edition_with_a_released_reader_resumes_instead_of_saying_already
     local_date = edition_date(seeded)
     done = send_edition(seeded, settings, REGION, local_date, now=datetime.now(UTC))
     assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
+    assert send_finished(seeded, REGION, local_date)
     with seeded.begin() as connection:  # as a release racing the end of the send left it
         connection.execute(
             sa.text("delete from delivery where subscriber_id = (select id from subscriber where email = :e)"),
             {"e": readers[1].email},
         )
+    # Still SENT on its row, but it owes a reader: a followed send must not stop at the status.
+    assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
+    assert not send_finished(seeded, REGION, local_date)
     for eml in (tmp_path / "outbox").rglob(f"*{readers[1].email}*"):
         eml.unlink()
 
@@ -390,6 +394,7 @@ def test_a_sent_edition_with_a_released_reader_resumes_instead_of_saying_already
     assert resumed.edition_id == done.edition_id and resumed.this_run[DeliveryState.SENT] == 1
     assert edition_status(seeded, REGION, local_date).status is EditionStatus.SENT
     assert _outbox_recipients(tmp_path) == Counter(r.email for r in readers)
+    assert send_finished(seeded, REGION, local_date)
     assert send_edition(seeded, settings, REGION, local_date).message == "already sent; nothing to do"
 
 

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from newsletter.db.engine import make_engine, session_scope
-from newsletter.db.models import DeliveryState, Edition, EditionStatus
+from newsletter.db.models import DeliveryState, Edition, EditionStatus, Subscriber
+from newsletter.db.tables import table_of
 from newsletter.schedule.daily import RunOutcome, run_edition
 from newsletter.send.service import edition_status
 from tests.conftest import make_settings
@@ -256,3 +257,68 @@ def test_a_queued_send_whose_tasks_end_with_an_exception_is_one_line_on_stderr(
     )
     assert f"edition {REGION} {local_date} (#{edition.id}): approved" in result.stdout  # the summary stays
     assert sendgrid_standin.accepted_recipients == 0
+
+
+def test_a_followed_send_whose_task_result_was_lost_with_the_broker_ends_once_the_edition_is_sent(
+    engine: sa.Engine, postgres_url: str, tmp_path: Path, sendgrid_standin: StandIn, redis_broker: RedisBroker,
+    workers: Workers,
+) -> None:  # fmt: skip
+    emails = prepare(engine, postgres_url, tmp_path, 300)
+    local_date = edition_date(engine)
+    sendgrid_standin.delay = 0.25  # batches of 20, one at a time: the send lasts a few seconds
+    slow = {"NEWSLETTER_QUEUE_TASKS": "1", "NEWSLETTER_BATCH_SIZE": "20", "NEWSLETTER_CONCURRENCY": "1"}
+    env = env_for(postgres_url, sendgrid_standin, redis_broker, **slow)
+    worker = workers.start(env)
+
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", REGION, "--date", str(local_date), "--yes"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: sendgrid_standin.accepted_recipients >= 40, 60, "the worker to be sending")
+        redis_broker.kill()
+        # The task ends while the broker is away: its result (and the message's ack) has nowhere to go.
+        wait_until(lambda: edition_is(engine, local_date, EditionStatus.SENT), 60, "the edition to be sent")
+        redis_broker.start()
+        out, err = follow.communicate(timeout=90)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.communicate(timeout=10)
+
+    assert follow.returncode == 0, out + err
+    assert sendgrid_standin.recipients() == Counter(emails)
+    assert Counter(ledger_states(engine).values()) == Counter({DeliveryState.QUEUED: 300})
+    assert len(err.splitlines()) <= 1, err
+    assert f"edition {REGION} {local_date} (#" in out and out.splitlines()[-2].endswith(": sent"), out
+    assert not worker.task_ids("succeeded"), worker.text()  # its result was never stored
+
+
+def test_a_followed_send_of_a_sent_edition_that_owes_a_reader_ends_once_that_reader_has_it(
+    engine: sa.Engine, postgres_url: str, tmp_path: Path, sendgrid_standin: StandIn, redis_broker: RedisBroker,
+    workers: Workers,
+) -> None:  # fmt: skip
+    emails = prepare(engine, postgres_url, tmp_path, 40)
+    local_date = edition_date(engine)
+    subscribers = table_of(Subscriber)
+    late = subscribers.c.email == emails[0]
+    with engine.begin() as connection:  # paused for the first send: no ledger row
+        connection.execute(sa.update(subscribers).where(late).values(paused=True))
+    env = env_for(postgres_url, sendgrid_standin, redis_broker, NEWSLETTER_QUEUE_TASKS="1")
+    workers.start(env)
+    first = cli(env, tmp_path, "send", REGION, "--date", str(local_date), "--yes")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert edition_is(engine, local_date, EditionStatus.SENT)
+    with engine.begin() as connection:  # back before anyone sends again: the SENT edition owes them one
+        connection.execute(sa.update(subscribers).where(late).values(paused=False))
+    sendgrid_standin.delay = 0.5  # the worker is still at it when `send` first reads a SENT edition
+
+    again = cli(env, tmp_path, "send", REGION, "--date", str(local_date), "--yes")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sendgrid_standin.recipients() == Counter(emails)  # the follow ended after the late reader's message
+    assert again.stdout.splitlines()[-2].endswith(": sent"), again.stdout

@@ -12,11 +12,11 @@ import typer
 
 from newsletter.cli.base import EXIT_ERROR, EXIT_INCOMPLETE, app, ctx
 from newsletter.cli.sending import answered_since, send_progress
-from newsletter.db.models import DeliveryState, EditionStatus
+from newsletter.db.models import EditionStatus
 from newsletter.errors import NotFoundError
 from newsletter.queue.jobs import ERROR, SendJob
 from newsletter.send.overview import readers_left
-from newsletter.send.service import SendOutcome, edition_status
+from newsletter.send.service import EditionSendStatus, SendOutcome, edition_status, send_finished
 
 NoWaitOption = Annotated[
     bool, typer.Option("--no-wait", help="with NEWSLETTER_QUEUE_URL set: queue the send for the workers and return")
@@ -41,15 +41,18 @@ def worker(
 def send_queued(job: SendJob, *, wait: bool) -> int:
     """Queue an edition's send for the workers; with ``wait``, follow it until its tasks end. Returns the exit status.
 
-    Progress is read from the ledger (the truth, whichever worker sends); the exit
-    status is the in-process send's: 0 complete, 1 error, 3 left sending.
+    Progress is read from the ledger (the truth, whichever worker sends), and so is
+    the end: the follow ends when the edition is sent too, though some task's result
+    be missing (lost with the broker). The exit status is the in-process send's:
+    0 complete, 1 error, 3 left sending.
     """
     from newsletter.queue.celery_app import enqueue_send, wait_for
 
     settings = ctx.settings
     where = f"{job.region_code} --date {job.local_date}"
     # Read before the tasks exist: a worker may start on them at once.
-    total, before = readers_left(ctx.engine, job.region_code, job.local_date), _ledger_counts(job)
+    total, seen = readers_left(ctx.engine, job.region_code, job.local_date), _edition_view(job)
+    before = seen.counts if seen else {}
     task_ids = enqueue_send(settings, job, copies=settings.queue_tasks, keep_results=wait)
     typer.echo(f"queued edition {job.region_code} {job.local_date} for the workers ({len(task_ids)} tasks)")
     if not wait:
@@ -58,19 +61,24 @@ def send_queued(job: SendJob, *, wait: bool) -> int:
     # The in-process send's display (bar on a terminal, else a line every few seconds), fed from the ledger.
     with send_progress(total) as progress:
 
-        def tick() -> None:
-            tally = answered_since(before, _ledger_counts(job))
+        def tick() -> bool:
+            """Draw the ledger's progress; True once the edition says its send is over (see send_finished)."""
+            view = _edition_view(job)
+            tally = answered_since(before, view.counts if view else {})
             if tally:  # nothing recorded yet: no line (nor a bar at zero) to draw
                 progress(tally)
+            sent = view is not None and view.status is EditionStatus.SENT
+            return sent and send_finished(ctx.engine, job.region_code, job.local_date)
 
-        finished = wait_for(settings, task_ids, tick=tick)
+        finished = wait_for(settings, task_ids, follow=tick)
         tick()  # the bar ends where the ledger does
     # Every reason a task gave (refused, or ended by an exception) goes into the one error line.
     refused = sorted(
         {_first_line(line).removeprefix("error: ") for r in finished.results if r.outcome == ERROR for line in r.lines}
     )
     problems = refused + sorted({f"a task ended with {_first_line(error)}" for error in finished.errors})
-    if refused and not any(r.outcome != ERROR for r in finished.results):
+    # A task whose result is missing (lost with the broker) may have sent: never "refused" then.
+    if refused and not finished.missing and not any(r.outcome != ERROR for r in finished.results):
         # Refused before anything began (not approved, missed, empty…): nothing to report.
         _error_line(problems)
         return EXIT_ERROR
@@ -108,9 +116,9 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
-def _ledger_counts(job: SendJob) -> dict[DeliveryState, int]:
-    """The edition's ledger rows per state; none before its first send created the edition."""
+def _edition_view(job: SendJob) -> EditionSendStatus | None:
+    """Where the edition's send stands, as `newsletter status` reads it; None before its first send created it."""
     try:
-        return edition_status(ctx.engine, job.region_code, job.local_date).counts
+        return edition_status(ctx.engine, job.region_code, job.local_date)
     except NotFoundError:
-        return {}
+        return None

@@ -130,37 +130,57 @@ def _unreachable(exc: BaseException) -> QueueUnavailableError:
 
 @dataclass(frozen=True)
 class Finished:
-    """How the followed tasks ended: each one's result, or the error that ended it."""
+    """How the followed tasks ended: each one's result, or the error that ended it; ``missing`` had neither.
+
+    A task's result is missing when the edition's send was over before it could be read:
+    the result store lost it (a task that ended while the broker was away), or the task
+    was still on its way out, with nothing left to send.
+    """
 
     results: list[JobResult]
     errors: list[str]
+    missing: int
 
 
 def wait_for(
-    settings: Settings, task_ids: list[str], *, tick: Callable[[], None], poll_seconds: float = 1.0
+    settings: Settings, task_ids: list[str], *, follow: Callable[[], bool], poll_seconds: float = 1.0
 ) -> Finished:
-    """Wait until every task has finished (a retried task is still running), calling ``tick`` on the way.
+    """Wait until every task has finished (a retried task is still running), calling ``follow`` on the way.
 
-    A broker or result store that goes away meanwhile is waited for: the send goes on
-    in the workers, and its progress is in the database, which ``tick`` reads.
+    ``follow`` reads the send's progress in the database and says whether the send is
+    over there (the edition is sent): then the wait ends, whatever results are missing.
+    A broker or result store that goes away meanwhile is waited for, with one warning:
+    the send goes on in the workers, and its progress is in the database. A task whose
+    result was lost with the broker would otherwise be waited for until its message is
+    handed out again (REDIS_VISIBILITY_TIMEOUT).
     """
     app = _app(settings)
     handles = [AsyncResult(task_id, app=app) for task_id in task_ids]
+    warned = False
     while True:
         try:
             if all(handle.ready() for handle in handles):
                 break
         except Exception as exc:  # the result store is down or restarting: keep following the ledger
-            log.warning("task results unavailable for now (%s); still following", exc)
-        tick()
+            if not warned:
+                log.warning("task results unavailable for now (%s); still following the ledger", exc)
+                warned = True
+        if follow():
+            break
         time.sleep(poll_seconds)
-    results, errors = [], []
+    results, errors, missing = [], [], 0
     for handle in handles:
-        if handle.successful():
+        try:
+            ready = handle.ready()
+        except Exception:  # the result store is still away: as good as a result never stored
+            ready = False
+        if not ready:
+            missing += 1
+        elif handle.successful():
             results.append(JobResult.from_message(handle.result))
         else:
             errors.append(f"{type(handle.result).__name__}: {handle.result}")
-    return Finished(results, errors)
+    return Finished(results, errors, missing)
 
 
 def _ready_to_send(**_: Any) -> None:

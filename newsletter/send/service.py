@@ -64,6 +64,7 @@ __all__ = [
     "held_claims",
     "release_unresolved",
     "send_edition",
+    "send_finished",
 ]
 
 log = logging.getLogger(__name__)
@@ -293,6 +294,22 @@ def edition_status(
     return EditionSendStatus(
         region_code, local_date, edition.id, edition.status, edition.note, counts, rows, events, event_wait, failures
     )
+
+
+def send_finished(engine: sa.Engine, region_code: str, local_date: date) -> bool:
+    """Whether the edition says its send is over: it is SENT and owes nobody an answer.
+
+    The rule :func:`close_send` writes SENT by (:func:`ledger.outstanding`), read again:
+    a SENT edition that still owes an eligible reader a message is resumed by the next
+    run (``open_send``), so its send is not over yet.
+    """
+    edition = require_edition(engine, region_code, local_date)
+    if edition.status is not EditionStatus.SENT or edition.id is None:
+        return False
+    with engine.connect() as connection:
+        return not ledger.outstanding(
+            connection, edition_id=edition.id, region_code=region_code, listed_before=edition.send_started_at
+        )
 
 
 def release_unresolved(
