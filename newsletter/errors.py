@@ -6,7 +6,7 @@
     ├── ContentError               a content file is malformed (names file, field, value)
     │   └── ContentErrors          several of them, all reported at once
     ├── NotFoundError              a region, edition or subscriber that does not exist
-    ├── StaleWriteError            a write based on an outdated copy (the content API's If-Match)
+    ├── StaleWriteError            a write whose condition fails (the content API's If-Match, If-None-Match)
     ├── ListError                  a subscriber list (CSV) or a list manager's request is unusable
     ├── EditionError               an edition cannot be assembled, approved or sent as asked
     │   ├── EmptyEditionError      no stories to send: reported, never an empty email
@@ -83,7 +83,8 @@ class NotFoundError(NewsletterError):
 
 
 class StaleWriteError(NewsletterError):
-    """A write names a version (an ETag) that is no longer the stored one: someone changed it since."""
+    """A write's condition is false: its ETag is no longer the stored one (someone changed it
+    since), it names a record that does not exist, or it creates only and the record exists."""
 
 
 class ListError(NewsletterError):

@@ -427,6 +427,55 @@ def test_a_listed_etag_guards_a_write_without_a_second_read(
     assert trail[-1].changes == {"headline": [body()["headline"], "Changed from the list"]}
 
 
+@pytest.mark.parametrize(("plural", "body"), [("stories", story_body), ("ads", ad_body)])
+def test_if_none_match_star_on_put_creates_only(
+    web_settings: Settings, web_engine: sa.Engine, desk: dict[str, str], plural: str, body: object
+) -> None:
+    """Through a real server: a create-only PUT makes a new record and refuses to replace one."""
+    assert callable(body)
+    kind = "story" if plural == "stories" else "ad"
+    with LiveServer(web_settings, web_engine, free_port()) as live:
+        url = f"{live.url}/api/v1/{plural}/dc-create-only"
+        created = httpx.put(url, json=body(), headers={**desk, "If-None-Match": "*"})
+        assert created.status_code == 201, created.text
+        etag = created.headers["ETag"]
+        for held in ("*", etag, f"W/{etag}", f'"an-old-copy", {etag}'):
+            refused = httpx.put(url, json=body(headline="Overwrite"), headers={**desk, "If-None-Match": held})
+            assert refused.status_code == 412, held
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["detail"] == (
+                f"the {kind} 'dc-create-only' exists (If-None-Match {held}): nothing was written"
+            )
+        # Naming only an older copy is no objection to replacing the stored one.
+        replaced = httpx.put(url, json=body(headline="Replaced"), headers={**desk, "If-None-Match": '"an-old-copy"'})
+        assert replaced.status_code == 200 and replaced.json()["headline"] == "Replaced"
+        history = httpx.get(f"{url}/history", headers=desk).json()["items"]
+    assert [line["action"] for line in history] == ["created", "updated"]
+    assert history[1]["changes"]["headline"] == [body()["headline"], "Replaced"]
+
+
+@pytest.mark.parametrize(("plural", "body"), [("stories", story_body), ("ads", ad_body)])
+def test_if_match_on_a_record_that_does_not_exist_is_412_and_writes_nothing(
+    client: TestClient, web_engine: sa.Engine, desk: dict[str, str], plural: str, body: object
+) -> None:
+    assert callable(body)
+    kind = "story" if plural == "stories" else "ad"
+    url = f"/api/v1/{plural}/dc-missing"
+    for held in ("*", '"an-old-copy"'):
+        for method, data in (("put", body()), ("patch", {"headline": "Lost"}), ("delete", None)):
+            refused = client.request(method, url, json=data, headers={**desk, "If-Match": held})
+            assert refused.status_code == 412, (method, held)
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.json()["detail"] == (
+                f"there is no {kind} 'dc-missing' for If-Match {held} to match: nothing was written"
+            )
+    assert client.get(url, headers=desk).status_code == 404
+    assert client.get(f"{url}/history", headers=desk).status_code == 404
+    with Session(web_engine) as session:
+        assert list(audit_trail(session, kind, "dc-missing")) == []
+        assert session.exec(select(Story if kind == "story" else Ad)).first() is None
+
+
 def test_the_description_names_the_conditional_headers_and_answers(client: TestClient) -> None:
     paths = client.get("/api/openapi.json").json()["paths"]
     for plural in ("stories", "ads"):
@@ -441,5 +490,8 @@ def test_the_description_names_the_conditional_headers_and_answers(client: TestC
             assert "nothing was written" in write["responses"]["412"]["description"], method
             assert "ETag" in write["responses"]["200"]["headers"], method
         assert "ETag" in one["put"]["responses"]["201"]["headers"]
+        assert "if-none-match" in [parameter["name"] for parameter in one["put"]["parameters"]]
+        assert "If-None-Match names the stored one" in one["put"]["responses"]["412"]["description"]
     docs = client.get("/api/docs").text
     assert "200 (ETag), 304 (ETag)" in docs and "<code>If-None-Match</code>" in docs
+    assert "<code>If-None-Match: *</code> with a <code>PUT</code> only creates" in docs

@@ -158,6 +158,20 @@ def test_openapi_description_and_docs_page(client: TestClient) -> None:
     put = description["paths"]["/v1/stories/{slug}"]["put"]
     assert put["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/StoryBody"}
     assert "StoryBody" in description["components"]["schemas"] and "SignalIn" in description["components"]["schemas"]
+    # Every error is described as what is sent: a Problem, as application/problem+json only.
+    errors = [
+        response
+        for item in description["paths"].values()
+        for operation in item.values()
+        for code, response in operation["responses"].items()
+        if code.startswith(("4", "5"))
+    ]
+    assert len(errors) > 50
+    for response in errors:
+        assert response["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    problem = description["components"]["schemas"]["Problem"]
+    assert problem["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/FieldProblem"}
+    assert "FieldProblem" in description["components"]["schemas"]
     docs = client.get("/api/docs")
     assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
     assert "PUT /api/v1/stories/{slug}" in docs.text and "<script" not in docs.text

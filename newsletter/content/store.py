@@ -9,8 +9,9 @@ carries it as its read-only ``etag`` field too, so a listed one can be written b
 with ``If-Match`` without being read again.
 
 A write first takes the row's lock (a no-op UPDATE: the row lock on PostgreSQL, the
-write lock on SQLite), then compares ``If-Match`` with the stored version, so two desks
-writing at once are ordered and the second one is refused, never silently overwritten.
+write lock on SQLite), then compares ``If-Match`` (and a PUT's ``If-None-Match``) with
+the stored version, so two desks writing at once are ordered and the second one is
+refused, never silently overwritten.
 The caller owns the transaction.
 """
 
@@ -237,18 +238,16 @@ def _write(
     *,
     key_name: str,
     if_match: str | None,
+    if_none_match: str | None = None,
     must_exist: bool,
 ) -> Written:
-    """Lock, check If-Match, validate ``body(current record)``, upsert, audit."""
+    """Lock, check the preconditions, validate ``body(current record)``, upsert, audit."""
     _lock(session, kind, slug)
     row = _find(session, kind, slug)
     before = _record(session, kind, row) if row is not None else None
+    _check_preconditions(kind, slug, before, if_match=if_match, if_none_match=if_none_match)
     if before is None and must_exist:
         raise NotFoundError(f"no {kind} with the slug {slug!r}")
-    if if_match is not None and not _matches(if_match, before):
-        raise StaleWriteError(
-            f"the {kind} {slug!r} changed since that copy was read (If-Match {if_match}): read it again"
-        )
     data = {name: value for name, value in body(before).items() if name not in READ_ONLY_FIELDS}
     if data.get("slug") is None:  # left out (or null): the URL names the record
         data["slug"] = slug
@@ -271,14 +270,32 @@ def _write(
     return Written(outcome, after, after["etag"])
 
 
+def _check_preconditions(
+    kind: Kind, slug: str, before: dict[str, Any] | None, *, if_match: str | None, if_none_match: str | None
+) -> None:
+    """RFC 9110 13.2.2 on a write: If-Match first, then If-None-Match; a false one is StaleWriteError.
+
+    If-Match on a record that does not exist is false (there is no current copy to match),
+    so it is refused before "not found" or a create. If-None-Match on a write is false when
+    the record exists (``*``) or is a copy it lists (compared weakly, as on a read).
+    """
+    if if_match is not None:
+        if before is None:
+            raise StaleWriteError(f"there is no {kind} {slug!r} for If-Match {if_match} to match: nothing was written")
+        if not _matches(if_match, before):
+            raise StaleWriteError(
+                f"the {kind} {slug!r} changed since that copy was read (If-Match {if_match}): read it again"
+            )
+    if if_none_match is not None and before is not None and is_current(if_none_match, before["etag"]):
+        raise StaleWriteError(f"the {kind} {slug!r} exists (If-None-Match {if_none_match}): nothing was written")
+
+
 def _tags(header: str) -> list[str]:
     return [tag.strip() for tag in header.split(",")]
 
 
-def _matches(if_match: str, current: dict[str, Any] | None) -> bool:
+def _matches(if_match: str, current: dict[str, Any]) -> bool:
     """RFC 9110 If-Match: ``*`` matches any stored record; else one of the listed ETags (weak ones never)."""
-    if current is None:
-        return False
     tags = _tags(if_match)
     return "*" in tags or current["etag"] in tags
 
@@ -293,12 +310,31 @@ def is_current(if_none_match: str | None, etag: str) -> bool:
 
 
 def put_record(
-    session: Session, kind: Kind, slug: str, data: Any, *, key_name: str, if_match: str | None = None
+    session: Session,
+    kind: Kind,
+    slug: str,
+    data: Any,
+    *,
+    key_name: str,
+    if_match: str | None = None,
+    if_none_match: str | None = None,
 ) -> Written:
-    """Create or replace the whole record; fields left out take their defaults."""
+    """Create or replace the whole record; fields left out take their defaults.
+
+    ``if_none_match="*"`` only creates: a record that exists is StaleWriteError, untouched.
+    """
     if not isinstance(data, dict):
         raise ContentError("request body", "(document)", data, "expected a JSON object of fields")
-    return _write(session, kind, slug, lambda _: data, key_name=key_name, if_match=if_match, must_exist=False)
+    return _write(
+        session,
+        kind,
+        slug,
+        lambda _: data,
+        key_name=key_name,
+        if_match=if_match,
+        if_none_match=if_none_match,
+        must_exist=False,
+    )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

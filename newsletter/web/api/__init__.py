@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from newsletter.web.api import content_routes, edition_routes
 from newsletter.web.api.docs_page import add_docs_page
-from newsletter.web.api.problems import add_problem_handlers
+from newsletter.web.api.problems import add_problem_handlers, problem_components
 from newsletter.web.context import WebContext
 
 MOUNT = "/api"
@@ -44,7 +44,8 @@ def create_api(context: WebContext) -> FastAPI:
 
 
 def _describe_bodies(api: FastAPI) -> None:
-    """Routes read their JSON bodies themselves (size limit, one validation): add their schemas."""
+    """Add the schemas no route names as a model: the request bodies (routes read them
+    themselves: size limit, one validation) and the problem every error answers with."""
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
@@ -52,8 +53,8 @@ def _describe_bodies(api: FastAPI) -> None:
                 title=api.title, version=api.version, routes=api.routes, servers=api.servers, openapi_version="3.1.0"
             )
             components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for name, body in content_routes.body_components().items():
-                components.setdefault(name, body)
+            for name, described in {**content_routes.body_components(), **problem_components()}.items():
+                components.setdefault(name, described)
             api.openapi_schema = schema
         return api.openapi_schema
 

@@ -43,11 +43,17 @@ IfMatch = Annotated[
     str | None,
     Header(
         description="the ETag of the copy this write is based on (`*`: any stored copy); "
-        "a stale one gets 412 and nothing is written"
+        "a stale one, or any when the record does not exist, gets 412 and nothing is written"
     ),
 ]
 IfNoneMatch = Annotated[
     str | None, Header(description="the ETag of the copy the client holds; while it is current: 304, no body")
+]
+IfNoneMatchPut = Annotated[
+    str | None,
+    Header(
+        description="`*`: create only; when the record exists (or is a copy listed here), 412 and nothing is written"
+    ),
 ]
 Reader = Annotated[Caller, Depends(require(Scope.CONTENT_READ))]
 Writer = Annotated[Caller, Depends(require(Scope.CONTENT_WRITE))]
@@ -64,11 +70,22 @@ ETAG: dict[str, Any] = {
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     304: {"description": "If-None-Match names the current copy: not modified, no body", "headers": ETAG}
 }
-STALE: dict[int | str, dict[str, Any]] = {
-    412: {**problem_responses(412)[412], "description": "If-Match names no current copy: nothing was written"}
-}
+
+
+def _stale(description: str) -> dict[int | str, dict[str, Any]]:
+    return {412: {**problem_responses(412)[412], "description": f"{description}: nothing was written"}}
+
+
+STALE = _stale("If-Match names no current copy (there is none when the record does not exist)")
 READ_ERRORS = problem_responses(401, 403, 422, 429)
 WRITE_ERRORS = {**problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429), **STALE}
+PUT_ERRORS = {
+    **WRITE_ERRORS,
+    **_stale(
+        "If-Match names no current copy (there is none when the record does not exist), "
+        "or If-None-Match names the stored one (`*`: the record exists)"
+    ),
+}
 
 
 def _written(written: Written) -> Response:
@@ -137,14 +154,23 @@ def content_router(
         responses={
             200: {"headers": ETAG},
             201: {"model": record, "description": "created", "headers": ETAG},
-            **WRITE_ERRORS,
+            **PUT_ERRORS,
         },
         openapi_extra=_body_extra(name, ("application/json",)),
         summary=f"Create or replace a {kind}",
     )
-    def put_item(caller: Writer, web: Web, slug: SlugPath, data: Body, if_match: IfMatch = None) -> Response:
+    def put_item(
+        caller: Writer,
+        web: Web,
+        slug: SlugPath,
+        data: Body,
+        if_match: IfMatch = None,
+        if_none_match: IfNoneMatchPut = None,
+    ) -> Response:
         with session_scope(web.engine) as session:
-            written = put_record(session, kind, slug, data, key_name=caller.key_name, if_match=if_match)
+            written = put_record(
+                session, kind, slug, data, key_name=caller.key_name, if_match=if_match, if_none_match=if_none_match
+            )
         return _written(written)
 
     @router.patch(

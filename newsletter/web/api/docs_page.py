@@ -56,8 +56,10 @@ def render_docs(schema: dict[str, Any], openapi_url: str) -> str:
         f"<h1>{title}</h1><p>Send <code>Authorization: Bearer KEY</code> (a key from "
         "<code>newsletter api-keys create</code>). Errors are <code>application/problem+json</code>. "
         "A story or ad carries its <code>ETag</code> (also its <code>etag</code> field, in lists too): send it "
-        "as <code>If-Match</code> with a write (412, nothing written, when the record has changed since) and "
-        "as <code>If-None-Match</code> with a read (304, no body, while it has not). "
+        "as <code>If-Match</code> with a write (412, nothing written, when the record has changed since, "
+        "or does not exist) and as <code>If-None-Match</code> with a read (304, no body, while it has not). "
+        "<code>If-None-Match: *</code> with a <code>PUT</code> only creates (412, nothing written, when the "
+        "record exists). "
         f'The full description: <a href="{escape(openapi_url)}">{escape(openapi_url)}</a>.</p>'
         f"{''.join(sections)}</main></body></html>"
     )

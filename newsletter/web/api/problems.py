@@ -63,8 +63,19 @@ def problem_response(
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI ``responses`` entries of these error statuses."""
-    return {status: {"model": Problem, "content": {PROBLEM_JSON: {}}} for status in statuses}
+    """The OpenAPI ``responses`` entries of these error statuses: a Problem, as ``application/problem+json``.
+
+    The schema is named here, not given as ``model``: FastAPI puts a model under the
+    route's media type (``application/json``), which no error is sent as.
+    """
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {status: {"content": {PROBLEM_JSON: {"schema": schema}}} for status in statuses}
+
+
+def problem_components() -> dict[str, Any]:
+    """The schemas :func:`problem_responses` refers to, for ``components.schemas``."""
+    schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    return {**schema.pop("$defs"), "Problem": schema}
 
 
 def json_response(record: dict[str, Any], *, status: int = 200, etag: str | None = None) -> Response:
