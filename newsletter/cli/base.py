@@ -52,6 +52,11 @@ DateOption = Annotated[
 ]
 
 
+def first_line(text: str) -> str:
+    """A message as it fits a one-line error: its first non-blank line (a database error's SQL stays out)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
 def edition_date(region: str, when: datetime | None) -> date:
     """The edition date an editor named, or today in the region."""
     if when:

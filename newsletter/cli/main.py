@@ -25,7 +25,7 @@ from newsletter.cli import (  # noqa: F401  (register their commands on the app)
     worker,
 )
 from newsletter.cli.base import app as app
-from newsletter.cli.base import ctx
+from newsletter.cli.base import ctx, first_line
 from newsletter.db import errors as db_errors
 from newsletter.errors import NewsletterError
 
@@ -56,7 +56,7 @@ def _is_help(exc: typer.TyperException) -> bool:
 
 def unexpected_line(exc: BaseException) -> str:
     """An error nobody foresaw as one line: its type, its message's first line, and the way to its traceback."""
-    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    first = first_line(str(exc))
     named = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return f"error: unexpected {named} ({TRACEBACK_VARIABLE}=1 shows the traceback)"
 

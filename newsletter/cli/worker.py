@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from newsletter.cli.base import EXIT_ERROR, EXIT_INCOMPLETE, app, ctx
+from newsletter.cli.base import EXIT_ERROR, EXIT_INCOMPLETE, app, ctx, first_line
 from newsletter.cli.sending import answered_since, send_progress
 from newsletter.db.models import EditionStatus
 from newsletter.errors import NotFoundError
@@ -74,9 +74,9 @@ def send_queued(job: SendJob, *, wait: bool) -> int:
         tick()  # the bar ends where the ledger does
     # Every reason a task gave (refused, or ended by an exception) goes into the one error line.
     refused = sorted(
-        {_first_line(line).removeprefix("error: ") for r in finished.results if r.outcome == ERROR for line in r.lines}
+        {first_line(line).removeprefix("error: ") for r in finished.results if r.outcome == ERROR for line in r.lines}
     )
-    problems = refused + sorted({f"a task ended with {_first_line(error)}" for error in finished.errors})
+    problems = refused + sorted({f"a task ended with {first_line(error)}" for error in finished.errors})
     # A task whose result is missing (lost with the broker) may have sent: never "refused" then.
     if refused and not finished.missing and not any(r.outcome != ERROR for r in finished.results):
         # Refused before anything began (not approved, missed, empty…): nothing to report.
@@ -109,11 +109,6 @@ def send_queued(job: SendJob, *, wait: bool) -> int:
 def _error_line(parts: list[str]) -> None:
     """A queued send's failure, as every failure of the CLI: one line on stderr, its parts joined by "; "."""
     typer.secho("error: " + "; ".join(parts), err=True, fg=typer.colors.RED)
-
-
-def _first_line(text: str) -> str:
-    """A task's reason as it fits the one error line: its first line (a database error's SQL stays out)."""
-    return next((line.strip() for line in text.splitlines() if line.strip()), text.strip())
 
 
 def _edition_view(job: SendJob) -> EditionSendStatus | None:

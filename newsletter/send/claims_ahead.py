@@ -8,7 +8,7 @@ claim is committed as soon as the server has run it, the same claim with the sam
 guarantees as :func:`ledger.claim_next`. Its answer is read when the batch is needed.
 
 A claim sent ahead and never taken (the send stopped or paused first) is handed back
-by :meth:`ClaimsAhead.close` for the caller to release; after a crash it is one more
+by :meth:`ClaimsAhead.withdraw` or :meth:`ClaimsAhead.close` for the caller to release; after a crash it is one more
 batch the ledger lists as claimed, as a batch in flight is.
 """
 
@@ -123,7 +123,9 @@ class ClaimsAhead:
             row = opened.claim.fetchone()  # psycopg reads every answer queued, the COMMIT's too
             if in_flight.committed.statusmessage != "COMMIT":
                 opened.pipeline.sync()  # only a committed claim may be handed over: wait for it
-        except psycopg.errors.UniqueViolation:
+        except psycopg.IntegrityError as error:
+            if not ledger.is_lost_race(error):
+                raise
             self._recover(opened)
             return ledger.ClaimResult([], 0, None)
         assert row is not None  # an aggregate always returns its one row
@@ -137,12 +139,16 @@ class ClaimsAhead:
         opened.control.execute("ROLLBACK")
         opened.pipeline.sync()
 
+    def withdraw(self) -> ledger.ClaimResult | None:
+        """The claim in flight, if any, read and no longer in flight: committed, for the caller to release."""
+        return self.receive() if self._in_flight is not None else None
+
     def close(self) -> ledger.ClaimResult | None:
-        """Give the connection back; a claim still in flight is returned, committed, for the caller to release."""
+        """Give the connection back; a claim still in flight is returned, as :meth:`withdraw` does."""
         if self._open is None:
             return None
         try:
-            return self.receive() if self._in_flight is not None else None
+            return self.withdraw()
         finally:
             opened, self._open = self._open, None
             opened.close()

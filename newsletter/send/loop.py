@@ -208,10 +208,16 @@ class Dispatcher:
             raise
 
     def drop_ahead(self) -> None:
-        """End claiming ahead: a claim sent and never taken is released (certainly not handed over)."""
-        if self._ahead is None:
-            return
-        held = self._ahead.close()
+        """End claiming ahead: a claim sent and never taken is released, and its connection given back."""
+        if self._ahead is not None:
+            self._release(self._ahead.close())
+
+    def _withdraw_ahead(self) -> None:
+        """Release a claim sent and never taken (certainly not handed over); the connection stays for the next."""
+        if self._ahead is not None:
+            self._release(self._ahead.withdraw())
+
+    def _release(self, held: ledger.ClaimResult | None) -> None:
         if held is None:
             return
         self.tally[DeliveryState.SUPPRESSED] += held.suppressed
@@ -223,15 +229,15 @@ class Dispatcher:
         self, edition_id: int, region_code: str, after: int, ahead: bool
     ) -> tuple[list[Recipient], int] | None:
         claim = self._sent_ahead(after)
-        if claim is None or claim.last_subscriber_id is None or not claim.to_send:
+        if claim is not None and claim.last_subscriber_id is not None:
+            after = claim.last_subscriber_id
+        if claim is None or not claim.to_send:
             # Nothing sent ahead; or it wrote nothing (the end of the list, or a lost race)
             # or only suppressed readers: claim here, from where it got to.
-            if claim is not None and claim.last_subscriber_id is not None:
-                after = claim.last_subscriber_id
             claim = self._claim_here(edition_id, region_code, after)
             if claim is None:
                 return None
-        assert claim.last_subscriber_id is not None
+        assert claim.last_subscriber_id is not None  # it has readers to send
         if ahead and self._ahead is not None:
             self._ahead.send(
                 edition_id=edition_id,
@@ -250,7 +256,7 @@ class Dispatcher:
         if self._ahead is None or self._ahead.sent_after is None:
             return None
         if self._ahead.sent_after != after:
-            self.drop_ahead()
+            self._withdraw_ahead()
             return None
         claim = self._ahead.receive()
         self.tally[DeliveryState.SUPPRESSED] += claim.suppressed
@@ -387,7 +393,7 @@ class Dispatcher:
                     if self.halt is not None:  # set by an answer recorded: no batch after it
                         break
                     if len(in_flight) >= concurrency:
-                        self.drop_ahead()  # it would wait with this loop, its claims not kept fresh
+                        self._withdraw_ahead()  # it would wait with this loop, its claims not kept fresh
                         self._collect(in_flight, everything=False)
                         continue
                     if self.should_stop():
